@@ -1,0 +1,1 @@
+//! kubeadm-certs engine
