@@ -1,0 +1,510 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: kubeadm-certs contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+#
+# Documentation only. The module itself is the kubeadm-certs binary, built per architecture into
+# plugins/modules/certs_x86_64 and plugins/modules/certs_aarch64 by `make collection`; the action plugin
+# plugins/action/certs.py picks one by the target's `uname -sm` and runs it as a binary module.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: certs
+short_description: Check, renew, re-key and re-sign the certificates of a kubeadm control-plane node
+version_added: 1.0.0
+description:
+  - Reads the certificates kubeadm made on a control-plane node (the PEM pairs under O(cert_dir) and the client
+    certificates embedded in the kubeconfig files under O(kubeconfig_dir)) and reports their expiry the way
+    C(kubeadm certs check-expiration) does (O(state=check)).
+  - Renews the certificates that are due with the CA on the node, or through the Kubernetes certificates API
+    (O(state=renew)), keeping subject, SANs, key usages and issuer from the existing certificate (kubeadm's rule)
+    and writing all files of one run transactionally.
+  - Writes a CSR and a new key per certificate for an external CA (O(state=csr), kubeadm's C(--csr-only) layout),
+    and installs the certificates that CA signed after validating each one (O(state=install)).
+  - The module is a static binary (C(kubeadm-certs)) that needs no Python on the target. The collection ships it
+    for Linux C(x86_64) and C(aarch64); an action plugin chooses the right one from the target's C(uname -sm)
+    and fails with a clear message on any other platform.
+  - The same binary is a command line tool; see the collection README for C(kubeadm-certs check|renew|csr|install).
+author:
+  - kubeadm-certs maintainers
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  check_mode:
+    support: full
+    details: Decides and reports what would be renewed, written or installed (C(changed), RV(diff)) and writes nothing.
+  diff_mode:
+    support: full
+    details: One RV(diff) entry per changed certificate with serial, validity, subject and SANs; never key material.
+  platform:
+    platforms: posix
+    details: Linux on C(x86_64) or C(aarch64).
+  action:
+    support: full
+    details: The action plugin selects the binary for the target's architecture.
+  async:
+    support: partial
+    details: Works with C(async), which needs Python on the target for Ansible's async wrapper.
+  bypass_host_loop:
+    support: none
+options:
+  state:
+    description:
+      - V(check) reports every certificate and CA with its expiry and changes nothing.
+      - V(renew) renews the certificates that are due (see O(renew_before), O(force), O(extra_sans)).
+      - V(csr) writes C(NAME.csr) and C(NAME.key) into O(csr_dir) for each selected certificate; an existing
+        matching CSR and key are kept unless O(force).
+      - V(install) takes C(NAME.key) from O(csr_dir) and the signed C(NAME.crt) from O(signed_dir), checks that
+        every certificate matches its key, chains to the CA certificate on the node and keeps the subject and SANs
+        of the certificate it replaces, and only then installs all of them (PEM pairs into O(cert_dir), client
+        certificates embedded into the kubeconfig files). Nothing is replaced unless every certificate validates.
+    type: str
+    choices: [check, renew, csr, install]
+    default: check
+  certificates:
+    description:
+      - The entries to act on, by kubeadm's names C(admin.conf), C(super-admin.conf), C(controller-manager.conf),
+        C(scheduler.conf), C(apiserver), C(apiserver-kubelet-client), C(apiserver-etcd-client),
+        C(front-proxy-client), C(etcd-server), C(etcd-peer), C(etcd-healthcheck-client), or V(all).
+      - V(all) means every entry present on the node. An entry whose files are absent (external etcd, no
+        C(super-admin.conf) on a follower node) is reported as missing, never an error, unless it is named here.
+    type: list
+    elements: str
+    default: [all]
+  cert_dir:
+    description: The PKI directory (kubeadm's C(certificatesDir)).
+    type: path
+    default: /etc/kubernetes/pki
+  kubeconfig_dir:
+    description: The directory holding C(admin.conf), C(super-admin.conf), C(controller-manager.conf) and C(scheduler.conf).
+    type: path
+    default: /etc/kubernetes
+  renew_before:
+    description:
+      - O(state=renew) renews a certificate whose residual time is below this duration.
+      - A duration is V(90d), V(2160h), V(1y) (365 days), V(45m) or Go style V(8760h0m0s).
+    type: str
+    default: 90d
+  force:
+    description:
+      - O(state=renew) renews every selected certificate regardless of its residual time.
+      - O(state=csr) rewrites CSRs and keys that already exist.
+    type: bool
+    default: false
+  validity:
+    description:
+      - Lifetime of a renewed certificate, as a duration (see O(renew_before)).
+      - It is clamped to the CA's expiry; the module then says so in RV(warnings).
+    type: str
+    default: 365d
+  extra_sans:
+    description:
+      - SANs the C(apiserver) certificate must carry, as V(DNS:name), V(IP:address) or a bare name or address.
+      - O(state=renew) renews the C(apiserver) certificate when one of them is missing from it.
+    type: list
+    elements: str
+    default: []
+  key_algorithm:
+    description:
+      - The key of a renewed certificate. V(keep) issues a new key of the same algorithm and size as the old one.
+    type: str
+    choices: [keep, rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384]
+    default: keep
+  backup:
+    description:
+      - Keep a timestamped copy (mode C(0600)) of every file that is replaced. Their paths are in RV(backup_files).
+    type: bool
+    default: false
+  csr_dir:
+    description:
+      - Where O(state=csr) writes C(NAME.csr) and C(NAME.key), and where O(state=install) reads C(NAME.key).
+      - Defaults to O(cert_dir), as kubeadm's C(--csr-dir).
+    type: path
+  signed_dir:
+    description:
+      - Where O(state=install) reads the signed certificates C(NAME.crt). Defaults to O(csr_dir).
+    type: path
+  fail_within:
+    description:
+      - O(state=check) fails the task when a certificate or CA expires within this duration (or has expired).
+      - The result still carries RV(certificates) and RV(certificate_authorities).
+    type: str
+  signer:
+    description:
+      - O(state=renew) signs with the CA key on disk (V(local)), or through the Kubernetes certificates API (V(api)).
+    type: str
+    choices: [local, api]
+    default: local
+  approve:
+    description:
+      - O(signer=api) approves its own CSRs when the credentials allow it.
+    type: bool
+    default: false
+  signer_name:
+    description:
+      - O(signer=api) the C(signerName) of the CertificateSigningRequest objects.
+      - By default chosen per certificate (C(kubernetes.io/kube-apiserver-client) for client certificates).
+    type: str
+  api_kubeconfig:
+    description:
+      - O(signer=api) the credentials used to talk to the API server. Defaults to C(admin.conf) in O(kubeconfig_dir).
+    type: path
+  api_timeout:
+    description:
+      - O(signer=api) how long to wait for approval and issuance, as a duration.
+    type: str
+    default: 5m
+notes:
+  - Run it on every control-plane node; each node has its own C(apiserver) and C(etcd-*) certificates. The
+    playbook C(k8s_pki.kubeadm.renew) does this one node at a time and restarts the components that use a
+    renewed certificate (role C(k8s_pki.kubeadm.renew)).
+  - CAs are never renewed. A certificate whose CA has no key on the node (externally managed) is reported
+    with action V(skipped_externally_managed); use O(state=csr) and O(state=install) for it.
+  - C(kubelet.conf) is not handled; the kubelet rotates its own client certificate.
+  - Needs read access to O(cert_dir) and O(kubeconfig_dir) (root on a kubeadm node, so C(become=true)).
+seealso:
+  - name: kubeadm certificate management
+    description: How kubeadm renews certificates and what has to be restarted afterwards.
+    link: https://kubernetes.io/docs/tasks/administer-cluster/kubeadm/kubeadm-certs/
+  - module: community.crypto.x509_certificate_info
+"""
+
+EXAMPLES = r"""
+- name: Report the certificates of a control-plane node
+  k8s_pki.kubeadm.certs:
+    state: check
+  become: true
+  register: kubeadm_certs_check
+
+- name: Fail when anything expires within 30 days
+  k8s_pki.kubeadm.certs:
+    state: check
+    fail_within: 30d
+  become: true
+
+- name: Renew what expires within 90 days, keeping copies of the old files
+  k8s_pki.kubeadm.certs:
+    state: renew
+    renew_before: 90d
+    backup: true
+  become: true
+  register: kubeadm_certs_renewal
+
+- name: Show which certificates were renewed
+  ansible.builtin.debug:
+    var: kubeadm_certs_renewal.renewed
+
+- name: Add a SAN to the API server certificate (renews it only when the SAN is missing)
+  k8s_pki.kubeadm.certs:
+    state: renew
+    certificates: [apiserver]
+    extra_sans:
+      - DNS:k8s-api.example.com
+      - IP:192.0.2.10
+  become: true
+
+- name: Renew the scheduler's and controller-manager's client certificates now, with ECDSA keys
+  k8s_pki.kubeadm.certs:
+    state: renew
+    certificates: [scheduler.conf, controller-manager.conf]
+    force: true
+    key_algorithm: ecdsa-p256
+  become: true
+
+- name: Renew admin.conf through the certificates API instead of the CA key on disk
+  k8s_pki.kubeadm.certs:
+    state: renew
+    certificates: [admin.conf]
+    signer: api
+    approve: true
+    api_timeout: 2m
+  become: true
+
+- name: Write CSRs and new keys for an external CA
+  k8s_pki.kubeadm.certs:
+    state: csr
+    csr_dir: /etc/kubernetes/kubeadm-certs/csr
+  become: true
+  register: kubeadm_certs_csr
+
+- name: Install the certificates the external CA signed (all of them or none)
+  k8s_pki.kubeadm.certs:
+    state: install
+    csr_dir: /etc/kubernetes/kubeadm-certs/csr
+    signed_dir: /etc/kubernetes/kubeadm-certs/signed
+    backup: true
+  become: true
+"""
+
+RETURN = r"""
+changed:
+  description: Whether anything was (or, in check mode, would be) written.
+  returned: always
+  type: bool
+  sample: true
+msg:
+  description: A one-line summary of what was done, or why the task failed.
+  returned: always
+  type: str
+  sample: renewed 3 certificates
+certificates:
+  description: One entry per selected certificate, in kubeadm's order of names.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: kubeadm's name of the certificate.
+      returned: always
+      type: str
+      sample: apiserver
+    kind:
+      description: V(cert) for a PEM pair in O(cert_dir), V(kubeconfig) for a client certificate embedded in a kubeconfig.
+      returned: always
+      type: str
+      sample: cert
+    path:
+      description: The certificate file, or the kubeconfig file holding the certificate.
+      returned: always
+      type: str
+      sample: /etc/kubernetes/pki/apiserver.crt
+    subject:
+      description: The subject, in the order of its RDNs on disk.
+      returned: unless missing
+      type: str
+      sample: CN=kube-apiserver
+    sans:
+      description: The subject alternative names.
+      returned: unless missing
+      type: list
+      elements: str
+      sample: ["DNS:cp1", "DNS:kubernetes", "IP:10.96.0.1", "IP:192.0.2.11"]
+    serial:
+      description: The serial number, as colon-separated hexadecimal bytes.
+      returned: unless missing
+      type: str
+      sample: "6e:a5:ae:e0:92:80:76:2d"
+    not_before:
+      description: Start of validity (RFC 3339, UTC).
+      returned: unless missing
+      type: str
+      sample: "2026-11-29T04:37:00Z"
+    not_after:
+      description: End of validity (RFC 3339, UTC). After a renewal, the new certificate's.
+      returned: unless missing
+      type: str
+      sample: "2027-11-29T04:42:00Z"
+    residual_seconds:
+      description: Seconds until RV(certificates[].not_after); negative once expired.
+      returned: always
+      type: int
+      sample: 31535700
+    residual:
+      description: The residual time as C(kubeadm certs check-expiration) prints it.
+      returned: always
+      type: str
+      sample: 364d
+    key_algorithm:
+      description: The algorithm and size of the certificate's key.
+      returned: unless missing
+      type: str
+      sample: rsa-2048
+    ca:
+      description: The name of the signing CA (V(ca), V(front-proxy-ca), V(etcd-ca)).
+      returned: always
+      type: str
+      sample: ca
+    externally_managed:
+      description: Whether the signing CA has no key on the node.
+      returned: always
+      type: bool
+      sample: false
+    missing:
+      description: Whether the entry's files are absent (external etcd, no super-admin.conf on a follower).
+      returned: always
+      type: bool
+      sample: false
+    action:
+      description: What happened to the entry.
+      returned: always
+      type: str
+      choices: [none, renewed, would_renew, csr_written, would_write_csr, installed, would_install, skipped_externally_managed]
+      sample: renewed
+    reason:
+      description: Why the action was taken or not.
+      returned: when there is one
+      type: str
+      sample: expires in 20d, within renew_before 90d
+certificate_authorities:
+  description: One entry per CA.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: V(ca), V(front-proxy-ca) or V(etcd-ca).
+      returned: always
+      type: str
+      sample: etcd-ca
+    path:
+      description: The CA certificate file.
+      returned: always
+      type: str
+      sample: /etc/kubernetes/pki/etcd/ca.crt
+    subject:
+      description: The CA's subject.
+      returned: unless missing
+      type: str
+      sample: CN=etcd-ca
+    not_after:
+      description: End of validity (RFC 3339, UTC).
+      returned: unless missing
+      type: str
+      sample: "2036-11-27T04:37:00Z"
+    residual_seconds:
+      description: Seconds until RV(certificate_authorities[].not_after).
+      returned: always
+      type: int
+      sample: 315359700
+    residual:
+      description: The residual time as kubeadm prints it.
+      returned: always
+      type: str
+      sample: 9y
+    externally_managed:
+      description: Whether the CA's key is absent from the node.
+      returned: always
+      type: bool
+      sample: false
+    missing:
+      description: Whether the CA certificate is absent (no C(etcd-ca) with external etcd).
+      returned: always
+      type: bool
+      sample: false
+renewed:
+  description:
+    - Names of the certificates that were renewed or installed (in check mode, that would be).
+  returned: always
+  type: list
+  elements: str
+  sample: [apiserver, front-proxy-client, scheduler.conf]
+restart:
+  description:
+    - The control-plane components that must restart to load what was renewed or installed (in check mode, would
+      have to), from kubeadm's table (C(etcd-server) and C(etcd-peer) are read by etcd; C(apiserver),
+      C(apiserver-kubelet-client), C(apiserver-etcd-client) and C(front-proxy-client) by kube-apiserver;
+      C(controller-manager.conf) and C(scheduler.conf) by their components; C(admin.conf) by nobody).
+  returned: always
+  type: list
+  elements: str
+  sample: [etcd, kube-scheduler]
+expiring:
+  description: With O(fail_within), the certificates and CAs that expire within it.
+  returned: when O(fail_within) found something
+  type: list
+  elements: str
+  sample: [apiserver, front-proxy-client]
+csr_files:
+  description: The CSR files written (or that would be written) by O(state=csr).
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/kubernetes/kubeadm-certs/csr/apiserver.csr, /etc/kubernetes/kubeadm-certs/csr/admin.conf.csr]
+csrs:
+  description:
+    - O(state=csr) what each certificate needs from the signer, since a CSR carries no usages (the CA decides them).
+  returned: when O(state=csr)
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: kubeadm's name of the certificate.
+      returned: always
+      type: str
+      sample: etcd-peer
+    csr_path:
+      description: The CSR file on the node.
+      returned: always
+      type: str
+      sample: /etc/kubernetes/kubeadm-certs/csr/etcd-peer.csr
+    key_path:
+      description: The new private key on the node (never leaves it).
+      returned: always
+      type: str
+      sample: /etc/kubernetes/kubeadm-certs/csr/etcd-peer.key
+    ca:
+      description: The CA that has to sign it.
+      returned: always
+      type: str
+      sample: etcd-ca
+    subject:
+      description: The subject requested.
+      returned: always
+      type: str
+      sample: CN=cp1
+    sans:
+      description: The subject alternative names requested.
+      returned: always
+      type: list
+      elements: str
+      sample: ["DNS:cp1", "DNS:localhost", "IP:192.0.2.11", "IP:127.0.0.1", "IP:::1"]
+    key_usage:
+      description: The key usages the certificate needs, in OpenSSL's C(keyUsage) names.
+      returned: always
+      type: list
+      elements: str
+      sample: [digitalSignature, keyEncipherment]
+    extended_key_usage:
+      description: The extended key usages the certificate needs, in OpenSSL's C(extendedKeyUsage) names.
+      returned: always
+      type: list
+      elements: str
+      sample: [serverAuth, clientAuth]
+    changed:
+      description: Whether this CSR was (or would be) written by this run.
+      returned: always
+      type: bool
+      sample: true
+backup_files:
+  description: The backup copies made by O(backup=true).
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/kubernetes/pki/apiserver.crt.2026-11-29T04-42-00Z.bak]
+diff:
+  description:
+    - With C(--diff), one entry per changed certificate showing serial, not_after, subject and SANs before and after.
+    - Never contains key material.
+  returned: when diff mode is on and something changed
+  type: list
+  elements: dict
+  contains:
+    before_header:
+      description: The entry and its file before the change.
+      returned: always
+      type: str
+      sample: /etc/kubernetes/pki/apiserver.crt (before)
+    after_header:
+      description: The entry and its file after the change.
+      returned: always
+      type: str
+      sample: /etc/kubernetes/pki/apiserver.crt (after)
+    before:
+      description: The properties before.
+      returned: always
+      type: str
+      sample: "serial: 6e:a5:ae:e0:92:80:76:2d\nnot_after: 2027-01-10T04:37:00Z\n"
+    after:
+      description: The properties after.
+      returned: always
+      type: str
+      sample: "serial: (new random serial)\nnot_after: 2027-11-29T04:42:00Z\n"
+warnings:
+  description: Things the user should know, such as a validity clamped to the CA's expiry.
+  returned: when there is something to say
+  type: list
+  elements: str
+  sample: ["validity of etcd-server clamped to the expiry of etcd-ca (2028-01-01T00:00:00Z)"]
+"""
