@@ -1,1 +1,18 @@
-//! kubeadm-certs engine
+//! kubeadm-certs: keeps the certificates of kubeadm-built control planes valid.
+//!
+//! Read top-down: [`inventory`] (the table of kubeadm's certificates), [`pki`] (reading and validating
+//! what is on disk), [`engine`] (check, renew, csr, install: decide, build, check), [`commit`] (atomic,
+//! all-or-nothing writes), [`render`] (kubeadm's tables and documents). [`frontend`] holds the two front
+//! doors, the command line and the Ansible module; the engine knows neither.
+
+pub mod api;
+pub mod commit;
+pub mod duration;
+pub mod engine;
+pub mod error;
+pub mod frontend;
+pub mod inventory;
+pub mod pki;
+pub mod render;
+pub mod report;
+pub mod request;

@@ -1,0 +1,351 @@
+//! Writing a renewal to disk so that a failure anywhere leaves every file as it was.
+//!
+//! 1. Stage: each new file is written to a temp file beside its target (O_EXCL, 0600 at creation,
+//!    then the target's owner and mode), and fsynced. Any failure removes the temps: nothing changed.
+//! 2. Backups (if asked) and rollback links to the old files.
+//! 3. Journal: the list of renames is written atomically into the cert dir. From here on the new PKI
+//!    is complete on disk; a crash is finished by the next run (`recover`), which rolls forward.
+//! 4. Rename each temp over its target, fsync the directories, remove the journal.
+//!    A rename that fails puts back the files already replaced.
+//!
+//! A rename is atomic per file; nothing in POSIX makes two renames (a key and its certificate) atomic
+//! together, which is why the journal exists.
+
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::duration::Span;
+use crate::error::{Error, Result};
+use crate::pki::Layout;
+
+const JOURNAL: &str = ".kubeadm-certs.journal";
+const LOCK: &str = ".kubeadm-certs.lock";
+const TMP: &str = ".kubeadm-certs-tmp";
+const ORIG: &str = ".kubeadm-certs-orig";
+
+/// kubeadm's modes: keys and kubeconfig files 0600, certificates 0644.
+pub const MODE_SECRET: u32 = 0o600;
+pub const MODE_PUBLIC: u32 = 0o644;
+
+pub struct FileWrite {
+    pub path: PathBuf,
+    pub contents: Vec<u8>,
+    pub mode: u32,
+}
+
+impl std::fmt::Debug for FileWrite {
+    // contents may be a private key
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FileWrite({}, {} bytes, {:o})", self.path.display(), self.contents.len(), self.mode)
+    }
+}
+
+/// Test-only crash points (`--features fault-injection`): the process kills itself with SIGKILL at the
+/// named step when `KUBEADM_CERTS_KILL_AT` says so, so crash tests hit every step deterministically.
+fn fault_point(_step: &str) {
+    #[cfg(feature = "fault-injection")]
+    if std::env::var("KUBEADM_CERTS_KILL_AT").is_ok_and(|v| v == _step) {
+        let _ = std::process::Command::new("kill").args(["-9", &std::process::id().to_string()]).status();
+        std::thread::sleep(Duration::from_secs(10));
+    }
+}
+
+/// An exclusive lock on the PKI: two renewals at once (two Ansible runs, a timer and a human) take
+/// turns. Released when dropped.
+pub struct Lock {
+    _file: File,
+}
+
+pub fn lock(dir: &Path, timeout: Span) -> Result<Lock> {
+    let path = dir.join(LOCK);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(MODE_SECRET)
+        .custom_flags(libc_o_nofollow())
+        .open(&path)
+        .map_err(|e| Error::write(&path, e))?;
+    let start = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(Lock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => {
+                if start.elapsed() >= Duration::from_secs(timeout.seconds().max(0) as u64) {
+                    return Err(Error::Locked { path, waited_secs: start.elapsed().as_secs() });
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(Error::write(&path, e)),
+        }
+    }
+}
+
+fn libc_o_nofollow() -> i32 {
+    // O_NOFOLLOW on Linux (all architectures we build for)
+    0o400000
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::write(dir, e))
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn sibling(path: &Path, index: usize, suffix: &str) -> PathBuf {
+    let name = path.file_name().unwrap_or(OsStr::new("file")).to_string_lossy();
+    parent(path).join(format!(".{name}.{}.{index}{suffix}", std::process::id()))
+}
+
+fn hex(p: &Path) -> String {
+    p.as_os_str().as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<PathBuf> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect();
+    Some(PathBuf::from(OsStr::from_bytes(&bytes?)))
+}
+
+struct Staged {
+    target: PathBuf,
+    tmp: PathBuf,
+    /// A hard link to the file being replaced, to put it back if a later rename fails.
+    orig: Option<PathBuf>,
+}
+
+fn write_new_file(path: &Path, contents: &[u8], owner: Option<(u32, u32)>, mode: u32) -> io::Result<()> {
+    let mut f = OpenOptions::new().write(true).create_new(true).mode(MODE_SECRET).open(path)?;
+    f.write_all(contents)?;
+    if let Some((uid, gid)) = owner {
+        let meta = f.metadata()?;
+        if meta.uid() != uid || meta.gid() != gid {
+            std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+        }
+    }
+    f.set_permissions(fs::Permissions::from_mode(mode))?;
+    f.sync_all()
+}
+
+fn remove_quietly(paths: impl IntoIterator<Item = PathBuf>) {
+    for p in paths {
+        let _ = fs::remove_file(p);
+    }
+}
+
+/// Writes every file or none. Returns the backup files made (when `backup`).
+pub fn commit(layout: &Layout, writes: &[FileWrite], backup: bool, now: DateTime<Utc>) -> Result<Vec<PathBuf>> {
+    if writes.is_empty() {
+        return Ok(Vec::new());
+    }
+    // 1. stage
+    let mut staged: Vec<Staged> = Vec::new();
+    let mut backups: Vec<PathBuf> = Vec::new();
+    let fail = |staged: &[Staged], backups: &[PathBuf], e: Error| -> Error {
+        remove_quietly(staged.iter().flat_map(|s| [Some(s.tmp.clone()), s.orig.clone()]).flatten());
+        remove_quietly(backups.iter().cloned());
+        e
+    };
+    for (i, w) in writes.iter().enumerate() {
+        let existing = match fs::symlink_metadata(&w.path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(fail(
+                    &staged,
+                    &backups,
+                    Error::invalid(
+                        &w.path,
+                        "is a symbolic link; refusing to replace it (a write never follows a link)",
+                    ),
+                ));
+            }
+            Ok(m) if !m.is_file() => {
+                return Err(fail(&staged, &backups, Error::invalid(&w.path, "is not a regular file")));
+            }
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(fail(&staged, &backups, Error::read(&w.path, e))),
+        };
+        // never widen a mode someone narrowed; always keep the owner able to read and write
+        let mode = match &existing {
+            Some(m) => (w.mode & m.mode() & 0o777) | 0o600,
+            None => w.mode,
+        };
+        let tmp = sibling(&w.path, i, TMP);
+        if let Err(e) = write_new_file(&tmp, &w.contents, existing.as_ref().map(|m| (m.uid(), m.gid())), mode) {
+            let _ = fs::remove_file(&tmp);
+            let e = if e.kind() == io::ErrorKind::PermissionDenied && existing.is_some() {
+                Error::Write {
+                    path: w.path.clone(),
+                    source: io::Error::new(
+                        e.kind(),
+                        format!("{e} (creating {} with the owner and mode of the file it replaces)", tmp.display()),
+                    ),
+                }
+            } else {
+                Error::write(&tmp, e)
+            };
+            return Err(fail(&staged, &backups, e));
+        }
+        staged.push(Staged { target: w.path.clone(), tmp, orig: None });
+        fault_point(&format!("staged-{i}"));
+        if existing.is_none() {
+            continue;
+        }
+        // 2. backup and rollback link
+        if backup {
+            let name = format!(
+                "{}.{}.{}~",
+                w.path.file_name().unwrap_or_default().to_string_lossy(),
+                std::process::id(),
+                now.format("%Y-%m-%d@%H:%M:%S")
+            );
+            let b = parent(&w.path).join(name);
+            let old = fs::read(&w.path).map_err(|e| fail(&staged, &backups, Error::read(&w.path, e)))?;
+            write_new_file(&b, &old, None, MODE_SECRET).map_err(|e| fail(&staged, &backups, Error::write(&b, e)))?;
+            backups.push(b);
+        }
+        let orig = sibling(&w.path, i, ORIG);
+        if fs::hard_link(&w.path, &orig).is_err() {
+            // filesystems without hard links: a copy serves the same purpose
+            let old = fs::read(&w.path).map_err(|e| fail(&staged, &backups, Error::read(&w.path, e)))?;
+            write_new_file(&orig, &old, None, MODE_SECRET)
+                .map_err(|e| fail(&staged, &backups, Error::write(&orig, e)))?;
+        }
+        staged.last_mut().expect("just pushed").orig = Some(orig);
+    }
+    let mut dirs: Vec<PathBuf> = staged.iter().map(|s| parent(&s.target).to_path_buf()).collect();
+    dirs.sort();
+    dirs.dedup();
+    for d in &dirs {
+        sync_dir(d).map_err(|e| fail(&staged, &backups, e))?;
+    }
+
+    // 3. journal
+    let journal = layout.cert_dir.join(JOURNAL);
+    let text: String = staged
+        .iter()
+        .map(|s| {
+            format!("{} {} {}\n", hex(&s.target), hex(&s.tmp), s.orig.as_deref().map(hex).unwrap_or_else(|| "-".into()))
+        })
+        .collect();
+    let journal_tmp = sibling(&journal, 0, TMP);
+    write_new_file(&journal_tmp, text.as_bytes(), None, MODE_SECRET)
+        .and_then(|_| fs::rename(&journal_tmp, &journal))
+        .map_err(|e| {
+        let _ = fs::remove_file(&journal_tmp);
+        fail(&staged, &backups, Error::write(&journal, e))
+    })?;
+    sync_dir(&layout.cert_dir).map_err(|e| fail(&staged, &backups, e))?;
+    fault_point("journal");
+
+    // 4. replace
+    for (i, s) in staged.iter().enumerate() {
+        if let Err(e) = fs::rename(&s.tmp, &s.target) {
+            let rollback = rollback(&staged[..i]);
+            remove_quietly(staged[i..].iter().map(|s| s.tmp.clone()));
+            let _ = fs::remove_file(&journal);
+            let mut err = Error::write(&s.target, e);
+            if let Err(r) = rollback {
+                err = Error::Write {
+                    path: s.target.clone(),
+                    source: io::Error::other(format!("{err}; putting back the files already replaced failed too: {r}")),
+                };
+            } else {
+                remove_quietly(staged.iter().filter_map(|s| s.orig.clone()));
+            }
+            remove_quietly(backups.iter().cloned());
+            return Err(err);
+        }
+        fault_point(&format!("renamed-{i}"));
+    }
+    for d in &dirs {
+        sync_dir(d)?;
+    }
+    fs::remove_file(&journal).map_err(|e| Error::write(&journal, e))?;
+    sync_dir(&layout.cert_dir)?;
+    remove_quietly(staged.iter().filter_map(|s| s.orig.clone()));
+    Ok(backups)
+}
+
+fn rollback(done: &[Staged]) -> io::Result<()> {
+    for s in done.iter().rev() {
+        match &s.orig {
+            Some(orig) => fs::rename(orig, &s.target)?,
+            None => fs::remove_file(&s.target)?,
+        }
+    }
+    Ok(())
+}
+
+pub fn journal_pending(layout: &Layout) -> bool {
+    layout.cert_dir.join(JOURNAL).exists()
+}
+
+/// Finishes a renewal a crash interrupted (rolling forward: every new file was complete and synced
+/// before the journal was written), then removes temp files a crash during staging left behind. Run
+/// under the lock, before reading the PKI.
+pub fn recover(layout: &Layout, extra_dirs: &[&Path]) -> Result<Vec<PathBuf>> {
+    let journal = layout.cert_dir.join(JOURNAL);
+    let mut completed = Vec::new();
+    match fs::read_to_string(&journal) {
+        Ok(text) => {
+            let mut dirs = Vec::new();
+            let mut origs = Vec::new();
+            for line in text.lines() {
+                let parts: Vec<&str> = line.split(' ').collect();
+                let (target, tmp, orig) = match parts.as_slice() {
+                    [t, tmp, o] => (unhex(t), unhex(tmp), if *o == "-" { Some(None) } else { unhex(o).map(Some) }),
+                    _ => (None, None, None),
+                };
+                let (Some(target), Some(tmp), Some(orig)) = (target, tmp, orig) else {
+                    return Err(Error::invalid(&journal, "corrupt journal; inspect the PKI by hand"));
+                };
+                if tmp.exists() {
+                    fs::rename(&tmp, &target).map_err(|e| Error::write(&target, e))?;
+                    completed.push(target.clone());
+                }
+                dirs.push(parent(&target).to_path_buf());
+                origs.extend(orig);
+            }
+            dirs.sort();
+            dirs.dedup();
+            for d in &dirs {
+                sync_dir(d)?;
+            }
+            fs::remove_file(&journal).map_err(|e| Error::write(&journal, e))?;
+            sync_dir(&layout.cert_dir)?;
+            remove_quietly(origs);
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::read(&journal, e)),
+    }
+    // leftovers of a run killed while staging (no journal: those were never part of the PKI)
+    let etcd = layout.cert_dir.join("etcd");
+    let mut dirs: Vec<&Path> = vec![&layout.cert_dir, &etcd, &layout.kubeconfig_dir];
+    dirs.extend_from_slice(extra_dirs);
+    for dir in dirs {
+        let Ok(rd) = fs::read_dir(dir) else { continue };
+        for entry in rd.flatten() {
+            let name = entry.file_name();
+            let name = name.as_bytes();
+            if name.starts_with(b".") && (name.ends_with(TMP.as_bytes()) || name.ends_with(ORIG.as_bytes())) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(completed)
+}

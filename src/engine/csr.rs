@@ -1,0 +1,209 @@
+//! `csr`: kubeadm's `certs renew --csr-only`: a new key and a CSR per certificate, with the subject and
+//! SANs of the existing certificate, for a CA that lives elsewhere. `NAME.csr` + `NAME.key` in the CSR
+//! dir, both 0600. Idempotent: a CSR that still matches its key and the certificate is kept.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use x509_parser::prelude::FromDer;
+
+use super::describe::{ca_rows, cert_row};
+use super::plan::{self, Desired, Policy};
+use super::sign;
+use crate::commit::{self, FileWrite, MODE_SECRET};
+use crate::duration::Span;
+use crate::error::{Error, Result};
+use crate::inventory::{CertSpec, Usage};
+use crate::pki::cert::{NameAttr, pem_encode};
+use crate::pki::key::PrivateKey;
+use crate::pki::{self, Keys, Pki};
+use crate::report::{Action, CsrReport, Outcome};
+use crate::request::CsrRequest;
+
+pub fn csr_paths(dir: &Path, spec: &CertSpec) -> (PathBuf, PathBuf) {
+    (dir.join(format!("{}.csr", spec.name)), dir.join(format!("{}.key", spec.name)))
+}
+
+pub fn usage_names(spec: &CertSpec) -> Vec<&'static str> {
+    spec.usages
+        .iter()
+        .map(|u| match u {
+            Usage::ServerAuth => "serverAuth",
+            Usage::ClientAuth => "clientAuth",
+        })
+        .collect()
+}
+
+/// The CSR on disk still asks for `desired` with `key`: same public key, subject and SANs.
+fn still_matches(csr_path: &Path, key: &PrivateKey, desired: &Desired) -> bool {
+    let Ok(bytes) = std::fs::read(csr_path) else { return false };
+    let Ok(block) = pem::parse(&bytes) else { return false };
+    let Ok((_, csr)) = x509_parser::certification_request::X509CertificationRequest::from_der(block.contents()) else {
+        return false;
+    };
+    let info = &csr.certification_request_info;
+    if info.subject_pki.subject_public_key.data.as_ref() != key.public_key_raw() {
+        return false;
+    }
+    let subject: Vec<(String, String)> = info
+        .subject
+        .iter_attributes()
+        .map(|a| (a.attr_type().to_id_string(), a.as_str().unwrap_or_default().to_string()))
+        .collect();
+    let want: Vec<(String, String)> =
+        desired.subject.0.iter().map(|a: &NameAttr| (a.oid.clone(), a.value.clone())).collect();
+    if subject != want {
+        return false;
+    }
+    let mut dns = Vec::new();
+    let mut ips = Vec::new();
+    if let Some(exts) = csr.requested_extensions() {
+        for ext in exts {
+            if let x509_parser::extensions::ParsedExtension::SubjectAlternativeName(san) = ext {
+                for n in &san.general_names {
+                    match n {
+                        x509_parser::extensions::GeneralName::DNSName(d) => dns.push(d.to_string()),
+                        x509_parser::extensions::GeneralName::IPAddress(b) => ips.push(b.to_vec()),
+                        _ => return false,
+                    }
+                }
+            }
+        }
+    }
+    let want_ips: Vec<Vec<u8>> = desired
+        .ip_addresses
+        .iter()
+        .map(|ip| match ip {
+            std::net::IpAddr::V4(v) => v.octets().to_vec(),
+            std::net::IpAddr::V6(v) => v.octets().to_vec(),
+        })
+        .collect();
+    dns == desired.dns_names && ips == want_ips
+}
+
+pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
+    let _lock = if req.check_mode { None } else { Some(commit::lock(&req.layout.cert_dir, req.lock_timeout)?) };
+    if !req.check_mode {
+        commit::recover(&req.layout, &[&req.csr_dir])?;
+    }
+    if !req.csr_dir.is_dir() {
+        return Err(Error::invalid(&req.csr_dir, "the CSR directory does not exist"));
+    }
+    let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Skip)?;
+    pki.validate()?;
+    let policy = Policy {
+        renew_before: Span(0),
+        force: true,
+        extra_sans: &[],
+        key_algorithm: req.key_algorithm,
+        validity: Span::days(365),
+    };
+
+    struct Todo {
+        index: usize,
+        desired: Desired,
+        write: bool,
+    }
+    let mut todo = Vec::new();
+    for (index, entry) in pki.entries.iter().enumerate() {
+        let Some(loaded) = &entry.loaded else { continue };
+        let far_future = loaded.cert.not_after.max(now) + chrono::Duration::days(3650);
+        let desired = plan::desired(entry.spec, &loaded.cert, far_future, &policy, now).map_err(|why| {
+            Error::CannotRenew { name: entry.spec.name.into(), path: entry.location.path().into(), why }
+        })?;
+        let (csr_path, key_path) = csr_paths(&req.csr_dir, entry.spec);
+        let keep = !req.force
+            && pki::exists(&csr_path)?
+            && pki::exists(&key_path)?
+            && PrivateKey::read(&key_path).is_ok_and(|k| {
+                still_matches(&csr_path, &k, &desired) && (req.key_algorithm.is_none_or(|a| Some(a) == key_alg_of(&k)))
+            });
+        todo.push(Todo { index, desired, write: !keep });
+    }
+
+    let writing: Vec<&Todo> = todo.iter().filter(|t| t.write).collect();
+    if !req.check_mode && !writing.is_empty() {
+        let keys = PrivateKey::generate_many(&writing.iter().map(|t| t.desired.key_algorithm).collect::<Vec<_>>())?;
+        let mut writes = Vec::new();
+        for (t, key) in writing.iter().zip(&keys) {
+            let entry = &pki.entries[t.index];
+            let mut params = sign::params(&t.desired).map_err(|why| Error::CannotRenew {
+                name: entry.spec.name.into(),
+                path: entry.location.path().into(),
+                why,
+            })?;
+            // a CSR carries no usages: the CA decides them
+            params.key_usages.clear();
+            params.extended_key_usages.clear();
+            params.is_ca = rcgen::IsCa::NoCa;
+            let csr = params
+                .serialize_request(key.pair())
+                .map_err(|e| Error::Crypto(format!("{}: cannot build the CSR: {e}", entry.spec.name)))?;
+            let (csr_path, key_path) = csr_paths(&req.csr_dir, entry.spec);
+            writes.push(FileWrite { path: key_path, contents: key.pem().as_bytes().to_vec(), mode: MODE_SECRET });
+            writes.push(FileWrite {
+                path: csr_path,
+                contents: pem_encode("CERTIFICATE REQUEST", csr.der()).into_bytes(),
+                mode: MODE_SECRET,
+            });
+        }
+        commit::commit(&req.layout, &writes, false, now)?;
+    }
+
+    let mut out = Outcome::default();
+    for (index, entry) in pki.entries.iter().enumerate() {
+        let t = todo.iter().find(|t| t.index == index);
+        let action = match t {
+            Some(t) if t.write && req.check_mode => Action::WouldWriteCsr,
+            Some(t) if t.write => Action::CsrWritten,
+            _ => Action::None,
+        };
+        out.certificates.push(cert_row(&pki, entry, entry.loaded.as_ref().map(|l| &l.cert), now, action));
+        if let Some(t) = t {
+            let (csr_path, key_path) = csr_paths(&req.csr_dir, entry.spec);
+            if t.write {
+                out.csr_files.push(csr_path.display().to_string());
+            }
+            out.csrs.push(CsrReport {
+                name: entry.spec.name.into(),
+                csr_path: csr_path.display().to_string(),
+                key_path: key_path.display().to_string(),
+                ca: entry.spec.ca.name(),
+                subject: t.desired.subject.to_string(),
+                sans: t.desired.sans(),
+                key_usage: t.desired.key_usage_names(),
+                extended_key_usage: usage_names(entry.spec),
+                changed: t.write,
+            });
+        }
+    }
+    out.certificate_authorities = ca_rows(&pki, now);
+    out.changed = !out.csr_files.is_empty();
+    out.msg = match (out.csr_files.len(), req.check_mode) {
+        (0, _) => "CSRs up to date".into(),
+        (n, true) => format!("would write {n} CSRs to {}", req.csr_dir.display()),
+        (n, false) => format!("wrote {n} CSRs to {}", req.csr_dir.display()),
+    };
+    Ok(out)
+}
+
+fn key_alg_of(k: &PrivateKey) -> Option<crate::pki::key::KeyAlgorithm> {
+    // the public key's encoding tells the algorithm: RSA moduli are DER sequences, EC points start 0x04
+    let raw = k.public_key_raw();
+    let kind = match raw.first() {
+        Some(0x04) if raw.len() == 65 => crate::pki::cert::KeyKind::EcP256,
+        Some(0x04) if raw.len() == 97 => crate::pki::cert::KeyKind::EcP384,
+        Some(0x30) => crate::pki::cert::KeyKind::Rsa(rsa_bits(raw)?),
+        _ => return None,
+    };
+    crate::pki::key::KeyAlgorithm::of(kind)
+}
+
+fn rsa_bits(rsa_public_key_der: &[u8]) -> Option<u32> {
+    let (seq, _) = crate::pki::der::read(rsa_public_key_der)?;
+    let (modulus, _) = crate::pki::der::read(seq.value)?;
+    let m = modulus.value;
+    let start = m.iter().position(|&b| b != 0)?;
+    let m = &m[start..];
+    Some((m.len() * 8) as u32 - m[0].leading_zeros())
+}

@@ -1,0 +1,97 @@
+//! `install`: the last step of the external-CA workflow. Takes the key `csr` wrote and the certificate
+//! the external CA signed, checks each (matches the key, chains to the CA on this node, keeps the subject,
+//! SANs and usages of the certificate it replaces, not expired), then installs them all in one
+//! transaction: PEM pairs into the cert dir, kubeconfig credentials embedded.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use super::describe::{ca_rows, cert_row};
+use super::{csr::csr_paths, files, issued};
+use crate::commit;
+use crate::error::{Error, Result};
+use crate::pki::cert::Certificate;
+use crate::pki::key::PrivateKey;
+use crate::pki::{self, Keys, Pki};
+use crate::report::{Action, Outcome};
+use crate::request::InstallRequest;
+
+pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
+    let _lock = if req.check_mode { None } else { Some(commit::lock(&req.layout.cert_dir, req.lock_timeout)?) };
+    if !req.check_mode {
+        commit::recover(&req.layout, &[])?;
+    }
+    let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Skip)?;
+    pki.validate()?;
+
+    let mut actions = vec![(Action::None, None::<String>); pki.entries.len()];
+    let mut new_certs: Vec<Option<Certificate>> = vec![None; pki.entries.len()];
+    let mut writes = Vec::new();
+    for (index, entry) in pki.entries.iter().enumerate() {
+        let Some(loaded) = &entry.loaded else { continue };
+        let crt_path = req.signed_dir.join(format!("{}.crt", entry.spec.name));
+        let (_, key_path) = csr_paths(&req.csr_dir, entry.spec);
+        if !pki::exists(&crt_path)? {
+            if req.selection.explicit {
+                return Err(Error::MissingRequested { name: entry.spec.name.into(), path: crt_path });
+            }
+            actions[index].1 = Some(format!("no signed certificate {}", crt_path.display()));
+            continue;
+        }
+        let cert = Certificate::read(&crt_path)?;
+        if cert.der == loaded.cert.der {
+            actions[index].1 = Some("already installed".into());
+            continue;
+        }
+        let key = PrivateKey::read(&key_path)?;
+        let ca = pki.ca(entry.spec.ca);
+        let ca_cert = ca
+            .cert
+            .as_ref()
+            .ok_or_else(|| Error::invalid(&ca.cert_path, format!("missing: the CA of {}", entry.spec.name)))?;
+        let old = &loaded.cert;
+        let expect = issued::Expect {
+            subject: &old.subject.kubeadm_kept(),
+            dns_names: &old.dns_names,
+            ip_addresses: &old.ip_addresses,
+        };
+        issued::check(entry.spec, &cert, &key, ca_cert, &expect).map_err(|why| Error::invalid(&crt_path, why))?;
+        if cert.not_after <= now {
+            return Err(Error::invalid(&crt_path, "the signed certificate has already expired"));
+        }
+        writes.extend(files::render(&entry.location, loaded, &cert.der, &cert.chain_rest, key.pem(), &ca_cert.pem())?);
+        actions[index].0 = if req.check_mode { Action::WouldInstall } else { Action::Installed };
+        new_certs[index] = Some(cert);
+    }
+    let mut out = Outcome::default();
+    if !req.check_mode {
+        out.backup_files =
+            commit::commit(&req.layout, &writes, req.backup, now)?.iter().map(|p| p.display().to_string()).collect();
+    }
+    let mut restart = BTreeSet::new();
+    for (index, entry) in pki.entries.iter().enumerate() {
+        let (action, reason) = actions[index].clone();
+        let shown = if action == Action::Installed {
+            new_certs[index].as_ref()
+        } else {
+            entry.loaded.as_ref().map(|l| &l.cert)
+        };
+        let mut row = cert_row(&pki, entry, shown, now, action);
+        row.reason = reason;
+        if action.changes() {
+            out.renewed.push(entry.spec.name.to_string());
+            restart.extend(entry.spec.used_by.iter().map(|c| c.name()));
+        }
+        out.certificates.push(row);
+    }
+    out.certificate_authorities = ca_rows(&pki, now);
+    out.restart = restart.into_iter().collect();
+    out.changed = !out.renewed.is_empty();
+    out.msg = match (out.renewed.is_empty(), req.check_mode) {
+        (true, _) => "nothing to install".into(),
+        (false, true) => format!("would install {}", out.renewed.join(", ")),
+        (false, false) => format!("installed {}", out.renewed.join(", ")),
+    };
+    Ok(out)
+}

@@ -1,0 +1,277 @@
+//! `renew`: read and validate everything, decide what is due, build every new certificate, check each,
+//! then write them all in one transaction. A failure at any step before the commit changes nothing.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use super::describe::{ca_rows, cert_row};
+use super::plan::{self, Decision, Desired, Policy};
+use super::{diff, files, issued, sign};
+use crate::commit;
+use crate::error::{Error, Result};
+use crate::inventory::{CaId, CertSpec};
+use crate::pki::cert::Certificate;
+use crate::pki::key::PrivateKey;
+use crate::pki::{Ca, Keys, Pki};
+use crate::report::{Action, Outcome};
+use crate::request::{RenewRequest, SignerChoice};
+
+/// One certificate to issue.
+pub struct IssueRequest<'a> {
+    pub spec: &'static CertSpec,
+    pub path: &'a Path,
+    pub desired: &'a Desired,
+    pub key: &'a PrivateKey,
+    pub ca: &'a Ca,
+}
+
+/// Who signs: the CA key on disk, or the cluster's certificates API.
+pub trait Signer {
+    /// Why this signer cannot issue `desired` correctly, asked before anything is generated or sent.
+    fn cannot_issue(&self, _spec: &'static CertSpec, _desired: &Desired, _ca: &Ca) -> Option<String> {
+        None
+    }
+    /// Issues the whole batch (DER certificates, in order). A batch lets a remote signer submit every
+    /// request before waiting for any.
+    fn issue(&mut self, batch: &[IssueRequest<'_>]) -> Result<Vec<Vec<u8>>>;
+}
+
+/// Signs with the CA keys on disk, each loaded once and checked against its certificate.
+pub struct LocalSigner {
+    keys: Vec<(CaId, PrivateKey)>,
+}
+
+impl LocalSigner {
+    pub fn new(pki: &Pki, cas: &BTreeSet<CaId>) -> Result<LocalSigner> {
+        let keys = cas.iter().map(|&id| Ok((id, pki.ca(id).load_key()?))).collect::<Result<_>>()?;
+        Ok(LocalSigner { keys })
+    }
+}
+
+impl Signer for LocalSigner {
+    fn issue(&mut self, batch: &[IssueRequest<'_>]) -> Result<Vec<Vec<u8>>> {
+        batch
+            .iter()
+            .map(|r| {
+                let ca_cert = r.ca.cert.as_ref().expect("due entries have their CA");
+                let (_, ca_key) =
+                    self.keys.iter().find(|(id, _)| *id == r.ca.spec.id).expect("loaded for every due CA");
+                sign::sign_local(r.desired, r.key, ca_cert, ca_key).map_err(|why| Error::CannotRenew {
+                    name: r.spec.name.into(),
+                    path: r.path.to_path_buf(),
+                    why,
+                })
+            })
+            .collect()
+    }
+}
+
+fn make_signer(req: &RenewRequest, pki: &Pki, cas: &BTreeSet<CaId>) -> Result<Box<dyn Signer>> {
+    match &req.signer {
+        SignerChoice::Local => Ok(Box::new(LocalSigner::new(pki, cas)?)),
+        SignerChoice::Api(opts) => crate::api::signer(&req.layout, opts, req.check_mode),
+    }
+}
+
+struct Due {
+    index: usize,
+    reason: String,
+    desired: Desired,
+}
+
+pub fn renew(req: &RenewRequest, now: DateTime<Utc>) -> Result<Outcome> {
+    let _lock = if req.check_mode { None } else { Some(commit::lock(&req.layout.cert_dir, req.lock_timeout)?) };
+    let mut out = Outcome::default();
+    if req.check_mode {
+        if commit::journal_pending(&req.layout) {
+            out.warnings.push("an interrupted renewal left a journal; a real run completes it first".into());
+        }
+    } else {
+        let completed = commit::recover(&req.layout, &[])?;
+        if !completed.is_empty() {
+            out.warnings.push(format!("completed an interrupted renewal of {} files first", completed.len()));
+            out.changed = true;
+        }
+    }
+
+    let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Read)?;
+    pki.validate()?;
+    let policy = Policy {
+        renew_before: req.renew_before,
+        force: req.force,
+        extra_sans: &req.extra_sans,
+        key_algorithm: req.key_algorithm,
+        validity: req.validity,
+    };
+
+    // decide
+    let mut decisions = Vec::new();
+    let mut due = Vec::new();
+    for (index, entry) in pki.entries.iter().enumerate() {
+        let cert = entry.loaded.as_ref().map(|l| &l.cert);
+        let ca = pki.ca(entry.spec.ca);
+        let decision = plan::decide(entry.spec, cert, ca.externally_managed(), &policy, now);
+        if let (Decision::Renew(reason), Some(cert)) = (&decision, cert) {
+            let cannot = |why: String| Error::CannotRenew {
+                name: entry.spec.name.into(),
+                path: entry.location.path().into(),
+                why,
+            };
+            let ca_cert = ca
+                .cert
+                .as_ref()
+                .ok_or_else(|| cannot(format!("its CA certificate {} is missing", ca.cert_path.display())))?;
+            let desired = plan::desired(entry.spec, cert, ca_cert.not_after, &policy, now).map_err(cannot)?;
+            if desired.clamped_to_ca {
+                out.warnings.push(format!(
+                    "{}: validity cut to the {} CA's expiry {} (a certificate cannot outlive its CA)",
+                    entry.spec.name,
+                    ca.spec.name,
+                    super::describe::rfc3339(ca_cert.not_after)
+                ));
+            }
+            due.push(Due { index, reason: reason.clone(), desired });
+        }
+        decisions.push(decision);
+    }
+
+    let cas: BTreeSet<CaId> = due.iter().map(|d| pki.entries[d.index].spec.ca).collect();
+    let mut signer = if due.is_empty() { None } else { Some(make_signer(req, &pki, &cas)?) };
+    // what the signer cannot do is said before anything is generated or sent
+    let mut refused = Vec::new();
+    if let Some(s) = &signer {
+        for d in &due {
+            let entry = &pki.entries[d.index];
+            if let Some(why) = s.cannot_issue(entry.spec, &d.desired, pki.ca(entry.spec.ca)) {
+                if req.selection.explicit {
+                    return Err(Error::CannotRenew {
+                        name: entry.spec.name.into(),
+                        path: entry.location.path().into(),
+                        why,
+                    });
+                }
+                out.warnings.push(format!("{}: skipped: {why}", entry.spec.name));
+                refused.push((d.index, why));
+            }
+        }
+        due.retain(|d| !refused.iter().any(|(i, _)| *i == d.index));
+    }
+
+    // build and check every new certificate, then commit them together
+    let mut issued: Vec<Option<Certificate>> = vec![None; pki.entries.len()];
+    if !req.check_mode && !due.is_empty() {
+        let signer = signer.as_mut().expect("made when something is due");
+        let algs: Vec<_> = due.iter().map(|d| d.desired.key_algorithm).collect();
+        let keys = PrivateKey::generate_many(&algs)?;
+        let batch: Vec<IssueRequest<'_>> = due
+            .iter()
+            .zip(&keys)
+            .map(|(d, key)| {
+                let entry = &pki.entries[d.index];
+                IssueRequest {
+                    spec: entry.spec,
+                    path: entry.location.path(),
+                    desired: &d.desired,
+                    key,
+                    ca: pki.ca(entry.spec.ca),
+                }
+            })
+            .collect();
+        let ders = signer.issue(&batch)?;
+        let mut writes = Vec::new();
+        for ((d, key), der) in due.iter().zip(&keys).zip(ders) {
+            let entry = &pki.entries[d.index];
+            let ca = pki.ca(entry.spec.ca);
+            let ca_cert = ca.cert.as_ref().expect("checked above");
+            let cannot = |why: String| Error::CannotRenew {
+                name: entry.spec.name.into(),
+                path: entry.location.path().into(),
+                why,
+            };
+            let new = Certificate::from_der(entry.location.path(), &der)?;
+            let expect = issued::Expect {
+                subject: &d.desired.subject,
+                dns_names: &d.desired.dns_names,
+                ip_addresses: &d.desired.ip_addresses,
+            };
+            issued::check(entry.spec, &new, key, ca_cert, &expect)
+                .map_err(|why| cannot(format!("the new certificate is wrong: {why}")))?;
+            let loaded = entry.loaded.as_ref().expect("due entries are present");
+            writes.extend(files::render(
+                &entry.location,
+                loaded,
+                &der,
+                &loaded.cert.chain_rest,
+                key.pem(),
+                &ca_cert.pem(),
+            )?);
+            issued[d.index] = Some(new);
+        }
+        out.backup_files =
+            commit::commit(&req.layout, &writes, req.backup, now)?.iter().map(|p| p.display().to_string()).collect();
+    }
+
+    // report
+    let mut restart = BTreeSet::new();
+    for (index, entry) in pki.entries.iter().enumerate() {
+        let old = entry.loaded.as_ref().map(|l| &l.cert);
+        let due_here = due.iter().find(|d| d.index == index);
+        let (action, shown, reason) = match (&decisions[index], due_here) {
+            (Decision::Missing, _) => (Action::None, None, None),
+            (Decision::SkipExternal, _) => (
+                Action::SkippedExternallyManaged,
+                old,
+                Some(format!("the {} CA key is not on this node (externally managed)", entry.spec.ca.name())),
+            ),
+            (Decision::Keep(why), _) => (Action::None, old, Some(why.clone())),
+            (Decision::Renew(_), None) => {
+                let why = refused.iter().find(|(i, _)| *i == index).map(|(_, w)| w.clone());
+                (Action::None, old, why)
+            }
+            (Decision::Renew(_), Some(d)) if req.check_mode => (Action::WouldRenew, old, Some(d.reason.clone())),
+            (Decision::Renew(_), Some(d)) => (Action::Renewed, issued[index].as_ref(), Some(d.reason.clone())),
+        };
+        let mut row = cert_row(&pki, entry, shown, now, action);
+        row.reason = reason;
+        if action.changes() {
+            let d = due_here.expect("changes only for due entries");
+            out.renewed.push(entry.spec.name.to_string());
+            restart.extend(entry.spec.used_by.iter().map(|c| c.name()));
+            let before = old.map(diff::describe).unwrap_or_default();
+            let after = match &issued[index] {
+                Some(new) => diff::describe(new),
+                None => diff::describe_desired(&d.desired),
+            };
+            out.diff.push(diff::entry(&row.path, before, after));
+        }
+        out.certificates.push(row);
+    }
+    out.certificate_authorities = ca_rows(&pki, now);
+    out.restart = restart.into_iter().collect();
+    out.changed |= !out.renewed.is_empty();
+    out.msg = summary(req.check_mode, &out);
+    Ok(out)
+}
+
+fn summary(check_mode: bool, out: &Outcome) -> String {
+    let skipped: Vec<_> = out
+        .certificates
+        .iter()
+        .filter(|c| c.action == Action::SkippedExternallyManaged)
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut msg = match (out.renewed.is_empty(), check_mode) {
+        (true, _) => "nothing to renew".to_string(),
+        (false, true) => format!("would renew {}", out.renewed.join(", ")),
+        (false, false) => format!("renewed {}", out.renewed.join(", ")),
+    };
+    if !skipped.is_empty() {
+        msg.push_str(&format!("; externally managed, not renewed: {}", skipped.join(", ")));
+    }
+    if !out.restart.is_empty() {
+        msg.push_str(&format!("; restart {} to use the new certificates", out.restart.join(", ")));
+    }
+    msg
+}

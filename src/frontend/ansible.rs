@@ -1,0 +1,381 @@
+//! The Ansible binary-module protocol: Ansible runs `kubeadm-certs ARGS_FILE`, the file being one JSON
+//! object of the task's parameters plus `_ansible_*` keys. Ansible validates nothing for binary modules,
+//! so this does what `AnsibleModule`'s argument spec would: coerce strings (`force=yes`,
+//! `certificates=a,b`), refuse unknown parameters and wrong types by name. Exactly one JSON object goes
+//! to stdout, whatever happens.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+
+use crate::duration::{self, Span};
+use crate::engine;
+use crate::error::Error;
+use crate::pki::Layout;
+use crate::pki::key::KeyAlgorithm;
+use crate::report::Outcome;
+use crate::request::*;
+
+pub const MODULE: &str = "k8s_pki.kubeadm.certs";
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Str,
+    Path,
+    Bool,
+    List,
+}
+
+/// The argument spec (name, type, choices); defaults live where the values are used.
+const SPEC: &[(&str, Kind, &[&str])] = &[
+    ("state", Kind::Str, &["check", "renew", "csr", "install"]),
+    ("certificates", Kind::List, &[]),
+    ("cert_dir", Kind::Path, &[]),
+    ("kubeconfig_dir", Kind::Path, &[]),
+    ("renew_before", Kind::Str, &[]),
+    ("force", Kind::Bool, &[]),
+    ("validity", Kind::Str, &[]),
+    ("extra_sans", Kind::List, &[]),
+    ("key_algorithm", Kind::Str, &["keep", "rsa-2048", "rsa-3072", "rsa-4096", "ecdsa-p256", "ecdsa-p384"]),
+    ("backup", Kind::Bool, &[]),
+    ("csr_dir", Kind::Path, &[]),
+    ("signed_dir", Kind::Path, &[]),
+    ("fail_within", Kind::Str, &[]),
+    ("signer", Kind::Str, &["local", "api"]),
+    ("approve", Kind::Bool, &[]),
+    ("signer_name", Kind::Str, &[]),
+    ("api_kubeconfig", Kind::Path, &[]),
+    ("api_timeout", Kind::Str, &[]),
+    ("lock_timeout", Kind::Str, &[]),
+];
+
+/// Parameters after coercion.
+#[derive(Default)]
+struct Params {
+    values: Map<String, Value>,
+    check_mode: bool,
+    diff: bool,
+    no_log: bool,
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "None",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
+/// Ansible's `boolean()`: the same spellings, case-insensitive.
+fn to_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_f64() {
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
+            _ => None,
+        },
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "y" | "yes" | "on" | "1" | "true" | "t" => Some(true),
+            "n" | "no" | "off" | "0" | "false" | "f" | "" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn coerce(name: &str, kind: Kind, v: &Value) -> Result<Value, String> {
+    let unable =
+        |to: &str| format!("argument '{name}' is of type {} and we were unable to convert to {to}", type_name(v));
+    match kind {
+        Kind::Bool => to_bool(v).map(Value::Bool).ok_or_else(|| unable("bool")),
+        Kind::Str | Kind::Path => {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => return Err(unable("str")),
+            };
+            let s = if matches!(kind, Kind::Path) { expand_user(&s) } else { s };
+            Ok(Value::String(s))
+        }
+        Kind::List => match v {
+            Value::Array(items) => items
+                .iter()
+                .map(|i| match i {
+                    Value::String(s) => Ok(Value::String(s.clone())),
+                    Value::Number(n) => Ok(Value::String(n.to_string())),
+                    _ => Err(format!(
+                        "argument '{name}' has an element of type {} where a str is expected",
+                        type_name(i)
+                    )),
+                })
+                .collect::<Result<_, _>>()
+                .map(Value::Array),
+            // Ansible splits a comma-separated string into a list
+            Value::String(s) => Ok(Value::Array(
+                s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(|p| Value::String(p.into())).collect(),
+            )),
+            Value::Number(n) => Ok(Value::Array(vec![Value::String(n.to_string())])),
+            _ => Err(unable("list")),
+        },
+    }
+}
+
+fn expand_user(s: &str) -> String {
+    match (s.strip_prefix('~'), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) if rest.is_empty() || rest.starts_with('/') => format!("{home}{rest}"),
+        _ => s.to_string(),
+    }
+}
+
+fn parse_params(raw: &Map<String, Value>) -> Result<Params, String> {
+    let mut p = Params::default();
+    let mut unknown = Vec::new();
+    for (k, v) in raw {
+        if let Some(internal) = k.strip_prefix("_ansible_") {
+            let flag = to_bool(v).unwrap_or(false);
+            match internal {
+                "check_mode" => p.check_mode = flag,
+                "diff" => p.diff = flag,
+                "no_log" => p.no_log = flag,
+                _ => {}
+            }
+            continue;
+        }
+        let Some(&(_, kind, choices)) = SPEC.iter().find(|(n, _, _)| n == k) else {
+            unknown.push(k.clone());
+            continue;
+        };
+        if v.is_null() {
+            continue;
+        }
+        let value = coerce(k, kind, v)?;
+        if !choices.is_empty() {
+            let s = value.as_str().unwrap_or_default();
+            if !choices.contains(&s) {
+                return Err(format!("value of {k} must be one of: {}, got: {s}", choices.join(", ")));
+            }
+        }
+        p.values.insert(k.clone(), value);
+    }
+    if !unknown.is_empty() {
+        unknown.sort();
+        let mut supported: Vec<&str> = SPEC.iter().map(|(n, _, _)| *n).collect();
+        supported.sort();
+        return Err(format!(
+            "Unsupported parameters for ({MODULE}) module: {}. Supported parameters include: {}.",
+            unknown.join(", "),
+            supported.join(", ")
+        ));
+    }
+    Ok(p)
+}
+
+impl Params {
+    fn str(&self, k: &str) -> Option<&str> {
+        self.values.get(k).and_then(Value::as_str)
+    }
+    fn bool(&self, k: &str) -> bool {
+        self.values.get(k).and_then(Value::as_bool).unwrap_or(false)
+    }
+    fn list(&self, k: &str) -> Vec<String> {
+        self.values
+            .get(k)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    }
+    fn path(&self, k: &str, default: &str) -> PathBuf {
+        PathBuf::from(self.str(k).unwrap_or(default))
+    }
+    fn span(&self, k: &str, default: Span) -> Result<Span, Error> {
+        match self.str(k) {
+            None => Ok(default),
+            Some(s) => duration::parse(s).map_err(|e| Error::Usage(format!("{k}: {e}"))),
+        }
+    }
+
+    fn request(&self) -> Result<Request, Error> {
+        let layout =
+            Layout::new(self.path("cert_dir", DEFAULT_CERT_DIR), self.path("kubeconfig_dir", DEFAULT_KUBECONFIG_DIR));
+        let selection = Selection::parse(&self.list("certificates"))?;
+        let key_algorithm = match self.str("key_algorithm") {
+            None | Some("keep") => None,
+            Some(s) => KeyAlgorithm::parse(s),
+        };
+        let lock_timeout = self.span("lock_timeout", DEFAULT_LOCK_TIMEOUT)?;
+        let csr_dir = self.str("csr_dir").map(PathBuf::from).unwrap_or_else(|| layout.cert_dir.clone());
+        let state = self.str("state").unwrap_or("check");
+        // a parameter that only another state reads is a mistake worth naming
+        let only = |param: &str, states: &[&str]| -> Result<(), Error> {
+            if self.values.contains_key(param) && !states.contains(&state) {
+                return Err(Error::Usage(format!("{param} applies to state {}, not {state}", states.join(" or "))));
+            }
+            Ok(())
+        };
+        only("fail_within", &["check"])?;
+        only("signed_dir", &["install"])?;
+        for p in [
+            "signer",
+            "approve",
+            "signer_name",
+            "api_kubeconfig",
+            "api_timeout",
+            "renew_before",
+            "validity",
+            "extra_sans",
+        ] {
+            only(p, &["renew"])?;
+        }
+        Ok(match state {
+            "check" => Request::Check(CheckRequest {
+                layout,
+                selection,
+                at: None,
+                fail_within: self.str("fail_within").map(|_| self.span("fail_within", Span(0))).transpose()?,
+            }),
+            "renew" => {
+                let signer = match self.str("signer").unwrap_or("local") {
+                    "api" => SignerChoice::Api(ApiOptions {
+                        kubeconfig: self
+                            .str("api_kubeconfig")
+                            .map(PathBuf::from)
+                            .unwrap_or_else(|| layout.kubeconfig_dir.join("admin.conf")),
+                        approve: self.bool("approve"),
+                        signer_name: self.str("signer_name").map(String::from),
+                        timeout: self.span("api_timeout", Span(300))?,
+                    }),
+                    _ => SignerChoice::Local,
+                };
+                Request::Renew(RenewRequest {
+                    layout,
+                    selection,
+                    renew_before: self.span("renew_before", DEFAULT_RENEW_BEFORE)?,
+                    force: self.bool("force"),
+                    validity: self.span("validity", DEFAULT_VALIDITY)?,
+                    extra_sans: self.list("extra_sans").iter().map(|s| San::parse(s)).collect::<Result<_, _>>()?,
+                    key_algorithm,
+                    backup: self.bool("backup"),
+                    check_mode: self.check_mode,
+                    signer,
+                    lock_timeout,
+                })
+            }
+            "csr" => Request::Csr(CsrRequest {
+                layout,
+                selection,
+                csr_dir,
+                force: self.bool("force"),
+                key_algorithm,
+                check_mode: self.check_mode,
+                lock_timeout,
+            }),
+            _ => Request::Install(InstallRequest {
+                layout,
+                selection,
+                signed_dir: self.str("signed_dir").map(PathBuf::from).unwrap_or_else(|| csr_dir.clone()),
+                csr_dir,
+                backup: self.bool("backup"),
+                check_mode: self.check_mode,
+                lock_timeout,
+            }),
+        })
+    }
+}
+
+fn failed(msg: String) -> Value {
+    json!({"failed": true, "changed": false, "msg": msg})
+}
+
+/// The result object for an args file. Never panics on bad input; the caller prints it.
+pub fn result_for(args_file: &Path) -> Value {
+    let raw = match std::fs::read_to_string(args_file) {
+        Ok(t) => t,
+        Err(e) => return failed(format!("{}: cannot read the module arguments: {e}", args_file.display())),
+    };
+    let obj = match serde_json::from_str::<Value>(&raw) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => return failed(format!("{}: the module arguments are not a JSON object", args_file.display())),
+        Err(e) => return failed(format!("{}: the module arguments are not valid JSON: {e}", args_file.display())),
+    };
+    let params = match parse_params(&obj) {
+        Ok(p) => p,
+        Err(msg) => return failed(msg),
+    };
+    let outcome = params.request().and_then(|req| engine::run(&req, Utc::now()));
+    let mut result = match outcome {
+        Ok(out) => success(&out, &params),
+        Err(e) => failed(e.to_string()),
+    };
+    if !params.no_log {
+        result["invocation"] = json!({ "module_args": Value::Object(params.values.clone()) });
+    }
+    result
+}
+
+fn success(out: &Outcome, params: &Params) -> Value {
+    let mut v = serde_json::to_value(out).expect("plain data");
+    if params.diff && !params.no_log && !out.diff.is_empty() {
+        v["diff"] = serde_json::to_value(&out.diff).expect("plain data");
+    }
+    if out.threshold_failed {
+        v["failed"] = Value::Bool(true);
+    }
+    v
+}
+
+/// Module mode entry: prints exactly one JSON object, also when something panics.
+pub fn main(args_file: &Path) -> std::process::ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = match info.payload().downcast_ref::<&str>() {
+            Some(s) => s.to_string(),
+            None => info.payload().downcast_ref::<String>().cloned().unwrap_or_else(|| "unknown panic".into()),
+        };
+        let loc = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        println!("{}", failed(format!("kubeadm-certs crashed (a bug, please report it): {msg}{loc}")));
+        std::process::exit(1);
+    }));
+    let result = result_for(args_file);
+    println!("{result}");
+    if result.get("failed").and_then(Value::as_bool) == Some(true) {
+        std::process::ExitCode::from(1)
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(v: Value) -> Result<Params, String> {
+        parse_params(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn coerces_like_ansible() {
+        let p = params(json!({"force": "yes", "backup": "False", "certificates": "apiserver, admin.conf", "_ansible_check_mode": true}))
+            .unwrap();
+        assert!(p.bool("force"));
+        assert!(!p.bool("backup"));
+        assert_eq!(p.list("certificates"), ["apiserver", "admin.conf"]);
+        assert!(p.check_mode);
+    }
+
+    #[test]
+    fn names_what_is_wrong() {
+        let e = params(json!({"forse": true})).err().unwrap();
+        assert!(e.contains("Unsupported parameters") && e.contains("forse"), "{e}");
+        let e = params(json!({"force": "maybe"})).err().unwrap();
+        assert!(e.contains("'force'") && e.contains("bool"), "{e}");
+        let e = params(json!({"state": "renewed"})).err().unwrap();
+        assert!(e.contains("state") && e.contains("renewed"), "{e}");
+        let e = params(json!({"certificates": {"a": 1}})).err().unwrap();
+        assert!(e.contains("'certificates'"), "{e}");
+    }
+}

@@ -1,0 +1,337 @@
+//! The command line for humans and timers (clap). Exit codes: 0 success, 1 the operation failed and
+//! nothing changed, 2 usage error, 3 `--fail-within` found something expiring.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::duration::{self, Span};
+use crate::engine;
+use crate::error::Error;
+use crate::pki::Layout;
+use crate::pki::key::KeyAlgorithm;
+use crate::render;
+use crate::report::Outcome;
+use crate::request::*;
+
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_EXPIRING: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "kubeadm-certs",
+    version,
+    about = "Check and renew the certificates of a kubeadm control plane: only what is due, all or nothing, with backups.",
+    after_help = "Run with a single argument that is a file (`kubeadm-certs ARGS_FILE`) to act as the Ansible module k8s_pki.kubeadm.certs."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show when each certificate and CA expires (kubeadm certs check-expiration)
+    Check(CheckArgs),
+    /// Renew the certificates that are due (or forced, or missing a required SAN)
+    Renew(RenewArgs),
+    /// Write a new key and a CSR per certificate for an external CA (kubeadm certs renew --csr-only)
+    Csr(CsrArgs),
+    /// Install certificates an external CA signed for the keys `csr` wrote
+    Install(InstallArgs),
+}
+
+#[derive(Args)]
+struct Dirs {
+    /// Where the certificates are
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_CERT_DIR)]
+    cert_dir: PathBuf,
+    /// Where admin.conf, controller-manager.conf, scheduler.conf and super-admin.conf are
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_KUBECONFIG_DIR)]
+    kubeconfig_dir: PathBuf,
+}
+
+impl Dirs {
+    fn layout(&self) -> Layout {
+        Layout::new(&self.cert_dir, &self.kubeconfig_dir)
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CheckFormat {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+fn span(s: &str) -> Result<Span, String> {
+    duration::parse(s).map_err(|e| e.to_string())
+}
+
+fn instant(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("invalid time {s:?}: {e} (expected RFC 3339, e.g. 2027-06-01T00:00:00Z)"))
+}
+
+/// `keep` or an algorithm (a newtype: clap cannot parse straight into an `Option`).
+#[derive(Clone, Copy)]
+struct KeyChoice(Option<KeyAlgorithm>);
+
+fn key_algorithm(s: &str) -> Result<KeyChoice, String> {
+    if s == "keep" {
+        return Ok(KeyChoice(None));
+    }
+    KeyAlgorithm::parse(s)
+        .map(|a| KeyChoice(Some(a)))
+        .ok_or_else(|| format!("unknown key algorithm {s:?} (keep, {})", KeyAlgorithm::NAMES))
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Certificate names (default: all)
+    names: Vec<String>,
+    #[command(flatten)]
+    dirs: Dirs,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    output: CheckFormat,
+    /// Evaluate residual times as of this RFC 3339 instant (plan a maintenance window)
+    #[arg(long, value_name = "RFC3339_TIME", value_parser = instant)]
+    at: Option<DateTime<Utc>>,
+    /// Exit 3 if a certificate or CA expires within this duration (or has expired)
+    #[arg(long, value_name = "DURATION", value_parser = span)]
+    fail_within: Option<Span>,
+}
+
+#[derive(Args)]
+struct RenewArgs {
+    /// Certificate names, or all (default)
+    names: Vec<String>,
+    #[command(flatten)]
+    dirs: Dirs,
+    /// Renew a certificate whose residual time is below this
+    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "90d")]
+    renew_before: Span,
+    /// Renew regardless of residual time
+    #[arg(long)]
+    force: bool,
+    /// Lifetime of renewed certificates (cut to the CA's expiry)
+    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "365d")]
+    validity: Span,
+    /// A SAN the apiserver certificate must carry (renews it when missing); repeatable
+    #[arg(long = "extra-san", value_name = "SAN")]
+    extra_sans: Vec<String>,
+    /// keep, rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384
+    #[arg(long, value_name = "ALG", value_parser = key_algorithm, default_value = "keep")]
+    key_algorithm: KeyChoice,
+    /// Keep timestamped copies (0600) of the files replaced
+    #[arg(long)]
+    backup: bool,
+    /// Decide and report, write nothing
+    #[arg(long)]
+    check: bool,
+    /// Show each change before and after
+    #[arg(long)]
+    diff: bool,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    output: Format,
+    /// Sign through the cluster's certificates API instead of the CA key on disk
+    #[arg(long)]
+    use_api: bool,
+    /// With --use-api: approve our own CertificateSigningRequests (if the credentials may)
+    #[arg(long, requires = "use_api")]
+    approve: bool,
+    /// With --use-api: the signerName of every request (default: per certificate)
+    #[arg(long, value_name = "NAME", requires = "use_api")]
+    signer_name: Option<String>,
+    /// With --use-api: credentials for the apiserver (default: KUBECONFIG_DIR/admin.conf)
+    #[arg(long, value_name = "FILE", requires = "use_api")]
+    api_kubeconfig: Option<PathBuf>,
+    /// With --use-api: how long to wait for approval and issuance
+    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "5m", requires = "use_api")]
+    api_timeout: Span,
+    /// How long to wait for another run holding the PKI lock
+    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "60s")]
+    lock_timeout: Span,
+}
+
+#[derive(Args)]
+struct CsrArgs {
+    /// Certificate names, or all (default)
+    names: Vec<String>,
+    #[command(flatten)]
+    dirs: Dirs,
+    /// Where to write NAME.csr and NAME.key (default: the cert dir, as kubeadm)
+    #[arg(long, value_name = "DIR")]
+    csr_dir: Option<PathBuf>,
+    /// Rewrite CSRs and keys even when the existing ones still match
+    #[arg(long)]
+    force: bool,
+    /// keep, rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384
+    #[arg(long, value_name = "ALG", value_parser = key_algorithm, default_value = "keep")]
+    key_algorithm: KeyChoice,
+    /// Decide and report, write nothing
+    #[arg(long)]
+    check: bool,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    output: Format,
+    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "60s")]
+    lock_timeout: Span,
+}
+
+#[derive(Args)]
+struct InstallArgs {
+    /// Certificate names, or all (default: every one with a signed NAME.crt)
+    names: Vec<String>,
+    #[command(flatten)]
+    dirs: Dirs,
+    /// Where `csr` wrote NAME.key
+    #[arg(long, value_name = "DIR")]
+    csr_dir: PathBuf,
+    /// Where the signed NAME.crt files are (default: the CSR dir)
+    #[arg(long, value_name = "DIR")]
+    signed_dir: Option<PathBuf>,
+    /// Keep timestamped copies (0600) of the files replaced
+    #[arg(long)]
+    backup: bool,
+    /// Decide and report, write nothing
+    #[arg(long)]
+    check: bool,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    output: Format,
+    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "60s")]
+    lock_timeout: Span,
+}
+
+enum Print {
+    Check(CheckFormat),
+    Actions { format: Format, diff: bool },
+}
+
+fn request(cli: Cli) -> Result<(Request, Print), Error> {
+    Ok(match cli.command {
+        Command::Check(a) => (
+            Request::Check(CheckRequest {
+                layout: a.dirs.layout(),
+                selection: Selection::parse(&a.names)?,
+                at: a.at,
+                fail_within: a.fail_within,
+            }),
+            Print::Check(a.output),
+        ),
+        Command::Renew(a) => {
+            let layout = a.dirs.layout();
+            let signer = if a.use_api {
+                SignerChoice::Api(ApiOptions {
+                    kubeconfig: a.api_kubeconfig.unwrap_or_else(|| layout.kubeconfig_dir.join("admin.conf")),
+                    approve: a.approve,
+                    signer_name: a.signer_name,
+                    timeout: a.api_timeout,
+                })
+            } else {
+                SignerChoice::Local
+            };
+            (
+                Request::Renew(RenewRequest {
+                    selection: Selection::parse(&a.names)?,
+                    renew_before: a.renew_before,
+                    force: a.force,
+                    validity: a.validity,
+                    extra_sans: a.extra_sans.iter().map(|s| San::parse(s)).collect::<Result<_, _>>()?,
+                    key_algorithm: a.key_algorithm.0,
+                    backup: a.backup,
+                    check_mode: a.check,
+                    signer,
+                    lock_timeout: a.lock_timeout,
+                    layout,
+                }),
+                Print::Actions { format: a.output, diff: a.diff },
+            )
+        }
+        Command::Csr(a) => (
+            Request::Csr(CsrRequest {
+                csr_dir: a.csr_dir.unwrap_or_else(|| a.dirs.cert_dir.clone()),
+                layout: a.dirs.layout(),
+                selection: Selection::parse(&a.names)?,
+                force: a.force,
+                key_algorithm: a.key_algorithm.0,
+                check_mode: a.check,
+                lock_timeout: a.lock_timeout,
+            }),
+            Print::Actions { format: a.output, diff: false },
+        ),
+        Command::Install(a) => (
+            Request::Install(InstallRequest {
+                signed_dir: a.signed_dir.unwrap_or_else(|| a.csr_dir.clone()),
+                csr_dir: a.csr_dir,
+                layout: a.dirs.layout(),
+                selection: Selection::parse(&a.names)?,
+                backup: a.backup,
+                check_mode: a.check,
+                lock_timeout: a.lock_timeout,
+            }),
+            Print::Actions { format: a.output, diff: false },
+        ),
+    })
+}
+
+fn print(out: &Outcome, how: &Print) {
+    match how {
+        Print::Check(CheckFormat::Table) => {
+            print!("{}", render::kubeadm::table(out));
+            for w in &out.warnings {
+                eprintln!("[warning] {w}");
+            }
+        }
+        Print::Check(CheckFormat::Json) => print!("{}", render::kubeadm::json(out)),
+        Print::Check(CheckFormat::Yaml) => print!("{}", render::kubeadm::yaml(out)),
+        Print::Actions { format: Format::Json, diff } => {
+            let mut v = serde_json::to_value(out).expect("plain data");
+            if *diff {
+                v["diff"] = serde_json::to_value(&out.diff).expect("plain data");
+            }
+            println!("{}", serde_json::to_string_pretty(&v).expect("plain data"));
+        }
+        Print::Actions { format: Format::Table, diff } => {
+            if *diff {
+                print!("{}", render::diff_text(out));
+            }
+            print!("{}", render::actions_table(out));
+        }
+    }
+}
+
+pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    let result = request(cli).and_then(|(req, how)| engine::run(&req, Utc::now()).map(|out| (out, how)));
+    match result {
+        Ok((out, how)) => {
+            print(&out, &how);
+            if out.threshold_failed {
+                eprintln!("kubeadm-certs: {}", out.msg);
+                ExitCode::from(EXIT_EXPIRING)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("kubeadm-certs: error: {e}");
+            ExitCode::from(if e.is_usage() { EXIT_USAGE } else { EXIT_FAILED })
+        }
+    }
+}

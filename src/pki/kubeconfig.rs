@@ -1,0 +1,142 @@
+//! The client certificate embedded in a kubeconfig file, the way kubeadm's kubeconfig read-writer sees
+//! it: the current context's user holds `client-certificate-data` / `client-key-data`, the current
+//! context's cluster `certificate-authority-data`. Rewriting replaces exactly those and keeps every other
+//! field and the key order.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_norway::{Mapping, Value};
+
+use crate::error::{Error, Result};
+
+pub struct Kubeconfig {
+    path: PathBuf,
+    doc: Value,
+    user_index: usize,
+    cluster_index: Option<usize>,
+    pub context: String,
+    pub user: String,
+    pub cluster: String,
+    pub client_certificate_pem: Vec<u8>,
+    pub client_key_pem: Vec<u8>,
+    pub certificate_authority_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Kubeconfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kubeconfig")
+            .field("path", &self.path)
+            .field("context", &self.context)
+            .field("user", &self.user)
+            .field("cluster", &self.cluster)
+            .finish_non_exhaustive()
+    }
+}
+
+fn key(s: &str) -> Value {
+    Value::String(s.to_string())
+}
+
+fn str_field<'a>(m: &'a Mapping, k: &str) -> Option<&'a str> {
+    m.get(key(k)).and_then(Value::as_str)
+}
+
+/// Index of the entry `{name: NAME, <inner>: {...}}` in the named list.
+fn find_named(doc: &Value, list: &str, name: &str) -> Option<usize> {
+    doc.get(list)?.as_sequence()?.iter().position(|e| e.get("name").and_then(Value::as_str) == Some(name))
+}
+
+impl Kubeconfig {
+    pub fn read(path: &Path) -> Result<Kubeconfig> {
+        let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
+        Kubeconfig::parse(path, &bytes)
+    }
+
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Kubeconfig> {
+        let bad = |problem: String| Error::invalid(path, problem);
+        let text = std::str::from_utf8(bytes).map_err(|_| bad("not a kubeconfig: not UTF-8 text".into()))?;
+        let doc: Value = serde_norway::from_str(text).map_err(|e| bad(format!("not a valid kubeconfig: {e}")))?;
+        if !doc.is_mapping() {
+            return Err(bad("not a valid kubeconfig: the document is not a mapping".into()));
+        }
+        let context = doc
+            .get("current-context")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| bad("kubeconfig has no current-context".into()))?
+            .to_string();
+        let ctx_index = find_named(&doc, "contexts", &context)
+            .ok_or_else(|| bad(format!("current-context {context:?} is not in contexts")))?;
+        let ctx = doc["contexts"][ctx_index]
+            .get("context")
+            .and_then(Value::as_mapping)
+            .ok_or_else(|| bad(format!("context {context:?} has no context fields")))?;
+        let user = str_field(ctx, "user").ok_or_else(|| bad(format!("context {context:?} names no user")))?.to_string();
+        let cluster = str_field(ctx, "cluster").unwrap_or_default().to_string();
+        let user_index = find_named(&doc, "users", &user)
+            .ok_or_else(|| bad(format!("user {user:?} of the current context is not in users")))?;
+        let u = doc["users"][user_index]
+            .get("user")
+            .and_then(Value::as_mapping)
+            .ok_or_else(|| bad(format!("user {user:?} has no credentials")))?;
+        let embedded = |field: &str, file_field: &str| -> Result<Vec<u8>> {
+            match str_field(u, field) {
+                Some(data) => {
+                    B64.decode(data.trim()).map_err(|e| bad(format!("user {user:?}: {field} is not valid base64: {e}")))
+                }
+                None => Err(bad(match str_field(u, file_field) {
+                    Some(file) => format!(
+                        "user {user:?} has no embedded {field} ({file_field} points to {file}); only embedded client certificates are managed"
+                    ),
+                    None => format!("user {user:?} has no embedded {field}"),
+                })),
+            }
+        };
+        let client_certificate_pem = embedded("client-certificate-data", "client-certificate")?;
+        let client_key_pem = embedded("client-key-data", "client-key")?;
+        let cluster_index = find_named(&doc, "clusters", &cluster);
+        let certificate_authority_pem = match cluster_index
+            .and_then(|i| doc["clusters"][i].get("cluster"))
+            .and_then(|c| c.get("certificate-authority-data"))
+            .and_then(Value::as_str)
+        {
+            Some(data) => Some(B64.decode(data.trim()).map_err(|e| {
+                bad(format!("cluster {cluster:?}: certificate-authority-data is not valid base64: {e}"))
+            })?),
+            None => None,
+        };
+        Ok(Kubeconfig {
+            path: path.to_path_buf(),
+            doc,
+            user_index,
+            cluster_index,
+            context,
+            user,
+            cluster,
+            client_certificate_pem,
+            client_key_pem,
+            certificate_authority_pem,
+        })
+    }
+
+    /// The file's new contents with the user's client certificate and key replaced and, where the
+    /// cluster embeds its CA, the CA refreshed from disk. Nothing else changes.
+    pub fn with_client(&self, cert_pem: &str, key_pem: &str, ca_pem: Option<&str>) -> Result<Vec<u8>> {
+        let mut doc = self.doc.clone();
+        let user =
+            doc["users"][self.user_index].get_mut("user").and_then(Value::as_mapping_mut).expect("checked when parsed");
+        user.insert(key("client-certificate-data"), Value::String(B64.encode(cert_pem)));
+        user.insert(key("client-key-data"), Value::String(B64.encode(key_pem)));
+        if let (Some(i), Some(ca)) = (self.cluster_index, ca_pem)
+            && let Some(cluster) = doc["clusters"][i].get_mut("cluster").and_then(Value::as_mapping_mut)
+            && cluster.contains_key(key("certificate-authority-data"))
+        {
+            cluster.insert(key("certificate-authority-data"), Value::String(B64.encode(ca)));
+        }
+        serde_norway::to_string(&doc)
+            .map(String::into_bytes)
+            .map_err(|e| Error::invalid(&self.path, format!("cannot serialize kubeconfig: {e}")))
+    }
+}

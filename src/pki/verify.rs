@@ -1,0 +1,34 @@
+//! "Was this certificate issued by that CA?": the issuer name must be the CA's subject, byte for byte (Go
+//! and kube-apiserver compare raw names), and the CA's public key must verify the signature.
+
+use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+
+use super::cert::{Certificate, KeyKind};
+
+pub fn issued_by(cert: &Certificate, ca: &Certificate) -> Result<(), String> {
+    if cert.issuer_raw != ca.subject_raw {
+        return Err(format!("its issuer is \"{}\", the CA is \"{}\"", cert.issuer, ca.subject));
+    }
+    let alg = verification_alg(&cert.signature_oid, ca.key_kind).ok_or_else(|| {
+        format!("unsupported signature algorithm {} for a {} CA key", cert.signature_oid, ca.key_kind)
+    })?;
+    UnparsedPublicKey::new(alg, &ca.public_key_raw)
+        .verify(&cert.tbs_raw, &cert.signature)
+        .map_err(|_| "the CA's key does not verify its signature".to_string())
+}
+
+fn verification_alg(sig_oid: &str, ca_key: KeyKind) -> Option<&'static dyn VerificationAlgorithm> {
+    Some(match (sig_oid, ca_key) {
+        ("1.2.840.113549.1.1.11", KeyKind::Rsa(_)) => &signature::RSA_PKCS1_2048_8192_SHA256,
+        ("1.2.840.113549.1.1.12", KeyKind::Rsa(_)) => &signature::RSA_PKCS1_2048_8192_SHA384,
+        ("1.2.840.113549.1.1.13", KeyKind::Rsa(_)) => &signature::RSA_PKCS1_2048_8192_SHA512,
+        ("1.2.840.113549.1.1.5", KeyKind::Rsa(_)) => &signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+        ("1.2.840.10045.4.3.2", KeyKind::EcP256) => &signature::ECDSA_P256_SHA256_ASN1,
+        ("1.2.840.10045.4.3.3", KeyKind::EcP256) => &signature::ECDSA_P256_SHA384_ASN1,
+        ("1.2.840.10045.4.3.2", KeyKind::EcP384) => &signature::ECDSA_P384_SHA256_ASN1,
+        ("1.2.840.10045.4.3.3", KeyKind::EcP384) => &signature::ECDSA_P384_SHA384_ASN1,
+        ("1.2.840.10045.4.3.4", KeyKind::EcP521) => &signature::ECDSA_P521_SHA512_ASN1,
+        ("1.3.101.112", KeyKind::Ed25519) => &signature::ED25519,
+        _ => return None,
+    })
+}

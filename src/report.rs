@@ -1,0 +1,118 @@
+//! What the engine answers: plain serializable values. The Ansible module returns them as they are; the
+//! CLI prints them as kubeadm's tables, kubeadm's `CertificateExpirationInfo`, or JSON.
+
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    None,
+    Renewed,
+    WouldRenew,
+    CsrWritten,
+    WouldWriteCsr,
+    Installed,
+    WouldInstall,
+    SkippedExternallyManaged,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::None => "none",
+            Action::Renewed => "renewed",
+            Action::WouldRenew => "would_renew",
+            Action::CsrWritten => "csr_written",
+            Action::WouldWriteCsr => "would_write_csr",
+            Action::Installed => "installed",
+            Action::WouldInstall => "would_install",
+            Action::SkippedExternallyManaged => "skipped_externally_managed",
+        }
+    }
+    pub fn changes(self) -> bool {
+        !matches!(self, Action::None | Action::SkippedExternallyManaged)
+    }
+}
+
+/// One certificate (or kubeconfig-embedded client certificate) as it stands after the run.
+#[derive(Clone, Debug, Serialize)]
+pub struct CertReport {
+    pub name: String,
+    pub kind: &'static str,
+    pub path: String,
+    pub subject: Option<String>,
+    pub sans: Vec<String>,
+    pub serial: Option<String>,
+    pub not_before: Option<String>,
+    pub not_after: Option<String>,
+    pub residual_seconds: Option<i64>,
+    pub residual: Option<String>,
+    pub ca: &'static str,
+    pub key_algorithm: Option<String>,
+    pub externally_managed: bool,
+    pub missing: bool,
+    pub action: Action,
+    /// Why the action was taken (or not): "expires in 20d, within renew_before 90d", "forced", ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CaReport {
+    pub name: &'static str,
+    pub path: String,
+    pub subject: Option<String>,
+    pub not_after: Option<String>,
+    pub residual_seconds: Option<i64>,
+    pub residual: Option<String>,
+    pub externally_managed: bool,
+    pub missing: bool,
+}
+
+/// `state: csr`: what a signer needs to know per request (a CSR carries no usages: the CA decides).
+#[derive(Clone, Debug, Serialize)]
+pub struct CsrReport {
+    pub name: String,
+    pub csr_path: String,
+    pub key_path: String,
+    pub ca: &'static str,
+    pub subject: String,
+    pub sans: Vec<String>,
+    pub key_usage: Vec<&'static str>,
+    pub extended_key_usage: Vec<&'static str>,
+    pub changed: bool,
+}
+
+/// One changed entry, community.crypto style: what a reviewer compares, never key material.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct DiffEntry {
+    pub before_header: String,
+    pub after_header: String,
+    pub before: String,
+    pub after: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Outcome {
+    pub changed: bool,
+    pub msg: String,
+    pub certificates: Vec<CertReport>,
+    pub certificate_authorities: Vec<CaReport>,
+    pub renewed: Vec<String>,
+    pub csr_files: Vec<String>,
+    pub backup_files: Vec<String>,
+    /// Control-plane components that must restart to load what was renewed or installed.
+    pub restart: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub csrs: Vec<CsrReport>,
+    /// Names (certificates and CAs) expiring within `fail_within`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expiring: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(skip)]
+    pub diff: Vec<DiffEntry>,
+    /// Set when `fail_within` found something: the front doors turn it into exit 3 / `failed`.
+    #[serde(skip)]
+    pub threshold_failed: bool,
+}
