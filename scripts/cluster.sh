@@ -10,6 +10,8 @@
 #                                   checked against ca.crt, front-proxy-client for aggregation.
 #   kube-controller-manager         only with WITH_KCM=1: the built-in CSR signer (csrsigning, csrapproving,
 #                                   csrcleaner) with ca.crt/ca.key, through controller-manager.conf.
+#   kube-scheduler                  only with WITH_SCHEDULER=1 (and a kube-scheduler binary in K8S_BIN), through
+#                                   scheduler.conf.
 #
 #   start   starts what is not running, waits until etcd is healthy and the apiserver's /readyz answers
 #           (READY_TIMEOUT seconds, default 60); pids and logs in RUN_DIR (default ROOT/run): NAME.pid, NAME.log;
@@ -17,14 +19,18 @@
 #   start-etcd  starts etcd only (for a multi-member etcd: start every member, then `start` each node).
 #   stop    stops what start started (SIGTERM, then SIGKILL after 10 s).
 #   status  exit 0 when the apiserver at IP answers /readyz.
-#   run     execs one component in the foreground (etcd | kube-apiserver | kube-controller-manager): for
-#           supervisors (the Molecule node image restarts components this way).
+#   run     execs one component in the foreground (etcd | kube-apiserver | kube-controller-manager |
+#           kube-scheduler): for supervisors (the Molecule node image restarts components this way).
 #
 # Environment (all optional):
-#   PORT_BASE=N          API_PORT=N, ETCD_CLIENT_PORT=N+1, ETCD_PEER_PORT=N+2, KCM_PORT=N+3
-#   API_PORT=6443 ETCD_CLIENT_PORT=2379 ETCD_PEER_PORT=2380 KCM_PORT=10257   one by one
+#   PORT_BASE=N          API_PORT=N, ETCD_CLIENT_PORT=N+1, ETCD_PEER_PORT=N+2, KCM_PORT=N+3, SCHEDULER_PORT=N+4
+#   API_PORT=6443 ETCD_CLIENT_PORT=2379 ETCD_PEER_PORT=2380 KCM_PORT=10257 SCHEDULER_PORT=10259   one by one
 #   Several clusters side by side: give each its own loopback IP (127.0.0.x) or its own PORT_BASE.
 #   WITH_KCM=1           also run kube-controller-manager
+#   WITH_SCHEDULER=1     also run kube-scheduler
+#   KUBEADM_BINDINGS=1   bind as kubeadm's static pods do (only inside a node container, never on a shared host):
+#                        etcd's clients on 127.0.0.1 and IP, the apiserver on every address, kube-controller-manager
+#                        and kube-scheduler on 127.0.0.1
 #   K8S_BIN=dir          where kube-apiserver and kube-controller-manager are (default: scripts/k8s-bin.sh)
 #   ETCD_MEMBER_NAME     member name (default: the node name, i.e. etcd/server.crt's CN; "etcd" without TLS)
 #   ETCD_MEMBERS         etcd's --initial-cluster: name=https://ip:port,... (default: this member alone)
@@ -46,9 +52,16 @@ RUN=${RUN_DIR:-$ROOT/run}
 if [ -n "${PORT_BASE:-}" ]; then
   API_PORT=${API_PORT:-$PORT_BASE}; ETCD_CLIENT_PORT=${ETCD_CLIENT_PORT:-$((PORT_BASE + 1))}
   ETCD_PEER_PORT=${ETCD_PEER_PORT:-$((PORT_BASE + 2))}; KCM_PORT=${KCM_PORT:-$((PORT_BASE + 3))}
+  SCHEDULER_PORT=${SCHEDULER_PORT:-$((PORT_BASE + 4))}
 fi
 API_PORT=${API_PORT:-6443}; ETCD_CLIENT_PORT=${ETCD_CLIENT_PORT:-2379}; ETCD_PEER_PORT=${ETCD_PEER_PORT:-2380}
-KCM_PORT=${KCM_PORT:-10257}
+KCM_PORT=${KCM_PORT:-10257}; SCHEDULER_PORT=${SCHEDULER_PORT:-10259}
+if [ -n "${KUBEADM_BINDINGS:-}" ]; then
+  LISTEN_CLIENT_URLS="https://127.0.0.1:$ETCD_CLIENT_PORT,https://$IP:$ETCD_CLIENT_PORT"
+  API_BIND=0.0.0.0; LOCAL_BIND=127.0.0.1
+else
+  LISTEN_CLIENT_URLS="https://$IP:$ETCD_CLIENT_PORT"; API_BIND=$IP; LOCAL_BIND=$IP
+fi
 
 etcd_tls() { [ -f "$P/etcd/server.crt" ]; }
 etcd_url() { if etcd_tls; then echo "https://$IP:$ETCD_CLIENT_PORT"; else echo "http://$IP:$ETCD_CLIENT_PORT"; fi; }
@@ -64,7 +77,7 @@ component_argv() {
       [ -n "$name" ] || name=$(openssl x509 -in "$P/etcd/server.crt" -noout -subject -nameopt multiline |
         awk -F' = ' '/commonName/{print $2}')
       argv=(etcd --name "$name" --data-dir "$RUN/etcd-data"
-        --listen-client-urls "https://$IP:$ETCD_CLIENT_PORT" --advertise-client-urls "https://$IP:$ETCD_CLIENT_PORT"
+        --listen-client-urls "$LISTEN_CLIENT_URLS" --advertise-client-urls "https://$IP:$ETCD_CLIENT_PORT"
         --listen-peer-urls "https://$IP:$ETCD_PEER_PORT" --initial-advertise-peer-urls "https://$IP:$ETCD_PEER_PORT"
         --initial-cluster "${ETCD_MEMBERS:-$name=https://$IP:$ETCD_PEER_PORT}"
         --initial-cluster-state "${ETCD_MEMBERS_STATE:-new}"
@@ -85,7 +98,7 @@ component_argv() {
   kube-apiserver)
     bin=$(k8s_bin)
     # shellcheck disable=SC2054 # commas inside flag values (Node,RBAC)
-    argv=("$bin/kube-apiserver" --advertise-address="$IP" --bind-address="$IP" --secure-port="$API_PORT"
+    argv=("$bin/kube-apiserver" --advertise-address="$IP" --bind-address="$API_BIND" --secure-port="$API_PORT"
       --insecure-port=0
       --etcd-servers="${ETCD_SERVERS:-$(etcd_url)}"
       --client-ca-file="$P/ca.crt" --tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key"
@@ -109,12 +122,22 @@ component_argv() {
     # shellcheck disable=SC2054 # commas inside flag values
     argv=("$bin/kube-controller-manager" --kubeconfig="$K/controller-manager.conf"
       --authentication-kubeconfig="$K/controller-manager.conf" --authorization-kubeconfig="$K/controller-manager.conf"
-      --bind-address="$IP" --secure-port="$KCM_PORT" --port=0 --leader-elect=false
+      --bind-address="$LOCAL_BIND" --secure-port="$KCM_PORT" --port=0 --leader-elect=false
       --use-service-account-credentials=true --controllers=csrsigning,csrapproving,csrcleaner
-      --cluster-signing-cert-file="$P/ca.crt" --cluster-signing-key-file="$P/ca.key"
       --root-ca-file="$P/ca.crt" --service-account-private-key-file="$P/sa.key")
+    # kubeadm leaves the signer out in external CA mode (no ca.key): so do we
+    if [ -f "$P/ca.key" ]; then
+      argv+=(--cluster-signing-cert-file="$P/ca.crt" --cluster-signing-key-file="$P/ca.key")
+    fi
     ;;
-  *) echo "cluster.sh: unknown component '$1' (etcd, kube-apiserver, kube-controller-manager)" >&2; exit 2 ;;
+  kube-scheduler)
+    bin=$(k8s_bin)
+    argv=("$bin/kube-scheduler" --kubeconfig="$K/scheduler.conf"
+      --authentication-kubeconfig="$K/scheduler.conf" --authorization-kubeconfig="$K/scheduler.conf"
+      --bind-address="$LOCAL_BIND" --secure-port="$SCHEDULER_PORT" --port=0 --leader-elect=false)
+    ;;
+  *) echo "cluster.sh: unknown component '$1' (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)" >&2
+     exit 2 ;;
   esac
   # etcd takes every ETCD_* variable as a flag and refuses one that a command-line flag shadows
   argv=(env -u ETCD_MEMBER_NAME -u ETCD_MEMBERS -u ETCD_MEMBERS_STATE -u ETCD_SERVERS -u ETCD_CLIENT_PORT
@@ -174,7 +197,7 @@ run)
   exec "${argv[@]}"
   ;;
 stop)
-  for n in kube-controller-manager kube-apiserver etcd; do stop_one "$n"; done
+  for n in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_one "$n"; done
   ;;
 status)
   apiserver_ready
@@ -193,6 +216,7 @@ start)
     [ -f "$P/ca.key" ] || { echo "cluster.sh: WITH_KCM needs pki/ca.key (the signer's key)" >&2; exit 1; }
     start_one kube-controller-manager
   fi
+  if [ -n "${WITH_SCHEDULER:-}" ]; then start_one kube-scheduler; fi
   ;;
 *) usage ;;
 esac

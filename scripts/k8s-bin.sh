@@ -2,8 +2,8 @@
 # scripts/k8s-bin.sh: makes sure the real Kubernetes parts the tests compare against are present and prints
 # the folder that holds them on stdout.
 #
-#   kubeadm, kube-apiserver, kube-controller-manager  v1.20.2, built from Debian bookworm's `kubernetes`
-#                                                     source package (vendored deps) with Debian's Go
+#   kubeadm, kube-apiserver,                          v1.20.2, built from Debian bookworm's `kubernetes`
+#   kube-controller-manager, kube-scheduler           source package (vendored deps) with Debian's Go
 #   etcd, etcdctl, kubectl, openssl                   Debian packages (etcd-server, etcd-client,
 #                                                     kubernetes-client, openssl)
 #
@@ -13,7 +13,7 @@
 set -euo pipefail
 CACHE=${KUBEADM_CERTS_CACHE:-$HOME/.cache/kubeadm-certs}/k8s-v1.20.2
 BIN=$CACHE/bin
-WANT="kubeadm kube-apiserver kube-controller-manager"
+WANT="kubeadm kube-apiserver kube-controller-manager kube-scheduler"
 
 have_bins() { for b in $WANT; do [ -x "$BIN/$b" ] || return 1; done; }
 apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2; }
@@ -55,7 +55,7 @@ if ! have_bins; then
   echo "k8s-bin.sh: building $WANT v1.20.2 (about 7 minutes on two cores, once)" >&2
   # KUBE_VERBOSE=0 keeps the log short; CGO off gives static binaries that also run in the test containers.
   GOPATH=$PWD/.go CGO_ENABLED=0 HOME=$CACHE/home KUBE_VERBOSE=0 \
-    make WHAT="cmd/kubeadm cmd/kube-apiserver cmd/kube-controller-manager" >&2
+    make WHAT="$(for b in $WANT; do printf 'cmd/%s ' "$b"; done)" >&2
   mkdir -p "$BIN"
   for b in $WANT; do cp "_output/bin/$b" "$BIN/$b.tmp" && mv "$BIN/$b.tmp" "$BIN/$b"; done
   # the Go tree is 2 GB; only the binaries and the source tarball are worth keeping
