@@ -26,7 +26,6 @@ use crate::error::{Error, Result};
 use crate::pki::Layout;
 
 const JOURNAL: &str = ".kubeadm-certs.journal";
-const LOCK: &str = ".kubeadm-certs.lock";
 const TMP: &str = ".kubeadm-certs-tmp";
 const ORIG: &str = ".kubeadm-certs-orig";
 
@@ -58,39 +57,27 @@ fn fault_point(_step: &str) {
 }
 
 /// An exclusive lock on the PKI: two renewals at once (two Ansible runs, a timer and a human) take
-/// turns. Released when dropped.
+/// turns. The lock is `flock` on the cert directory itself, so taking it creates no file. Released
+/// when dropped (and by the kernel when the process dies).
 pub struct Lock {
-    _file: File,
+    _dir: File,
 }
 
 pub fn lock(dir: &Path, timeout: Span) -> Result<Lock> {
-    let path = dir.join(LOCK);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(MODE_SECRET)
-        .custom_flags(libc_o_nofollow())
-        .open(&path)
-        .map_err(|e| Error::write(&path, e))?;
+    let file = File::open(dir).map_err(|e| Error::read(dir, e))?;
     let start = Instant::now();
     loop {
         match file.try_lock() {
-            Ok(()) => return Ok(Lock { _file: file }),
+            Ok(()) => return Ok(Lock { _dir: file }),
             Err(fs::TryLockError::WouldBlock) => {
                 if start.elapsed() >= Duration::from_secs(timeout.seconds().max(0) as u64) {
-                    return Err(Error::Locked { path, waited_secs: start.elapsed().as_secs() });
+                    return Err(Error::Locked { path: dir.to_path_buf(), waited_secs: start.elapsed().as_secs() });
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            Err(fs::TryLockError::Error(e)) => return Err(Error::write(&path, e)),
+            Err(fs::TryLockError::Error(e)) => return Err(Error::write(dir, e)),
         }
     }
-}
-
-fn libc_o_nofollow() -> i32 {
-    // O_NOFOLLOW on Linux (all architectures we build for)
-    0o400000
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {

@@ -136,6 +136,14 @@ pub enum Keys {
 impl Pki {
     /// Reads the CAs and the given entries. `explicit` entries must exist; the others may be missing.
     pub fn read(layout: &Layout, specs: &[&'static CertSpec], explicit: bool, keys: Keys) -> Result<Pki> {
+        // a mistyped directory must not read as "everything missing"
+        for dir in [&layout.cert_dir, &layout.kubeconfig_dir] {
+            match std::fs::metadata(dir) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return Err(Error::invalid(dir, "is not a directory")),
+                Err(e) => return Err(Error::read(dir, e)),
+            }
+        }
         let mut cas = Vec::new();
         for spec in CAS {
             let (cert_path, key_path) = layout.ca_paths(spec);
@@ -165,6 +173,15 @@ impl Pki {
                 None
             };
             entries.push(Entry { spec, location, loaded });
+        }
+        if cas.iter().all(|c| c.cert.is_none()) && entries.iter().all(|e| e.loaded.is_none()) {
+            return Err(Error::invalid(
+                &layout.cert_dir,
+                format!(
+                    "no kubeadm PKI here: neither a CA certificate nor any certificate (kubeconfig dir {})",
+                    layout.kubeconfig_dir.display()
+                ),
+            ));
         }
         Ok(Pki { layout: layout.clone(), cas, entries })
     }

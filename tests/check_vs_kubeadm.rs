@@ -1,0 +1,168 @@
+//! `check` against real kubeadm 1.20.2's `certs check-expiration` on PKIs kubeadm made: same entries,
+//! same expiry, same externally-managed answer; kubeadm's JSON document shape; `--at` and `--fail-within`.
+
+mod common;
+use common::*;
+
+use std::process::Command;
+
+/// kubeadm's table rows as cells (split on runs of 2+ spaces), blank lines dropped.
+fn rows(table: &str) -> Vec<Vec<String>> {
+    table
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split("  ").map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect())
+        .collect()
+}
+
+fn kubeadm_check(pki: &Pki) -> (bool, String, String) {
+    let out = Command::new(kubeadm())
+        .args(["certs", "check-expiration", "--config", "/kubeadm-config.yaml", "--rootfs"])
+        .arg(pki.root())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// kubeadm 1.20 leaves the CA column of kubeconfig rows blank (newer kubeadm prints `ca`) and has no
+/// super-admin.conf; otherwise the rows must be identical.
+fn normalize_ours(ours: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    ours.into_iter()
+        .filter(|r| r[0] != "!MISSING! super-admin.conf")
+        .map(|mut r| {
+            if r[0].ends_with(".conf") && r.len() == 5 && r[3] == "ca" {
+                r.remove(3);
+            }
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn table_matches_kubeadm_on_a_standard_pki() {
+    let pki = std_pki();
+    let (ok, theirs, err) = kubeadm_check(&pki);
+    assert!(ok, "kubeadm failed: {err}");
+    let (code, ours, _) = run_on(&pki, &["check"]);
+    assert_eq!(code, 0);
+    assert_eq!(normalize_ours(rows(&ours)), rows(&theirs), "ours:\n{ours}\nkubeadm:\n{theirs}");
+    // the format is kubeadm's: header, Go date, trailing `no      ` of `%-8v`
+    assert!(ours.starts_with("CERTIFICATE                  EXPIRES"), "{ours}");
+    assert!(ours.lines().nth(1).unwrap().ends_with("no      "), "{ours}");
+}
+
+#[test]
+fn external_etcd_entries_are_missing_not_errors() {
+    let pki = kubeadm_pki("extetcd", "cp1", "127.0.0.11");
+    let (ok, theirs, err) = kubeadm_check(&pki);
+    assert!(ok, "kubeadm failed: {err}");
+    let (code, ours, _) = run_on(&pki, &["check"]);
+    assert_eq!(code, 0, "{ours}");
+    for name in ["etcd-server", "etcd-peer", "etcd-healthcheck-client", "apiserver-etcd-client", "etcd-ca"] {
+        assert!(ours.contains(&format!("!MISSING! {name}")), "{name} not reported missing:\n{ours}");
+        assert!(!theirs.contains(name), "kubeadm 1.20 lists {name}?\n{theirs}");
+    }
+    // every row kubeadm prints, we print identically
+    let ours_rows = normalize_ours(rows(&ours));
+    for row in rows(&theirs) {
+        assert!(ours_rows.contains(&row), "missing row {row:?} in\n{ours}");
+    }
+    let (_, json, _) = run_on(&pki, &["check", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let etcd = v["certificates"].as_array().unwrap().iter().find(|c| c["name"] == "etcd-server").unwrap();
+    assert_eq!(etcd["missing"], true);
+    assert_eq!(etcd["expirationDate"], serde_json::Value::Null);
+    assert_eq!(etcd["residualTime"], 0);
+}
+
+#[test]
+fn external_ca_is_reported_where_kubeadm_1_20_fails() {
+    let pki = kubeadm_pki("extca", "cp1", "127.0.0.11");
+    let (ok, _, _) = kubeadm_check(&pki);
+    assert!(!ok, "kubeadm 1.20 check-expiration was expected to fail on an external CA PKI");
+    let (code, json, err) = run_on(&pki, &["check", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let managed = |list: &str, name: &str| {
+        v[list].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()["externallyManaged"].as_bool().unwrap()
+    };
+    assert!(managed("certificateAuthorities", "ca"));
+    assert!(!managed("certificateAuthorities", "front-proxy-ca"));
+    assert!(!managed("certificateAuthorities", "etcd-ca"));
+    for name in ["apiserver", "apiserver-kubelet-client", "admin.conf", "scheduler.conf"] {
+        assert!(managed("certificates", name), "{name}");
+    }
+    for name in ["front-proxy-client", "etcd-server", "apiserver-etcd-client"] {
+        assert!(!managed("certificates", name), "{name}");
+    }
+}
+
+#[test]
+fn json_and_yaml_are_kubeadms_certificate_expiration_info() {
+    let pki = std_pki();
+    let (code, json, _) = run_on(&pki, &["check", "-o", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["kind"], "CertificateExpirationInfo");
+    assert_eq!(v["apiVersion"], "output.kubeadm.k8s.io/v1alpha3");
+    let certs = v["certificates"].as_array().unwrap();
+    assert_eq!(certs.len(), 11);
+    let api = certs.iter().find(|c| c["name"] == "apiserver").unwrap();
+    let keys: Vec<&str> = api.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["name", "expirationDate", "residualTime", "externallyManaged", "caName", "missing"]);
+    assert_eq!(api["caName"], "ca");
+    let secs = api["residualTime"].as_i64().unwrap();
+    assert!((364 * 86400..=365 * 86400).contains(&secs), "{secs}");
+    // the expiry is the certificate's NotAfter, as openssl reads it
+    let enddate = openssl(&["x509", "-noout", "-enddate", "-in", pki.certs().join("apiserver.crt").to_str().unwrap()]);
+    let t =
+        chrono::NaiveDateTime::parse_from_str(enddate.trim().trim_start_matches("notAfter="), "%b %e %H:%M:%S %Y GMT")
+            .unwrap();
+    assert_eq!(api["expirationDate"], t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let cas = v["certificateAuthorities"].as_array().unwrap();
+    assert!(cas.iter().all(|c| c.get("caName").is_none()));
+
+    let (_, yaml, _) = run_on(&pki, &["check", "-o", "yaml"]);
+    let y: serde_json::Value = serde_norway::from_str(&yaml).unwrap();
+    assert_eq!(y, v, "YAML and JSON carry the same document");
+    assert!(
+        yaml.starts_with("apiVersion: output.kubeadm.k8s.io/v1alpha3\n"),
+        "kubectl's YAML printer sorts keys:\n{yaml}"
+    );
+}
+
+#[test]
+fn at_and_fail_within_plan_a_maintenance_window() {
+    let pki = std_pki();
+    let (_, json, _) = run_on(&pki, &["check", "-o", "json", "apiserver"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(v["certificates"][0]["expirationDate"].as_str().unwrap()).unwrap();
+    let at = (expires - chrono::Duration::days(10)).to_rfc3339();
+
+    let (code, json, _) = run_on(&pki, &["check", "-o", "json", "apiserver", "--at", &at]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["certificates"][0]["residualTime"], 10 * 86400);
+    let (_, table, _) = run_on(&pki, &["check", "apiserver", "--at", &at]);
+    assert!(table.contains("   10d   "), "{table}");
+
+    let (code, _, err) = run_on(&pki, &["check", "--at", &at, "--fail-within", "30d"]);
+    assert_eq!(code, 3, "expiring within the window exits 3: {err}");
+    assert!(err.contains("apiserver"), "{err}");
+    let (code, _, _) = run_on(&pki, &["check", "--at", &at, "--fail-within", "9d"]);
+    assert_eq!(code, 0);
+    let (code, _, _) = run_on(&pki, &["check", "--fail-within", "360d"]);
+    assert_eq!(code, 0, "fresh certificates have 364 days left");
+    let (code, _, _) = run_on(&pki, &["check", "--fail-within", "1y"]);
+    assert_eq!(code, 3);
+    // after expiry: kubeadm's <invalid>
+    let late = (expires + chrono::Duration::days(1)).to_rfc3339();
+    let (code, table, _) = run_on(&pki, &["check", "apiserver", "--at", &late]);
+    assert_eq!(code, 0);
+    assert!(table.contains("<invalid>"), "{table}");
+}
