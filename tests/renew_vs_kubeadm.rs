@@ -231,7 +231,7 @@ fn validity_is_cut_to_the_ca_with_a_warning() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let warnings = v["warnings"].to_string();
     assert!(warnings.contains("front-proxy-client") && warnings.contains("front-proxy-ca"), "{warnings}");
-    let ca = attrs(&::pem::parse(pki.read("pki/front-proxy-ca.crt")).unwrap().contents().to_vec());
+    let ca = attrs(::pem::parse(pki.read("pki/front-proxy-ca.crt")).unwrap().contents());
     let leaf = attrs(&cert_der(&pki, "front-proxy-client"));
     assert_eq!(leaf.not_after, ca.not_after);
 }
