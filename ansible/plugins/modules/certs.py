@@ -27,7 +27,7 @@ description:
     and fails with a clear message on any other platform.
   - The same binary is a command line tool; see the collection README for C(kubeadm-certs check|renew|csr|install).
 author:
-  - kubeadm-certs maintainers
+  - kubeadm-certs maintainers (@kubeadm-certs)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow

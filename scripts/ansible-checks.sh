@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# scripts/ansible-checks.sh [--no-e2e]: the quality gates of the Ansible collection k8s_pki.kubeadm (ansible/).
+#
+#   1. ansible-lint, production profile, on the collection and on examples/ (no skip lists, no ignore file)
+#   2. ansible-test sanity on the collection, run from a throw-away ansible_collections/k8s_pki/kubeadm tree that
+#      is its own git repository (sanity reads `git ls-files`), for the controller's Python
+#   3. ansible-doc renders the module (every option and return value the contract names) and lists it, the
+#      roles and their entry points, without a warning, also with the built binaries in place when they exist
+#   4. ansible-galaxy collection build succeeds
+#   5. scripts/ansible-e2e.sh: the action plugin, roles and playbooks against kubeadm-made PKIs (unless --no-e2e)
+#
+# Installs what is missing: ansible (with ansible-core), ansible-lint (PyPI), and the offline stand-in for the pip
+# bootstrap script ansible-test downloads from a host this machine cannot reach (it calls Python's ensurepip).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PYTHON:-python3}
+e2e=1
+[ "${1:-}" = --no-e2e ] && e2e=0
+step() { printf '\n== %s\n' "$*"; }
+fail() { echo "ansible-checks: FAIL: $*" >&2; exit 1; }
+
+step "tools"
+if ! command -v ansible-lint >/dev/null || ! command -v ansible-test >/dev/null || ! "$PY" -c 'import ansible_collections.community.general' 2>/dev/null; then
+  "$PY" -m pip install --quiet 'ansible-core>=2.16' 'ansible>=9' 'ansible-lint>=24'
+fi
+ansible --version | sed -n 1p
+ansible-lint --version 2>/dev/null | sed -n 1p | sed 's/\x1b\[[0-9;]*m//g'
+
+# ansible-test bootstraps pip into each sanity virtualenv with a script from ci-files.testing.ansible.com.
+pip_version=$("$PY" - <<'PY'
+import pathlib, re, ansible_test
+src = (pathlib.Path(ansible_test.__file__).parent / "_internal" / "python_requirements.py").read_text()
+print(re.search(r"pip='([0-9.]+)'", src).group(1))
+PY
+)
+get_pip=$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py
+if [ ! -s "$get_pip" ] || ! grep -q 'ensurepip runs in' "$get_pip"; then
+  mkdir -p "$(dirname "$get_pip")"
+  cat >"$get_pip" <<'PY'
+# kubeadm-certs offline stand-in for ansible-test's get-pip bootstrap script: pip from Python's own ensurepip,
+# then `pip install` of what ansible-test asks for (from the package index, which is reachable). ensurepip runs in
+# a child process: in-process it sets PIP_CONFIG_FILE=/dev/null, which would hide the machine's pip.conf.
+import subprocess
+import sys
+
+args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
+subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade"])
+sys.exit(subprocess.call([sys.executable, "-m", "pip", "install"] + args))
+PY
+fi
+
+# A throw-away collection tree: the tracked (and not ignored) files of ansible/, a git repository of its own.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+coll=$tmp/ansible_collections/k8s_pki/kubeadm
+mkdir -p "$coll"
+(cd "$repo/ansible" && git ls-files --cached --others --exclude-standard -z . | xargs -0 cp --parents -t "$coll")
+(cd "$coll" && git init -q && git add -A && git -c user.name=checks -c user.email=checks@localhost commit -qm tree)
+mkdir -p "$tmp/examples" && cp -r "$repo/examples/." "$tmp/examples/"
+export ANSIBLE_COLLECTIONS_PATH=$tmp
+export ANSIBLE_NOCOLOR=1
+
+step "ansible-lint --profile production (collection)"
+(cd "$coll" && ansible-lint --profile production --offline --nocolor) || fail "ansible-lint on the collection"
+step "ansible-lint --profile production (examples/)"
+cp "$coll/.ansible-lint" "$tmp/examples/.ansible-lint"
+(cd "$tmp/examples" && ansible-lint --profile production --offline --nocolor inventory.yml ./*.yml) ||
+  fail "ansible-lint on examples/"
+
+step "ansible-test sanity"
+pyver=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+(cd "$coll" && ansible-test sanity --requirements --python "$pyver" --color no) || fail "ansible-test sanity"
+
+step "ansible-doc"
+check_doc() { # $1: collections dir
+  local out err
+  out=$(ANSIBLE_COLLECTIONS_PATH=$1 ansible-doc k8s_pki.kubeadm.certs 2>"$tmp/doc.err") || fail "ansible-doc k8s_pki.kubeadm.certs"
+  for want in state certificates cert_dir kubeconfig_dir renew_before force validity extra_sans key_algorithm backup \
+              csr_dir signed_dir fail_within signer approve signer_name api_kubeconfig api_timeout install \
+              certificate_authorities renewed restart csr_files csrs key_usage extended_key_usage backup_files diff warnings; do
+    grep -qw -- "$want" <<<"$out" || fail "ansible-doc k8s_pki.kubeadm.certs does not mention $want"
+  done
+  out=$(ANSIBLE_COLLECTIONS_PATH=$1 ansible-doc -l k8s_pki.kubeadm 2>"$tmp/list.err") || fail "ansible-doc -l"
+  grep -q '^k8s_pki.kubeadm.certs ' <<<"$out" || fail "ansible-doc -l k8s_pki.kubeadm does not list the module: $out"
+  out=$(ANSIBLE_COLLECTIONS_PATH=$1 ansible-doc -t role -l k8s_pki.kubeadm 2>>"$tmp/list.err") || fail "ansible-doc -t role -l"
+  for role in renew external_ca schedule control_plane_restart fleet_report; do
+    grep -q "^k8s_pki.kubeadm.$role" <<<"$out" || fail "ansible-doc -t role -l does not list $role"
+  done
+  ANSIBLE_COLLECTIONS_PATH=$1 ansible-doc -t role k8s_pki.kubeadm.external_ca >/dev/null 2>>"$tmp/list.err" ||
+    fail "ansible-doc -t role k8s_pki.kubeadm.external_ca"
+  err=$(cat "$tmp/doc.err" "$tmp/list.err")
+  [ -z "$err" ] || fail "ansible-doc printed warnings: $err"
+}
+check_doc "$tmp"
+echo "module, its listing and the 5 roles render without a warning"
+if [ -d "$repo/ansible/bin" ]; then
+  # The tree as `make collection` leaves it: binaries in bin/, symlinks in plugins/modules/.
+  built=$tmp/built/ansible_collections/k8s_pki
+  mkdir -p "$built" && cp -a "$coll" "$built/kubeadm" && cp -a "$repo/ansible/bin" "$built/kubeadm/bin"
+  cp -a "$repo"/ansible/plugins/modules/certs_* "$built/kubeadm/plugins/modules/" 2>/dev/null || true
+  check_doc "$tmp/built"
+  echo "... also with the built binaries in place"
+fi
+
+step "ansible-galaxy collection build"
+ansible-galaxy collection build --output-path "$tmp/dist" "$coll" || fail "ansible-galaxy collection build"
+
+if [ "$e2e" = 1 ]; then
+  step "end to end (scripts/ansible-e2e.sh)"
+  "$repo/scripts/ansible-e2e.sh" || fail "scripts/ansible-e2e.sh"
+fi
+step "ansible-checks: all passed"
