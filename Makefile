@@ -20,6 +20,7 @@ ARCHES := x86_64 aarch64
 # glibc 2.17 (CentOS 7, 2012) is the oldest C library any supported control plane runs on.
 GLIBC := 2.17
 COLLECTION := ansible
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 DIST := dist
 
 .PHONY: collection collection-binaries collection-deps collection-smoke ansible-checks ansible-e2e clean-collection
@@ -35,7 +36,7 @@ collection-binaries: collection-deps
 	  echo "building kubeadm-certs for $$arch-unknown-linux-gnu (glibc $(GLIBC))"; \
 	  $(CARGO) zigbuild --release --locked --target $$arch-unknown-linux-gnu.$(GLIBC) --bin kubeadm-certs; \
 	  mkdir -p $(COLLECTION)/bin; \
-	  cp target/$$arch-unknown-linux-gnu/release/kubeadm-certs $(COLLECTION)/bin/kubeadm-certs-$$arch.tmp; \
+	  cp $(TARGET_DIR)/$$arch-unknown-linux-gnu/release/kubeadm-certs $(COLLECTION)/bin/kubeadm-certs-$$arch.tmp; \
 	  if readelf -S -W $(COLLECTION)/bin/kubeadm-certs-$$arch.tmp | grep -q '\.symtab'; then \
 	    $(STRIP) --strip-all $(COLLECTION)/bin/kubeadm-certs-$$arch.tmp; \
 	  fi; \

@@ -1,0 +1,379 @@
+#!/usr/bin/env bash
+# scripts/ansible-e2e.sh: the collection k8s_pki.kubeadm end to end on this machine, against PKIs made by real
+# kubeadm 1.20.2 (scripts/mkpki.sh), with real etcd and kube-apiserver processes for one node
+# (scripts/cluster.sh), through ansible-playbook with the local connection (each inventory host's "node" is a
+# directory). No root paths are touched; everything lives in a temporary directory.
+#
+#   fleet   alpha: a-cp1 (real etcd + kube-apiserver on 127.0.0.61), a-cp2, a-cp3 (shared CAs); beta: b-cp1
+#   1 action plugin   picks the x86_64 binary, caches uname as a fact, passes check mode and diff, fails clearly on
+#                     an unknown platform and on an unknown parameter
+#   2 check           fleet table (every node, sorted by residual time), Prometheus textfiles whose timestamps
+#                     match openssl's, the threshold fails the play
+#   3 renew --check   shows would_renew and diffs, changes no file, restarts nothing
+#   4 renew           serial, every node renewed, components restarted in order through the chosen method, a-cp1's
+#                     etcd and apiserver really restarted and waited for (etcdctl, kubectl /readyz) and serving
+#                     the new certificates; a second run changes nothing
+#   5 renew, failing  a failing restart on a-cp2 stops the run: later nodes untouched
+#   6 external_ca     a CA that signs with the wrong key is refused and nothing changes; then openssl -extfile
+#                     signing with the real (off-node) CA keys: installed, chained, keys match, externally managed
+#   7 schedule        timer slots follow the documented formula; the installed renewal script renews, skips an
+#                     absent entry and restarts what the binary names
+#
+# Ends with "N passed, M failed". Needs the release binary (built if missing) and scripts/k8s-bin.sh's Kubernetes.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PYTHON:-python3}
+pass=0; failed=0; failures=()
+ok() { pass=$((pass + 1)); echo "PASS: $*"; }
+bad() { failed=$((failed + 1)); failures+=("$*"); echo "FAIL: $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+
+bin=$repo/ansible/bin/kubeadm-certs-x86_64
+if [ ! -x "$bin" ]; then
+  bin=$repo/target/release/kubeadm-certs
+  [ -x "$bin" ] || (cd "$repo" && cargo build --release --locked --bin kubeadm-certs)
+fi
+"$repo/scripts/k8s-bin.sh" >/dev/null
+
+work=$(mktemp -d)
+cleanup() {
+  "$repo/scripts/cluster.sh" stop "$work/nodes/a-cp1" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The collection as a user installs it: tracked files, the binary in bin/, the module symlink.
+coll=$work/collections/ansible_collections/k8s_pki/kubeadm
+mkdir -p "$coll/bin"
+(cd "$repo/ansible" && git ls-files --cached --others --exclude-standard -z . | xargs -0 cp --parents -t "$coll")
+cp "$bin" "$coll/bin/kubeadm-certs-x86_64"
+ln -s ../../bin/kubeadm-certs-x86_64 "$coll/plugins/modules/certs_x86_64"
+export ANSIBLE_COLLECTIONS_PATH=$work/collections ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0
+export ANSIBLE_LOCAL_TEMP=$work/ansible-local ANSIBLE_REMOTE_TEMP=$work/ansible-remote
+
+# The fleet.
+declare -A ip=([a-cp1]=127.0.0.61 [a-cp2]=127.0.0.62 [a-cp3]=127.0.0.63 [b-cp1]=127.0.0.64)
+"$repo/scripts/mkpki.sh" "$work/nodes/a-cp1" std cp1 "${ip[a-cp1]}" >/dev/null
+for n in a-cp2 a-cp3; do
+  CA_FROM=$work/nodes/a-cp1 "$repo/scripts/mkpki.sh" "$work/nodes/$n" std "${n#a-}" "${ip[$n]}" >/dev/null
+done
+"$repo/scripts/mkpki.sh" "$work/nodes/b-cp1" std cp1 "${ip[b-cp1]}" >/dev/null
+mkdir -p "$work/log"
+
+cat >"$work/inventory.yml" <<EOF
+all:
+  vars:
+    ansible_connection: local
+    ansible_python_interpreter: $(command -v "$PY")
+    kubeadm_certs_become: false
+    node_root: "$work/nodes/{{ inventory_hostname }}"
+    node_ip: "{{ {'a-cp1': '${ip[a-cp1]}', 'a-cp2': '${ip[a-cp2]}', 'a-cp3': '${ip[a-cp3]}', 'b-cp1': '${ip[b-cp1]}'}[inventory_hostname] }}"
+    k8s: "{{ node_root }}/etc/kubernetes"
+    renew_cert_dir: "{{ k8s }}/pki"
+    renew_kubeconfig_dir: "{{ k8s }}"
+    fleet_report_cert_dir: "{{ k8s }}/pki"
+    fleet_report_kubeconfig_dir: "{{ k8s }}"
+    external_ca_cert_dir: "{{ k8s }}/pki"
+    external_ca_kubeconfig_dir: "{{ k8s }}"
+    external_ca_node_dir: "{{ node_root }}/external-ca"
+    external_ca_controller_dir: "$work/controller/external-ca"
+    schedule_cert_dir: "{{ k8s }}/pki"
+    schedule_kubeconfig_dir: "{{ k8s }}"
+    # restarts: a line per component in log/restarts.log; a-cp1 (host_vars below) restarts real processes
+    control_plane_restart_method: command
+    control_plane_restart_commands:
+      etcd: "echo {{ inventory_hostname }} etcd >> $work/log/restarts.log"
+      kube-apiserver: "echo {{ inventory_hostname }} kube-apiserver >> $work/log/restarts.log"
+      kube-controller-manager: "echo {{ inventory_hostname }} kube-controller-manager >> $work/log/restarts.log"
+      kube-scheduler: "echo {{ inventory_hostname }} kube-scheduler >> $work/log/restarts.log"
+    control_plane_restart_etcd_check: command
+    control_plane_restart_etcd_command: "true"
+    control_plane_restart_apiserver_check: command
+    control_plane_restart_apiserver_command: "true"
+    control_plane_restart_component_check: none
+  children:
+    kube_control_plane:
+      hosts:
+        a-cp1:
+          cluster_name: alpha
+          # real processes: stop one, start it again through cluster.sh, then the role's real health checks
+          control_plane_restart_commands:
+            etcd: "$work/restart-real.sh {{ node_root }} {{ node_ip }} etcd"
+            kube-apiserver: "$work/restart-real.sh {{ node_root }} {{ node_ip }} kube-apiserver"
+            kube-controller-manager: "echo a-cp1 kube-controller-manager >> $work/log/restarts.log"
+            kube-scheduler: "echo a-cp1 kube-scheduler >> $work/log/restarts.log"
+          control_plane_restart_etcd_check: etcdctl
+          control_plane_restart_etcd_endpoint: "https://{{ node_ip }}:2379"
+          control_plane_restart_etcd_ca: "{{ k8s }}/pki/etcd/ca.crt"
+          control_plane_restart_etcd_cert: "{{ k8s }}/pki/etcd/healthcheck-client.crt"
+          control_plane_restart_etcd_key: "{{ k8s }}/pki/etcd/healthcheck-client.key"
+          control_plane_restart_apiserver_check: kubectl
+          control_plane_restart_kubeconfig: "{{ k8s }}/admin.conf"
+          control_plane_restart_apiserver_url: "https://{{ node_ip }}:6443"
+          control_plane_restart_timeout: 60
+          control_plane_restart_poll_interval: 1
+        a-cp2: {cluster_name: alpha}
+        a-cp3: {cluster_name: alpha}
+        b-cp1: {cluster_name: beta}
+EOF
+cat >"$work/restart-real.sh" <<EOF
+#!/usr/bin/env bash
+# restart-real.sh ROOT IP COMPONENT: stop one component that cluster.sh started and start it again (not waiting).
+set -euo pipefail
+root=\$1; ip=\$2; c=\$3
+echo "a-cp1 \$c" >> "$work/log/restarts.log"
+pid=\$(cat "\$root/run/\$c.pid"); kill "\$pid"
+while kill -0 "\$pid" 2>/dev/null; do sleep 0.1; done
+echo "\$pid" > "$work/log/\$c.killed"
+rm -f "\$root/run/\$c.pid"
+# start what is not running; READY_TIMEOUT=0: the role's health checks do the waiting, not this script
+READY_TIMEOUT=0 "$repo/scripts/cluster.sh" start "\$root" "\$ip" >/dev/null 2>&1 || true
+EOF
+chmod +x "$work/restart-real.sh"
+
+play() { # play LOGNAME ansible-playbook-args...: output in log/LOGNAME.log, returns its exit code
+  local name=$1; shift
+  ansible-playbook -i "$work/inventory.yml" "$@" >"$work/log/$name.log" 2>&1
+}
+fingerprint() { openssl x509 -noout -fingerprint -sha256 -in "$1"; }
+tree_hash() { (cd "$work/nodes" && find . -path '*/run' -prune -o -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum); }
+serial_of() { openssl x509 -noout -serial -in "$1"; }
+kubeconfig_cert() { sed -n 's/^ *client-certificate-data: *//p' "$1" | base64 -d; }
+
+echo "== 1 action plugin"
+cat >"$work/action.yml" <<'EOF'
+- name: The action plugin
+  hosts: a-cp1
+  gather_facts: false
+  tasks:
+    - name: Check through the action plugin
+      k8s_pki.kubeadm.certs:
+        cert_dir: "{{ k8s }}/pki"
+        kubeconfig_dir: "{{ k8s }}"
+      register: first
+    - name: Check again (the uname fact is cached now)
+      k8s_pki.kubeadm.certs:
+        cert_dir: "{{ k8s }}/pki"
+        kubeconfig_dir: "{{ k8s }}"
+        certificates: apiserver,scheduler.conf
+      register: second
+    - name: Renew in check mode with diff
+      k8s_pki.kubeadm.certs:
+        state: renew
+        cert_dir: "{{ k8s }}/pki"
+        kubeconfig_dir: "{{ k8s }}"
+        certificates: [scheduler.conf]
+        force: "true"
+      check_mode: true
+      diff: true
+      register: planned
+    - name: An unknown parameter
+      k8s_pki.kubeadm.certs:
+        cert_dir: "{{ k8s }}/pki"
+        no_such_option: 1
+      register: unknown
+      ignore_errors: true
+    - name: Verify
+      ansible.builtin.assert:
+        that:
+          - first.certificates | rejectattr('missing') | list | length == 10
+          - first.certificates | selectattr('name', 'eq', 'super-admin.conf') | map(attribute='missing') | first
+          - first.ansible_facts.kubeadm_certs_uname == 'Linux x86_64'
+          - second.ansible_facts is not defined
+          - ansible_facts.kubeadm_certs_uname == 'Linux x86_64'
+          - second.certificates | map(attribute='name') | sort == ['apiserver', 'scheduler.conf']
+          - planned is changed
+          - planned.certificates[0].action == 'would_renew'
+          - planned.diff | length == 1
+          - planned.diff[0].before is search('serial')
+          - planned.restart == ['kube-scheduler']
+          - unknown is failed
+          - unknown.msg is search('no_such_option')
+EOF
+before=$(tree_hash)
+check "module through the action plugin: results, uname fact cached, check mode + diff, unknown option refused" \
+  play action "$work/action.yml"
+check "check mode changed no file" test "$(tree_hash)" = "$before"
+mkdir -p "$work/fakebin" && printf '#!/bin/sh\necho "Linux riscv64"\n' >"$work/fakebin/uname" && chmod +x "$work/fakebin/uname"
+if PATH=$work/fakebin:$PATH play riscv "$work/action.yml"; then bad "an unsupported platform fails"; else
+  check "an unsupported platform fails with a clear message" \
+    grep -q "has no binary for this target: \`uname -sm\` says 'Linux riscv64'" "$work/log/riscv.log"
+fi
+
+echo "== 2 check playbook"
+for n in a-cp1 a-cp2 a-cp3 b-cp1; do mkdir -p "$work/textfiles/$n"; done
+check "k8s_pki.kubeadm.check passes with the default 30d threshold" \
+  play check k8s_pki.kubeadm.check -e "kubeadm_certs_textfile_dir=$work/textfiles/{{ inventory_hostname }}" \
+  -e "kubeadm_certs_report_file=$work/log/report.txt"
+check "one table: 40 certificates and 12 CAs on 4 nodes in 2 clusters" \
+  grep -q "40 certificates and 12 CAs on 4 node(s) in 2 cluster(s)" "$work/log/report.txt"
+check "the table is sorted by residual time (certificates first, CAs last)" \
+  "$PY" -c "import sys; rows=[l for l in open(sys.argv[1]).read().splitlines()[2:] if l.strip()]; ca=[' CA ' in r for r in rows]; sys.exit(0 if ca == sorted(ca) and len(rows) == 52 else 1)" "$work/log/report.txt"
+prom=$work/textfiles/a-cp2/kubeadm_certs.prom
+want=$(date -u -d "$(openssl x509 -noout -enddate -in "$work/nodes/a-cp2/etc/kubernetes/pki/apiserver.crt" | cut -d= -f2)" +%s)
+check "Prometheus textfile: 13 series per node, apiserver's timestamp equals openssl's NotAfter" \
+  bash -c "[ \$(grep -c '^kubeadm_certs_expiration_timestamp_seconds{' '$prom') = 13 ] &&
+    grep -qx 'kubeadm_certs_expiration_timestamp_seconds{node=\"a-cp2\",name=\"apiserver\",ca=\"ca\",cluster=\"alpha\"} $want' '$prom'"
+if play check-fail k8s_pki.kubeadm.check -e kubeadm_certs_fail_within=400d; then bad "a 400d threshold fails the check"; else
+  check "a 400d threshold fails the check and names what expires" \
+    grep -q "40 certificate(s) or CA(s) expire within 400d: alpha/a-cp1 " "$work/log/check-fail.log"
+fi
+
+echo "== 3 renew --check --diff"
+before=$(tree_hash)
+check "k8s_pki.kubeadm.renew in check mode runs" play renew-check k8s_pki.kubeadm.renew --check --diff -e renew_before=400d
+check "check mode changed no file" test "$(tree_hash)" = "$before"
+check "check mode restarted nothing" test ! -e "$work/log/restarts.log"
+check "check mode shows the diffs and the plan for every node" bash -c "
+  [ \$(grep -c '^+serial: (new random serial)' '$work/log/renew-check.log') = 40 ] &&
+  [ \$(grep -c 'would_renew\"' '$work/log/renew-check.log') = 40 ] &&
+  grep -q 'Would restart: etcd, kube-apiserver, kube-controller-manager, kube-scheduler' '$work/log/renew-check.log'"
+
+echo "== 4 renew"
+READY_TIMEOUT=60 "$repo/scripts/cluster.sh" start "$work/nodes/a-cp1" "${ip[a-cp1]}" >/dev/null
+old_api=$(fingerprint "$work/nodes/a-cp1/etc/kubernetes/pki/apiserver.crt")
+declare -A old_serial
+for n in a-cp1 a-cp2 a-cp3 b-cp1; do old_serial[$n]=$(serial_of "$work/nodes/$n/etc/kubernetes/pki/etcd/peer.crt"); done
+start=$(date +%s)
+check "k8s_pki.kubeadm.renew renews every node" play renew k8s_pki.kubeadm.renew -e renew_before=400d
+echo "   (renew over 4 nodes with two real restarts: $(( $(date +%s) - start ))s)"
+expected=""
+for n in a-cp1 a-cp2 a-cp3 b-cp1; do
+  for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do expected+="$n $c"$'\n'; done
+done
+check "components restarted node after node, in order etcd, kube-apiserver, kube-controller-manager, kube-scheduler" \
+  test "$(cat "$work/log/restarts.log")"$'\n' = "$expected"
+renewed_all=1
+for n in a-cp1 a-cp2 a-cp3 b-cp1; do
+  [ "$(serial_of "$work/nodes/$n/etc/kubernetes/pki/etcd/peer.crt")" != "${old_serial[$n]}" ] || renewed_all=0
+done
+check "every node's certificates were renewed (a new etcd-peer serial on each)" test "$renewed_all" = 1
+check "a-cp1's etcd and apiserver were really restarted" \
+  test -s "$work/log/etcd.killed" -a -s "$work/log/kube-apiserver.killed"
+new_api=$(fingerprint "$work/nodes/a-cp1/etc/kubernetes/pki/apiserver.crt")
+served=$(openssl s_client -connect "${ip[a-cp1]}:6443" -servername kubernetes </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256)
+check "a-cp1's apiserver serves the renewed certificate" test "$served" = "$new_api" -a "$new_api" != "$old_api"
+check "the role waited for etcd (etcdctl) and /readyz (kubectl) on a-cp1" bash -c "
+  grep -q 'Wait until etcd reports healthy (etcdctl endpoint health)' '$work/log/renew.log' &&
+  grep -A2 'Wait until the API server answers /readyz (kubectl' '$work/log/renew.log' | grep -q 'ok: \[a-cp1\]'"
+check "the fleet summary after renewal has the ACTION column" bash -c "
+  grep -q '\"== after renewal: 40 certificates and 12 CAs' '$work/log/renew.log' &&
+  grep -q 'EXTERNALLY MANAGED   ACTION' '$work/log/renew.log' && [ \$(grep -c 'renewed\"' '$work/log/renew.log') -ge 40 ]"
+check "backups were kept" bash -c "ls $work/nodes/a-cp3/etc/kubernetes/pki/ | grep -q '^apiserver.crt.*~\$'"
+: >"$work/log/restarts.log"
+check "a second run renews nothing" play renew-again k8s_pki.kubeadm.renew
+check "... reports no change on any node and restarts nothing" bash -c "
+  [ \$(grep -cE '^(a|b)-cp[0-9] +: ok=[0-9]+ +changed=0 ' '$work/log/renew-again.log') = 4 ] && [ ! -s '$work/log/restarts.log' ]"
+
+echo "== 5 renew stops at the first failure"
+"$repo/scripts/cluster.sh" stop "$work/nodes/a-cp1" >/dev/null
+cp3_before=$(serial_of "$work/nodes/a-cp3/etc/kubernetes/pki/apiserver.crt")
+b_before=$(serial_of "$work/nodes/b-cp1/etc/kubernetes/pki/apiserver.crt")
+if play renew-fail k8s_pki.kubeadm.renew -e 'kubeadm_certs_hosts=kube_control_plane:!a-cp1' -e renew_force=true \
+     -e '{"control_plane_restart_commands": {"etcd": "exit 1", "kube-apiserver": "true",
+          "kube-controller-manager": "true", "kube-scheduler": "true"}}'; then
+  bad "a failing restart fails the playbook"
+else
+  check "a failing restart on a-cp2 stops the run: a-cp3 and b-cp1 untouched" \
+    test "$(serial_of "$work/nodes/a-cp3/etc/kubernetes/pki/apiserver.crt")" = "$cp3_before" -a \
+         "$(serial_of "$work/nodes/b-cp1/etc/kubernetes/pki/apiserver.crt")" = "$b_before"
+fi
+
+echo "== 6 external_ca (b-cp1; its CA keys move off the node to the signing host)"
+ca=$work/controller/beta-ca
+mkdir -p "$ca"
+pki=$work/nodes/b-cp1/etc/kubernetes/pki
+mv "$pki/ca.key" "$ca/ca.key"; mv "$pki/front-proxy-ca.key" "$ca/front-proxy-ca.key"; mv "$pki/etcd/ca.key" "$ca/etcd-ca.key"
+cat >"$work/cas.json" <<EOF
+{"external_ca_openssl_cas": {"ca": {"cert": "$pki/ca.crt", "key": "$ca/ca.key"},
+  "front-proxy-ca": {"cert": "$pki/front-proxy-ca.crt", "key": "$ca/front-proxy-ca.key"},
+  "etcd-ca": {"cert": "$pki/etcd/ca.crt", "key": "$ca/etcd-ca.key"}},
+ "external_ca_signing_dir": "$work/controller/signing", "external_ca_force": true, "kubeadm_certs_hosts": "b-cp1"}
+EOF
+# A signer that uses the front-proxy CA for everything: certificates of ca and etcd-ca do not chain.
+cat >"$work/wrong-ca.json" <<EOF
+{"external_ca_signer": "command",
+ "external_ca_sign_command": "openssl x509 -req -in {csr} -CA $pki/front-proxy-ca.crt -CAkey $ca/front-proxy-ca.key -set_serial 7 -days 30 -extfile {ext} -out {cert}"}
+EOF
+pki_hash() { (cd "$work/nodes" && find . -path '*/run' -prune -o -path '*/external-ca' -prune -o -type f -print0 |
+              sort -z | xargs -0 sha256sum | sha256sum); }
+before=$(pki_hash)
+if play extca-wrong k8s_pki.kubeadm.external_ca -e "@$work/cas.json" -e "@$work/wrong-ca.json"; then
+  bad "certificates from the wrong CA are refused"
+else
+  check "certificates from the wrong CA are refused at install" \
+    grep -q 'Install the signed certificates once every one of them validates' "$work/log/extca-wrong.log"
+  check "... and no file of any PKI changed" test "$(pki_hash)" = "$before"
+fi
+old_apiserver=$(serial_of "$pki/apiserver.crt")
+: >"$work/log/restarts.log"
+check "k8s_pki.kubeadm.external_ca signs with openssl -extfile and installs" play extca k8s_pki.kubeadm.external_ca -e "@$work/cas.json"
+check "every certificate of b-cp1 chains to its CA on the node" bash -c "
+  openssl verify -CAfile $pki/ca.crt $pki/apiserver.crt $pki/apiserver-kubelet-client.crt >/dev/null &&
+  openssl verify -CAfile $pki/front-proxy-ca.crt $pki/front-proxy-client.crt >/dev/null &&
+  openssl verify -CAfile $pki/etcd/ca.crt $pki/etcd/server.crt $pki/etcd/peer.crt $pki/etcd/healthcheck-client.crt \
+    $pki/apiserver-etcd-client.crt >/dev/null"
+check "the kubeconfig certificates were embedded and chain to ca" bash -c "
+  for f in admin.conf controller-manager.conf scheduler.conf; do
+    sed -n 's/^ *client-certificate-data: *//p' $work/nodes/b-cp1/etc/kubernetes/\$f | base64 -d > $work/kc.crt
+    openssl verify -CAfile $pki/ca.crt $work/kc.crt >/dev/null || exit 1
+  done"
+check "installed keys match their certificates, and the apiserver certificate is new" bash -c "
+  [ \"\$(openssl x509 -noout -pubkey -in $pki/apiserver.crt)\" = \"\$(openssl pkey -pubout -in $pki/apiserver.key)\" ] &&
+  [ \"\$(openssl x509 -noout -pubkey -in $pki/etcd/peer.crt)\" = \"\$(openssl pkey -pubout -in $pki/etcd/peer.key)\" ] &&
+  [ \"\$(openssl x509 -noout -serial -in $pki/apiserver.crt)\" != \"\$0\" ]" "$old_apiserver"
+check "the extensions came from the module's csrs: etcd-peer is serverAuth+clientAuth with its SANs" bash -c "
+  openssl x509 -noout -ext extendedKeyUsage,subjectAltName,keyUsage -in $pki/etcd/peer.crt > $work/peer.ext &&
+  grep -q 'TLS Web Server Authentication, TLS Web Client Authentication' $work/peer.ext &&
+  grep -q 'DNS:cp1, DNS:localhost, IP Address:192.0.2.64, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1' $work/peer.ext &&
+  grep -q 'Digital Signature, Key Encipherment' $work/peer.ext"
+check "no key copy is left in the node's CSR directory" bash -c "! ls $work/nodes/b-cp1/external-ca/csr/*.key 2>/dev/null"
+check "b-cp1's components restarted in order" test "$(cat "$work/log/restarts.log")" = \
+  "$(printf 'b-cp1 %s\n' etcd kube-apiserver kube-controller-manager kube-scheduler)"
+check "the binary now reports b-cp1's certificates as externally managed, a year to go" bash -c "
+  '$bin' check --cert-dir $pki --kubeconfig-dir $work/nodes/b-cp1/etc/kubernetes -o json |
+  $PY -c 'import json,sys; d=json.load(sys.stdin); c=[x for x in d[\"certificates\"] if not x[\"missing\"]];
+sys.exit(0 if len(c) == 10 and all(x[\"externallyManaged\"] and x[\"residualTime\"] > 364*86400 for x in c) else 1)'"
+check "a second external_ca run (nothing due) changes nothing" \
+  play extca-again k8s_pki.kubeadm.external_ca -e "@$work/cas.json" -e external_ca_force=false
+check "... on any node" grep -qE '^b-cp1 +: ok=[0-9]+ +changed=0 ' "$work/log/extca-again.log"
+
+echo "== 7 schedule"
+cat >"$work/schedule.json" <<EOF
+{"schedule_manage_systemd": false, "schedule_binary_path": "$work/sched/{{ inventory_hostname }}/bin/kubeadm-certs",
+ "schedule_config_path": "$work/sched/{{ inventory_hostname }}/renew.json",
+ "schedule_script_path": "$work/sched/{{ inventory_hostname }}/kubeadm-certs-renew",
+ "schedule_systemd_dir": "$work/sched/{{ inventory_hostname }}/systemd",
+ "schedule_restart_method": "command", "schedule_renew_before": "400d",
+ "schedule_certificates": ["scheduler.conf", "super-admin.conf"],
+ "schedule_restart_commands": {"kube-scheduler": "echo {{ inventory_hostname }} kube-scheduler >> $work/log/restarts.log"}}
+EOF
+check "k8s_pki.kubeadm.schedule installs binary, script, settings, service and timer" \
+  play schedule k8s_pki.kubeadm.schedule -e "@$work/schedule.json"
+slot() { # the documented formula: 02:00 + (first 8 hex digits of sha1(cluster) mod 240) + index x 30, mod 1440
+  local off=$(( 16#$(printf '%s' "$1" | sha1sum | cut -c1-8) % 240 )) m
+  m=$(( (120 + off + $2 * 30) % 1440 )); printf '*-*-* %02d:%02d:00' $((m / 60)) $((m % 60))
+}
+check "timer slots follow the formula: alpha's nodes 30 min apart, beta on its own offset" bash -c "
+  grep -qxF 'OnCalendar=$(slot alpha 0)' $work/sched/a-cp1/systemd/kubeadm-certs-renew.timer &&
+  grep -qxF 'OnCalendar=$(slot alpha 1)' $work/sched/a-cp2/systemd/kubeadm-certs-renew.timer &&
+  grep -qxF 'OnCalendar=$(slot alpha 2)' $work/sched/a-cp3/systemd/kubeadm-certs-renew.timer &&
+  grep -qxF 'OnCalendar=$(slot beta 0)' $work/sched/b-cp1/systemd/kubeadm-certs-renew.timer"
+check "the installed binary is the collection's module binary" cmp -s "$bin" "$work/sched/a-cp2/bin/kubeadm-certs"
+: >"$work/log/restarts.log"
+sched_before=$(kubeconfig_cert "$work/nodes/a-cp2/etc/kubernetes/scheduler.conf" | openssl x509 -noout -serial)
+check "the service's command renews, skipping the absent super-admin.conf" bash -c "
+  \$(sed -n 's/^ExecStart=//p' $work/sched/a-cp2/systemd/kubeadm-certs-renew.service) > $work/log/timer-run.log 2>&1 &&
+  grep -q 'skipping entries absent from this node: super-admin.conf' $work/log/timer-run.log &&
+  grep -q 'restarted: kube-scheduler' $work/log/timer-run.log"
+check "... scheduler.conf got a new certificate and only kube-scheduler restarted" bash -c "
+  [ \"\$(sed -n 's/^ *client-certificate-data: *//p' $work/nodes/a-cp2/etc/kubernetes/scheduler.conf | base64 -d |
+        openssl x509 -noout -serial)\" != \"\$0\" ] && [ \"\$(cat $work/log/restarts.log)\" = 'a-cp2 kube-scheduler' ]" "$sched_before"
+
+echo
+if [ "$failed" -gt 0 ]; then
+  printf 'failed: %s\n' "${failures[@]}"
+  echo "logs kept in $work/log"; trap - EXIT; "$repo/scripts/cluster.sh" stop "$work/nodes/a-cp1" >/dev/null 2>&1 || true
+fi
+echo "ansible-e2e: $pass passed, $failed failed"
+[ "$failed" -eq 0 ]
