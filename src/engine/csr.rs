@@ -136,6 +136,7 @@ pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
             params.key_usages.clear();
             params.extended_key_usages.clear();
             params.is_ca = rcgen::IsCa::NoCa;
+            params.serial_number = None;
             let csr = params
                 .serialize_request(key.pair())
                 .map_err(|e| Error::Crypto(format!("{}: cannot build the CSR: {e}", entry.spec.name)))?;
