@@ -140,7 +140,7 @@ tree_hash() { (cd "$work/nodes" && find . -path '*/run' -prune -o -type f -print
 serial_of() { openssl x509 -noout -serial -in "$1"; }
 kubeconfig_cert() { sed -n 's/^ *client-certificate-data: *//p' "$1" | base64 -d; }
 
-echo "== 1 action plugin"
+echo "== 1 action plugin (at ${SECONDS}s)"
 cat >"$work/action.yml" <<'EOF'
 - name: The action plugin
   hosts: a-cp1
@@ -200,7 +200,7 @@ if PATH=$work/fakebin:$PATH play riscv "$work/action.yml"; then bad "an unsuppor
     grep -q "has no binary for this target: \`uname -sm\` says 'Linux riscv64'" "$work/log/riscv.log"
 fi
 
-echo "== 2 check playbook"
+echo "== 2 check playbook (at ${SECONDS}s)"
 for n in a-cp1 a-cp2 a-cp3 b-cp1; do mkdir -p "$work/textfiles/$n"; done
 check "k8s_pki.kubeadm.check passes with the default 30d threshold" \
   play check k8s_pki.kubeadm.check -e "kubeadm_certs_textfile_dir=$work/textfiles/{{ inventory_hostname }}" \
@@ -219,7 +219,7 @@ if play check-fail k8s_pki.kubeadm.check -e kubeadm_certs_fail_within=400d; then
     grep -q "40 certificate(s) or CA(s) expire within 400d: alpha/a-cp1 " "$work/log/check-fail.log"
 fi
 
-echo "== 3 renew --check --diff"
+echo "== 3 renew --check --diff (at ${SECONDS}s)"
 before=$(tree_hash)
 check "k8s_pki.kubeadm.renew in check mode runs" play renew-check k8s_pki.kubeadm.renew --check --diff -e renew_before=400d
 check "check mode changed no file" test "$(tree_hash)" = "$before"
@@ -229,7 +229,7 @@ check "check mode shows the diffs and the plan for every node" bash -c "
   [ \$(grep -c 'would_renew\"' '$work/log/renew-check.log') = 40 ] &&
   grep -q 'Would restart: etcd, kube-apiserver, kube-controller-manager, kube-scheduler' '$work/log/renew-check.log'"
 
-echo "== 4 renew"
+echo "== 4 renew (at ${SECONDS}s)"
 READY_TIMEOUT=60 "$repo/scripts/cluster.sh" start "$work/nodes/a-cp1" "${ip[a-cp1]}" >/dev/null
 old_api=$(fingerprint "$work/nodes/a-cp1/etc/kubernetes/pki/apiserver.crt")
 declare -A old_serial
@@ -265,7 +265,7 @@ check "a second run renews nothing" play renew-again k8s_pki.kubeadm.renew
 check "... reports no change on any node and restarts nothing" bash -c "
   [ \$(grep -cE '^(a|b)-cp[0-9] +: ok=[0-9]+ +changed=0 ' '$work/log/renew-again.log') = 4 ] && [ ! -s '$work/log/restarts.log' ]"
 
-echo "== 5 renew stops at the first failure"
+echo "== 5 renew stops at the first failure (at ${SECONDS}s)"
 "$repo/scripts/cluster.sh" stop "$work/nodes/a-cp1" >/dev/null
 cp3_before=$(serial_of "$work/nodes/a-cp3/etc/kubernetes/pki/apiserver.crt")
 b_before=$(serial_of "$work/nodes/b-cp1/etc/kubernetes/pki/apiserver.crt")
@@ -279,7 +279,7 @@ else
          "$(serial_of "$work/nodes/b-cp1/etc/kubernetes/pki/apiserver.crt")" = "$b_before"
 fi
 
-echo "== 6 external_ca (b-cp1; its CA keys move off the node to the signing host)"
+echo "== 6 external_ca (b-cp1; its CA keys move off the node to the signing host) (at ${SECONDS}s)"
 ca=$work/controller/beta-ca
 mkdir -p "$ca"
 pki=$work/nodes/b-cp1/etc/kubernetes/pki
@@ -338,7 +338,7 @@ check "a second external_ca run (nothing due) changes nothing" \
   play extca-again k8s_pki.kubeadm.external_ca -e "@$work/cas.json" -e external_ca_force=false
 check "... on any node" grep -qE '^b-cp1 +: ok=[0-9]+ +changed=0 ' "$work/log/extca-again.log"
 
-echo "== 7 schedule"
+echo "== 7 schedule (at ${SECONDS}s)"
 cat >"$work/schedule.json" <<EOF
 {"schedule_manage_systemd": false, "schedule_binary_path": "$work/sched/{{ inventory_hostname }}/bin/kubeadm-certs",
  "schedule_config_path": "$work/sched/{{ inventory_hostname }}/renew.json",
