@@ -41,6 +41,11 @@ pub enum Error {
 
     #[error("{0}")]
     Signer(String),
+
+    /// signer=api: what went wrong with which CertificateSigningRequest, and what became of the ones
+    /// this run had created.
+    #[error(transparent)]
+    Api(#[from] Box<crate::api::ApiError>),
 }
 
 impl Error {

@@ -101,6 +101,9 @@ pub struct Outcome {
     pub renewed: Vec<String>,
     pub csr_files: Vec<String>,
     pub backup_files: Vec<String>,
+    /// signer=api: the CertificateSigningRequest objects this run created, in the order of `renewed`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub csr_names: Vec<String>,
     /// Control-plane components that must restart to load what was renewed or installed.
     pub restart: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -103,6 +103,9 @@ pub struct ApiOptions {
     pub approve: bool,
     pub signer_name: Option<String>,
     pub timeout: Span,
+    /// Say on stderr what is created and awaited, as it happens (the CLI: a person may be the approver);
+    /// the module returns `csr_names` instead.
+    pub announce: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -36,6 +36,9 @@ pub trait Signer {
     /// Issues the whole batch (DER certificates, in order). A batch lets a remote signer submit every
     /// request before waiting for any.
     fn issue(&mut self, batch: &[IssueRequest<'_>]) -> Result<Vec<Vec<u8>>>;
+    /// Called once what `issue` returned is committed: a remote signer reports what it created (CSR
+    /// names, warnings). A signer dropped without it knows the run failed.
+    fn finish(&mut self, _out: &mut Outcome) {}
 }
 
 /// Signs with the CA keys on disk, each loaded once and checked against its certificate.
@@ -211,6 +214,7 @@ pub fn renew(req: &RenewRequest, now: DateTime<Utc>) -> Result<Outcome> {
         }
         out.backup_files =
             commit::commit(&req.layout, &writes, req.backup, now)?.iter().map(|p| p.display().to_string()).collect();
+        signer.finish(&mut out);
     }
 
     // report

@@ -249,6 +249,7 @@ impl Params {
                         approve: self.bool("approve"),
                         signer_name: self.str("signer_name").map(String::from),
                         timeout: self.span("api_timeout", Span(300))?,
+                        announce: false,
                     }),
                     _ => SignerChoice::Local,
                 };

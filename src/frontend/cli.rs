@@ -236,6 +236,7 @@ fn request(cli: Cli) -> Result<(Request, Print), Error> {
                     approve: a.approve,
                     signer_name: a.signer_name,
                     timeout: a.api_timeout,
+                    announce: true,
                 })
             } else {
                 SignerChoice::Local

@@ -121,6 +121,20 @@ impl Kubeconfig {
         })
     }
 
+    /// A string field of the current context's cluster (`server`, `tls-server-name`, ...).
+    pub fn cluster_str(&self, field: &str) -> Option<&str> {
+        self.cluster_field(field).and_then(Value::as_str)
+    }
+
+    /// A boolean field of the current context's cluster (`insecure-skip-tls-verify`); absent is false.
+    pub fn cluster_bool(&self, field: &str) -> bool {
+        self.cluster_field(field).and_then(Value::as_bool).unwrap_or(false)
+    }
+
+    fn cluster_field(&self, field: &str) -> Option<&Value> {
+        self.doc["clusters"][self.cluster_index?].get("cluster")?.get(field)
+    }
+
     /// The file's new contents with the user's client certificate and key replaced and, where the
     /// cluster embeds its CA, the CA refreshed from disk. Nothing else changes.
     pub fn with_client(&self, cert_pem: &str, key_pem: &str, ca_pem: Option<&str>) -> Result<Vec<u8>> {
