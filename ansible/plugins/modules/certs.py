@@ -390,6 +390,14 @@ renewed:
   type: list
   elements: str
   sample: [apiserver, front-proxy-client, scheduler.conf]
+csr_names:
+  description:
+    - O(signer=api) the CertificateSigningRequest objects this run created in the cluster, in the order of
+      RV(renewed). A failed run deletes the ones it created, or names those it could not delete in RV(msg).
+  returned: when O(signer=api) renewed something
+  type: list
+  elements: str
+  sample: [kubeadm-certs-controller-manager.conf-x7k2p, kubeadm-certs-scheduler.conf-4nxwc]
 restart:
   description:
     - The control-plane components that must restart to load what was renewed or installed (in check mode, would
