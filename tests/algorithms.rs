@@ -24,7 +24,11 @@ fn renew_and_verify(alg: &str, key_header: &str, public_key: &str, signature: &s
     assert_eq!(code, 0, "{alg}: {out}{err}");
     assert_eq!(before.changed(&pki.snapshot()).len(), 7 * 2 + 4, "{alg}: every pair and kubeconfig");
     verify(&pki, "ca.crt", &["apiserver.crt", "apiserver-kubelet-client.crt"]);
-    verify(&pki, "etcd/ca.crt", &["etcd/server.crt", "etcd/peer.crt", "etcd/healthcheck-client.crt", "apiserver-etcd-client.crt"]);
+    verify(
+        &pki,
+        "etcd/ca.crt",
+        &["etcd/server.crt", "etcd/peer.crt", "etcd/healthcheck-client.crt", "apiserver-etcd-client.crt"],
+    );
     verify(&pki, "front-proxy-ca.crt", &["front-proxy-client.crt"]);
     for base in ["apiserver", "etcd/peer", "front-proxy-client"] {
         let t = text(&pki, &format!("pki/{base}.crt"));
@@ -35,7 +39,8 @@ fn renew_and_verify(alg: &str, key_header: &str, public_key: &str, signature: &s
         assert!(key.starts_with(key_header), "{alg} {base}: {key}");
         // the key and the certificate belong together (OpenSSL compares the public halves)
         let from_key = openssl(&["pkey", "-pubout", "-in", pki.certs().join(format!("{base}.key")).to_str().unwrap()]);
-        let from_cert = openssl(&["x509", "-noout", "-pubkey", "-in", pki.certs().join(format!("{base}.crt")).to_str().unwrap()]);
+        let from_cert =
+            openssl(&["x509", "-noout", "-pubkey", "-in", pki.certs().join(format!("{base}.crt")).to_str().unwrap()]);
         assert_eq!(from_key, from_cert, "{alg} {base}");
     }
     // subjects and string types survive: OpenSSL wrote UTF8String where Go writes PrintableString
@@ -54,28 +59,53 @@ fn renew_and_verify(alg: &str, key_header: &str, public_key: &str, signature: &s
 
 #[test]
 fn ecdsa_p256() {
-    renew_and_verify("ecdsa-p256", "-----BEGIN EC PRIVATE KEY-----", "ASN1 OID: prime256v1", "ecdsa-with-SHA256", "Digital Signature\n");
+    renew_and_verify(
+        "ecdsa-p256",
+        "-----BEGIN EC PRIVATE KEY-----",
+        "ASN1 OID: prime256v1",
+        "ecdsa-with-SHA256",
+        "Digital Signature\n",
+    );
 }
 
 #[test]
 fn ecdsa_p384() {
-    renew_and_verify("ecdsa-p384", "-----BEGIN EC PRIVATE KEY-----", "ASN1 OID: secp384r1", "ecdsa-with-SHA384", "Digital Signature\n");
+    renew_and_verify(
+        "ecdsa-p384",
+        "-----BEGIN EC PRIVATE KEY-----",
+        "ASN1 OID: secp384r1",
+        "ecdsa-with-SHA384",
+        "Digital Signature\n",
+    );
 }
 
 #[test]
 fn rsa_3072() {
-    renew_and_verify("rsa-3072", "-----BEGIN RSA PRIVATE KEY-----", "Public-Key: (3072 bit)", "sha256WithRSAEncryption", "Digital Signature, Key Encipherment");
+    renew_and_verify(
+        "rsa-3072",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "Public-Key: (3072 bit)",
+        "sha256WithRSAEncryption",
+        "Digital Signature, Key Encipherment",
+    );
 }
 
 #[test]
 fn rsa_4096() {
-    renew_and_verify("rsa-4096", "-----BEGIN RSA PRIVATE KEY-----", "Public-Key: (4096 bit)", "sha256WithRSAEncryption", "Digital Signature, Key Encipherment");
+    renew_and_verify(
+        "rsa-4096",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "Public-Key: (4096 bit)",
+        "sha256WithRSAEncryption",
+        "Digital Signature, Key Encipherment",
+    );
 }
 
 #[test]
 fn key_algorithm_switches_rsa_to_ecdsa_and_back() {
     let pki = std_pki();
-    let (code, _, err) = run_on(&pki, &["renew", "apiserver", "etcd-server", "admin.conf", "--force", "--key-algorithm", "ecdsa-p256"]);
+    let (code, _, err) =
+        run_on(&pki, &["renew", "apiserver", "etcd-server", "admin.conf", "--force", "--key-algorithm", "ecdsa-p256"]);
     assert_eq!(code, 0, "{err}");
     assert!(text(&pki, "pki/apiserver.crt").contains("ASN1 OID: prime256v1"));
     assert!(String::from_utf8(pki.read("pki/etcd/server.key")).unwrap().starts_with("-----BEGIN EC PRIVATE KEY-----"));
