@@ -186,3 +186,17 @@ fn malformed_args_are_one_json_object() {
     assert_eq!(v["failed"], true);
     assert_eq!(text.trim().lines().count(), 1, "one line, one object: {text}");
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_a_crash() {
+    let pki = std_pki();
+    let script = format!(
+        "{} check {} | true; exit ${{PIPESTATUS[0]}}",
+        bin_path().display(),
+        pki.dirs().iter().map(|d| format!("'{d}'")).collect::<Vec<_>>().join(" ")
+    );
+    let out = std::process::Command::new("bash").arg("-c").arg(script).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+}

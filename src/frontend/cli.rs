@@ -285,30 +285,33 @@ fn request(cli: Cli) -> Result<(Request, Print), Error> {
     })
 }
 
-fn print(out: &Outcome, how: &Print) {
+/// The text for stdout (warnings of `check` go to stderr, after kubeadm's table).
+fn text_for(out: &Outcome, how: &Print) -> String {
     match how {
-        Print::Check(CheckFormat::Table) => {
-            print!("{}", render::kubeadm::table(out));
-            for w in &out.warnings {
-                eprintln!("[warning] {w}");
-            }
-        }
-        Print::Check(CheckFormat::Json) => print!("{}", render::kubeadm::json(out)),
-        Print::Check(CheckFormat::Yaml) => print!("{}", render::kubeadm::yaml(out)),
+        Print::Check(CheckFormat::Table) => render::kubeadm::table(out),
+        Print::Check(CheckFormat::Json) => render::kubeadm::json(out),
+        Print::Check(CheckFormat::Yaml) => render::kubeadm::yaml(out),
         Print::Actions { format: Format::Json, diff } => {
             let mut v = serde_json::to_value(out).expect("plain data");
             if *diff {
                 v["diff"] = serde_json::to_value(&out.diff).expect("plain data");
             }
-            println!("{}", serde_json::to_string_pretty(&v).expect("plain data"));
+            serde_json::to_string_pretty(&v).expect("plain data") + "\n"
         }
         Print::Actions { format: Format::Table, diff } => {
-            if *diff {
-                print!("{}", render::diff_text(out));
-            }
-            print!("{}", render::actions_table(out));
+            let mut text = if *diff { render::diff_text(out) } else { String::new() };
+            text.push_str(&render::actions_table(out));
+            text
         }
     }
+}
+
+/// Writes to stdout; a reader that went away (`kubeadm-certs check | head -3`) is not an error: the
+/// work is done and the exit code still says how it went.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush());
 }
 
 pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
@@ -322,7 +325,12 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
     let result = request(cli).and_then(|(req, how)| engine::run(&req, Utc::now()).map(|out| (out, how)));
     match result {
         Ok((out, how)) => {
-            print(&out, &how);
+            emit(&text_for(&out, &how));
+            if matches!(how, Print::Check(CheckFormat::Table)) {
+                for w in &out.warnings {
+                    eprintln!("[warning] {w}");
+                }
+            }
             if out.threshold_failed {
                 eprintln!("kubeadm-certs: {}", out.msg);
                 ExitCode::from(EXIT_EXPIRING)
