@@ -79,6 +79,19 @@ impl Cluster {
         self.kubectl(&["get", "csr", name, "-o", &format!("jsonpath={jsonpath}")])
     }
 
+    /// Kills one component (SIGKILL: a crash, or a node losing it); `cluster.sh start` brings it back.
+    fn kill(&self, component: &str) {
+        let pid = std::fs::read_to_string(self.run_dir().join(format!("{component}.pid"))).unwrap();
+        let pid = pid.trim();
+        assert!(Command::new("kill").args(["-9", pid]).status().unwrap().success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // until reaped: cluster.sh takes a zombie for a running component
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(Instant::now() < deadline, "{component} did not stop");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Plays an external signer: issues the request `name` with the CA `ca` (its base name under pki/) and
     /// writes the certificate to the request's status, as cert-manager or a custom signer would.
     fn sign_as_external_signer(&self, name: &str, ca: &str) {
@@ -263,15 +276,8 @@ fn renews_through_the_api_approved_by_kubectl_and_by_approve_and_the_controller_
 
     // 4. kube-controller-manager restarted on the controller-manager.conf renewed through the API
     // authenticates: the apiserver answers it, and the restarted controller manager signs the next request
-    let pid = std::fs::read_to_string(cluster.run_dir().join("kube-controller-manager.pid")).unwrap();
     let log = cluster.run_dir().join("kube-controller-manager.log");
-    let st = Command::new("kill").arg(pid.trim()).status().unwrap();
-    assert!(st.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Command::new("kill").args(["-0", pid.trim()]).stderr(Stdio::null()).status().unwrap().success() {
-        assert!(Instant::now() < deadline, "kube-controller-manager did not stop");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    cluster.kill("kube-controller-manager");
     let log_start = std::fs::metadata(&log).unwrap().len() as usize;
     cluster.script("start");
     let kcm_conf = pki.kube().join("controller-manager.conf");
@@ -384,6 +390,23 @@ fn refusals_denials_and_timeouts_change_nothing_and_leave_no_requests() {
     );
     assert_eq!(cluster.csrs(), csrs_before);
     assert_unchanged(&before, &pki.snapshot(), "wrong CA");
+
+    // the apiserver goes away while we wait (a restart): waited out, then the approval goes through
+    let csrs_now = cluster.csrs();
+    let child = renew_cmd(pki, &["scheduler.conf", "--force", "--use-api", "--api-timeout", "120s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let name = &cluster.wait_for_new_csrs(&csrs_now, 1)[0];
+    cluster.kill("kube-apiserver");
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.script("start");
+    cluster.kubectl(&["certificate", "approve", name]);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}\n{}", stderr(&out), cluster.logs());
+    assert_changed_only(&before, &pki.snapshot(), &["scheduler.conf"]);
+    let before = pki.snapshot();
 
     // a signer of the user's choosing (the test plays it, signing with OpenSSL): whatever it returns, only a
     // certificate that chains to the right CA on disk is installed

@@ -179,7 +179,15 @@ impl ApiSigner {
                     continue;
                 }
                 let c = &self.created[i];
-                let obj = self.fetch(c)?;
+                // an apiserver restarting or overloaded while we wait is waited out, within the deadline
+                let obj = match self.fetch(c) {
+                    Ok(obj) => obj,
+                    Err(e) if transient(&e) => {
+                        waiting.push(format!("{} ({}): {e}", c.name, c.certificate));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 match self.state(c, &obj)? {
                     State::Issued(pem) => issued[i] = Some(self.accept(r, i, &pem)?),
                     State::Approved => waiting.push(format!(
@@ -225,6 +233,16 @@ impl ApiSigner {
             }
         }
         done
+    }
+}
+
+/// Reading again may succeed: the apiserver was unreachable, overloaded (429) or failing (5xx). Creating
+/// and approving are not retried: a second POST with generateName would make a second request.
+fn transient(e: &Cause) -> bool {
+    match e {
+        Cause::Unreachable { .. } => true,
+        Cause::Refused { status, .. } => *status == 429 || *status >= 500,
+        _ => false,
     }
 }
 
