@@ -170,6 +170,13 @@ fn external_ca_signs_and_install_checks_then_installs_all() {
     let (code, out, err) = run_on(&node, &["install", "--csr-dir", d, "--check"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("would_install"), "{out}");
+    let v = module_on(
+        &node,
+        serde_json::json!({"state": "install", "csr_dir": d, "_ansible_check_mode": true, "_ansible_diff": true}),
+    );
+    assert_eq!(v["changed"], true, "{v}");
+    assert_eq!(v["diff"].as_array().unwrap().len(), 10, "{v}");
+    assert!(v["diff"][0]["after"].as_str().unwrap().contains("serial: "), "{v}");
     assert_unchanged(&before, &node.snapshot(), "check mode");
     let (code, json, err) = run_on(&node, &["install", "--csr-dir", d, "-o", "json"]);
     assert_eq!(code, 0, "{err}");

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 
 use super::describe::{ca_rows, cert_row};
-use super::{csr::csr_paths, files, issued};
+use super::{csr::csr_paths, diff, files, issued};
 use crate::commit;
 use crate::error::{Error, Result};
 use crate::pki::cert::Certificate;
@@ -82,6 +82,9 @@ pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
         if action.changes() {
             out.renewed.push(entry.spec.name.to_string());
             restart.extend(entry.spec.used_by.iter().map(|c| c.name()));
+            let before = entry.loaded.as_ref().map(|l| diff::describe(&l.cert)).unwrap_or_default();
+            let after = new_certs[index].as_ref().map(diff::describe).unwrap_or_default();
+            out.diff.push(diff::entry(&row.path, before, after));
         }
         out.certificates.push(row);
     }
