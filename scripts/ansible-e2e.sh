@@ -48,6 +48,9 @@ mkdir -p "$coll/bin"
 (cd "$repo/ansible" && git ls-files --cached --others --exclude-standard -z . | xargs -0 cp --parents -t "$coll")
 cp "$bin" "$coll/bin/kubeadm-certs-x86_64"
 ln -s ../../bin/kubeadm-certs-x86_64 "$coll/plugins/modules/certs_x86_64"
+# This machine cannot run the aarch64 binary (its smoke test is scripts/smoke-aarch64.sh under qemu); to see which
+# binary the action plugin picks for an aarch64 node, certs_aarch64 here is the x86_64 binary under that name.
+ln -s ../../bin/kubeadm-certs-x86_64 "$coll/plugins/modules/certs_aarch64"
 export ANSIBLE_COLLECTIONS_PATH=$work/collections ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0
 export ANSIBLE_LOCAL_TEMP=$work/ansible-local ANSIBLE_REMOTE_TEMP=$work/ansible-remote
 
@@ -178,9 +181,9 @@ cat >"$work/action.yml" <<'EOF'
         that:
           - first.certificates | rejectattr('missing') | list | length == 10
           - first.certificates | selectattr('name', 'eq', 'super-admin.conf') | map(attribute='missing') | first
-          - first.ansible_facts.kubeadm_certs_uname == 'Linux x86_64'
+          - first.ansible_facts.kubeadm_certs_uname == expected_uname | default('Linux x86_64')
           - second.ansible_facts is not defined
-          - ansible_facts.kubeadm_certs_uname == 'Linux x86_64'
+          - ansible_facts.kubeadm_certs_uname == expected_uname | default('Linux x86_64')
           - second.certificates | map(attribute='name') | sort == ['apiserver', 'scheduler.conf']
           - planned is changed
           - planned.certificates[0].action == 'would_renew'
@@ -194,7 +197,15 @@ before=$(tree_hash)
 check "module through the action plugin: results, uname fact cached, check mode + diff, unknown option refused" \
   play action "$work/action.yml"
 check "check mode changed no file" test "$(tree_hash)" = "$before"
-mkdir -p "$work/fakebin" && printf '#!/bin/sh\necho "Linux riscv64"\n' >"$work/fakebin/uname" && chmod +x "$work/fakebin/uname"
+mkdir -p "$work/fakebin"
+for m in aarch64 arm64; do
+  printf '#!/bin/sh\necho "Linux %s"\n' "$m" >"$work/fakebin/uname" && chmod +x "$work/fakebin/uname"
+  if PATH=$work/fakebin:$PATH play "uname-$m" "$work/action.yml" -vvv -e "expected_uname='Linux $m'"; then
+    check "a node whose uname -m says $m gets certs_aarch64" \
+      grep -q "Using module file .*/plugins/modules/certs_aarch64\$" "$work/log/uname-$m.log"
+  else bad "a node whose uname -m says $m gets certs_aarch64 (the play failed)"; fi
+done
+printf '#!/bin/sh\necho "Linux riscv64"\n' >"$work/fakebin/uname"
 if PATH=$work/fakebin:$PATH play riscv "$work/action.yml"; then bad "an unsupported platform fails"; else
   check "an unsupported platform fails with a clear message" \
     grep -q "has no binary for this target: \`uname -sm\` says 'Linux riscv64'" "$work/log/riscv.log"
