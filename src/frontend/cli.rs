@@ -96,6 +96,19 @@ fn key_algorithm(s: &str) -> Result<KeyChoice, String> {
         .ok_or_else(|| format!("unknown key algorithm {s:?} (keep, {})", KeyAlgorithm::NAMES))
 }
 
+/// What every writing command shares.
+#[derive(Args)]
+struct Writing {
+    /// Decide and report, write nothing
+    #[arg(long)]
+    check: bool,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    output: Format,
+    /// How long to wait for another run holding the PKI lock
+    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "60s")]
+    lock_timeout: Span,
+}
+
 #[derive(Args)]
 struct CheckArgs {
     /// Certificate names (default: all)
@@ -136,14 +149,9 @@ struct RenewArgs {
     /// Keep timestamped copies (0600) of the files replaced
     #[arg(long)]
     backup: bool,
-    /// Decide and report, write nothing
-    #[arg(long)]
-    check: bool,
     /// Show each change before and after
     #[arg(long)]
     diff: bool,
-    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
-    output: Format,
     /// Sign through the cluster's certificates API instead of the CA key on disk
     #[arg(long)]
     use_api: bool,
@@ -159,9 +167,8 @@ struct RenewArgs {
     /// With --use-api: how long to wait for approval and issuance
     #[arg(long, value_name = "DURATION", value_parser = span, default_value = "5m", requires = "use_api")]
     api_timeout: Span,
-    /// How long to wait for another run holding the PKI lock
-    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "60s")]
-    lock_timeout: Span,
+    #[command(flatten)]
+    writing: Writing,
 }
 
 #[derive(Args)]
@@ -179,13 +186,8 @@ struct CsrArgs {
     /// keep, rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384
     #[arg(long, value_name = "ALG", value_parser = key_algorithm, default_value = "keep")]
     key_algorithm: KeyChoice,
-    /// Decide and report, write nothing
-    #[arg(long)]
-    check: bool,
-    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
-    output: Format,
-    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "60s")]
-    lock_timeout: Span,
+    #[command(flatten)]
+    writing: Writing,
 }
 
 #[derive(Args)]
@@ -203,13 +205,8 @@ struct InstallArgs {
     /// Keep timestamped copies (0600) of the files replaced
     #[arg(long)]
     backup: bool,
-    /// Decide and report, write nothing
-    #[arg(long)]
-    check: bool,
-    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
-    output: Format,
-    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "60s")]
-    lock_timeout: Span,
+    #[command(flatten)]
+    writing: Writing,
 }
 
 enum Print {
@@ -250,12 +247,12 @@ fn request(cli: Cli) -> Result<(Request, Print), Error> {
                     extra_sans: a.extra_sans.iter().map(|s| San::parse(s)).collect::<Result<_, _>>()?,
                     key_algorithm: a.key_algorithm.0,
                     backup: a.backup,
-                    check_mode: a.check,
+                    check_mode: a.writing.check,
                     signer,
-                    lock_timeout: a.lock_timeout,
+                    lock_timeout: a.writing.lock_timeout,
                     layout,
                 }),
-                Print::Actions { format: a.output, diff: a.diff },
+                Print::Actions { format: a.writing.output, diff: a.diff },
             )
         }
         Command::Csr(a) => (
@@ -265,10 +262,10 @@ fn request(cli: Cli) -> Result<(Request, Print), Error> {
                 selection: Selection::parse(&a.names)?,
                 force: a.force,
                 key_algorithm: a.key_algorithm.0,
-                check_mode: a.check,
-                lock_timeout: a.lock_timeout,
+                check_mode: a.writing.check,
+                lock_timeout: a.writing.lock_timeout,
             }),
-            Print::Actions { format: a.output, diff: false },
+            Print::Actions { format: a.writing.output, diff: false },
         ),
         Command::Install(a) => (
             Request::Install(InstallRequest {
@@ -277,10 +274,10 @@ fn request(cli: Cli) -> Result<(Request, Print), Error> {
                 layout: a.dirs.layout(),
                 selection: Selection::parse(&a.names)?,
                 backup: a.backup,
-                check_mode: a.check,
-                lock_timeout: a.lock_timeout,
+                check_mode: a.writing.check,
+                lock_timeout: a.writing.lock_timeout,
             }),
-            Print::Actions { format: a.output, diff: false },
+            Print::Actions { format: a.writing.output, diff: false },
         ),
     })
 }
