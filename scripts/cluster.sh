@@ -38,6 +38,7 @@
 #   (etcd reads ETCD_<FLAG> variables itself; the ones above are removed from its environment.)
 #   ETCD_SERVERS         the apiserver's --etcd-servers (default: this node's etcd)
 #   RUN_DIR              pids, logs, etcd data (default ROOT/run)
+# shellcheck disable=SC2054 # commas inside flag values (--authorization-mode=Node,RBAC)
 set -euo pipefail
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 [ $# -ge 2 ] || usage
@@ -97,7 +98,6 @@ component_argv() {
     ;;
   kube-apiserver)
     bin=$(k8s_bin)
-    # shellcheck disable=SC2054 # commas inside flag values (Node,RBAC)
     argv=("$bin/kube-apiserver" --advertise-address="$IP" --bind-address="$API_BIND" --secure-port="$API_PORT"
       --insecure-port=0
       --etcd-servers="${ETCD_SERVERS:-$(etcd_url)}"
@@ -119,15 +119,17 @@ component_argv() {
     ;;
   kube-controller-manager)
     bin=$(k8s_bin)
-    # shellcheck disable=SC2054 # commas inside flag values
     argv=("$bin/kube-controller-manager" --kubeconfig="$K/controller-manager.conf"
       --authentication-kubeconfig="$K/controller-manager.conf" --authorization-kubeconfig="$K/controller-manager.conf"
       --bind-address="$LOCAL_BIND" --secure-port="$KCM_PORT" --port=0 --leader-elect=false
-      --use-service-account-credentials=true --controllers=csrsigning,csrapproving,csrcleaner
+      --use-service-account-credentials=true
       --root-ca-file="$P/ca.crt" --service-account-private-key-file="$P/sa.key")
     # kubeadm leaves the signer out in external CA mode (no ca.key): so do we
     if [ -f "$P/ca.key" ]; then
-      argv+=(--cluster-signing-cert-file="$P/ca.crt" --cluster-signing-key-file="$P/ca.key")
+      argv+=(--controllers=csrsigning,csrapproving,csrcleaner
+        --cluster-signing-cert-file="$P/ca.crt" --cluster-signing-key-file="$P/ca.key")
+    else
+      argv+=(--controllers=csrapproving,csrcleaner)
     fi
     ;;
   kube-scheduler)

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# scripts/molecule-tests.sh [SCENARIO...]: the Molecule stage. Builds the node image when it is missing or stale
+# (molecule/image/build.sh), makes the collection in this tree importable with its module binary
+# (molecule/shared/collection.sh), then runs `molecule test` for each scenario (default: default ha external_ca
+# schedule), one after the other. Prints each scenario's wall time and a closing "N passed, N failed" line; exits 1
+# when any scenario failed.
+#
+# Each scenario's full output goes to .cache/molecule-logs/SCENARIO.log; a failing scenario's last 200 lines are
+# printed too (MOLECULE_STREAM=1 prints everything as it runs). Containers and networks are removed by each
+# scenario's destroy step, and once more on exit (also when interrupted): the containers named kc-* that Molecule
+# labelled, and the kc-molecule-* networks.
+# Needs: a running Docker Engine, root (debootstrap, once), molecule + molecule-plugins[docker] + ansible from
+# PyPI (installed when missing).
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+SCENARIOS=("$@")
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(default ha external_ca schedule)
+LOGS=$ROOT/.cache/molecule-logs
+mkdir -p "$LOGS"
+export NO_COLOR=1 ANSIBLE_FORCE_COLOR=false PY_COLORS=0 ANSIBLE_NOCOLOR=1
+log() { echo "molecule-tests: $*"; }
+
+cleanup() {
+  local c n
+  for c in $(docker ps -aq --filter label=owner=molecule --filter name='^kc-' 2>/dev/null); do
+    docker rm -f "$c" >/dev/null 2>&1
+  done
+  for n in $(docker network ls --format '{{.Name}}' 2>/dev/null | grep '^kc-molecule-'); do
+    docker network rm "$n" >/dev/null 2>&1
+  done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+docker info >/dev/null 2>&1 || { log "the Docker Engine does not answer (docker info)"; exit 1; }
+if ! command -v molecule >/dev/null || ! python3 -c 'import molecule_plugins.docker' 2>/dev/null; then
+  log "installing molecule, molecule-plugins[docker] and ansible from PyPI"
+  python3 -m pip install --quiet molecule 'molecule-plugins[docker]' ansible || exit 1
+fi
+
+start=$SECONDS
+image=$(molecule/image/build.sh) || { log "building the node image failed"; exit 1; }
+export KUBEADM_CERTS_NODE_IMAGE=$image
+log "node image $image ready after $((SECONDS - start)) s"
+t=$SECONDS
+molecule/shared/collection.sh || { log "the collection's module binary could not be built"; exit 1; }
+log "collection ready after $((SECONDS - t)) s"
+
+passed=0; failed=0; summary=()
+for s in "${SCENARIOS[@]}"; do
+  [ -f "molecule/$s/molecule.yml" ] || { log "no scenario $s"; failed=$((failed + 1)); summary+=("$s: missing"); continue; }
+  log "scenario $s ..."
+  t=$SECONDS
+  if [ -n "${MOLECULE_STREAM:-}" ]; then
+    molecule test -s "$s" 2>&1 | tee "$LOGS/$s.log"; rc=${PIPESTATUS[0]}
+  else
+    molecule test -s "$s" >"$LOGS/$s.log" 2>&1; rc=$?
+  fi
+  took=$((SECONDS - t))
+  if [ "$rc" -eq 0 ]; then
+    passed=$((passed + 1)); summary+=("$s: passed in ${took} s")
+  else
+    failed=$((failed + 1)); summary+=("$s: FAILED (rc $rc) after ${took} s, log: $LOGS/$s.log")
+    [ -n "${MOLECULE_STREAM:-}" ] || tail -n 200 "$LOGS/$s.log"
+  fi
+  log "${summary[-1]}"
+done
+
+log "summary (whole stage $((SECONDS - start)) s):"
+for line in "${summary[@]}"; do echo "  $line"; done
+echo "molecule: $passed passed, $failed failed"
+[ $failed -eq 0 ]
