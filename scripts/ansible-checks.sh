@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# scripts/ansible-checks.sh [--no-e2e]: the quality gates of the Ansible collection k8s_pki.kubeadm (ansible/).
+# scripts/ansible-checks.sh [--build] [--no-e2e]: the quality gates of the Ansible collection k8s_pki.kubeadm.
 #
-#   1. ansible-lint, production profile, on the collection and on examples/ (no skip lists, no ignore file)
+#   1. ansible-lint, production profile, on the collection and on examples/ (no skip lists; the one sanity ignore,
+#      validate-modules:missing-gplv3-license, is one ansible-lint permits)
 #   2. ansible-test sanity on the collection, run from a throw-away ansible_collections/k8s_pki/kubeadm tree that
 #      is its own git repository (sanity reads `git ls-files`), for the controller's Python
-#   3. ansible-doc renders the module (every option and return value the contract names) and lists it, the
-#      roles and their entry points, without a warning, also with the built binaries in place when they exist
-#   4. ansible-galaxy collection build succeeds
-#   5. scripts/ansible-e2e.sh: the action plugin, roles and playbooks against kubeadm-made PKIs (unless --no-e2e)
+#   3. make collection (both portable binaries, glibc 2.17 floor, sizes, tarball in dist/) and make
+#      collection-smoke (the aarch64 binary under qemu-aarch64), with --build (scripts/test-all.sh runs both
+#      itself before this script)
+#   4. ansible-doc renders the module (every option and return value the contract names) and lists it, the
+#      roles and their entry points, without a warning, also with the built binaries in place
+#   5. scripts/ansible-e2e.sh: the action plugin, roles and playbooks against kubeadm-made PKIs, with the binary
+#      built in 3 (or target/release), unless --no-e2e
 #
 # Installs what is missing: ansible (with ansible-core), ansible-lint (PyPI), and the offline stand-in for the pip
 # bootstrap script ansible-test downloads from a host this machine cannot reach (it calls Python's ensurepip).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-python3}
-e2e=1
-[ "${1:-}" = --no-e2e ] && e2e=0
+e2e=1; build=0
+for arg in "$@"; do
+  case $arg in
+    --no-e2e) e2e=0 ;;
+    --build) build=1 ;;
+    *) echo "usage: ansible-checks.sh [--build] [--no-e2e]" >&2; exit 2 ;;
+  esac
+done
 step() { printf '\n== %s\n' "$*"; }
 fail() { echo "ansible-checks: FAIL: $*" >&2; exit 1; }
 
@@ -70,6 +80,12 @@ cp "$coll/.ansible-lint" "$tmp/examples/.ansible-lint"
 step "ansible-test sanity"
 pyver=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 (cd "$coll" && ansible-test sanity --requirements --python "$pyver" --color no) || fail "ansible-test sanity"
+
+if [ "$build" = 1 ]; then
+  step "make collection (x86_64 and aarch64, glibc 2.17) and the aarch64 smoke test under qemu"
+  make -C "$repo" collection || fail "make collection"
+  make -C "$repo" collection-smoke || fail "make collection-smoke"
+fi
 
 step "ansible-doc"
 check_doc() { # $1: collections dir
