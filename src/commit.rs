@@ -2,7 +2,7 @@
 //!
 //! 1. Stage: each new file is written to a temp file beside its target (O_EXCL, 0600 at creation,
 //!    then the target's owner and mode), and fsynced. Any failure removes the temps: nothing changed.
-//! 2. Backups (if asked) and rollback links to the old files.
+//! 2. Backups (if asked; staged as temps too, renamed with the rest) and rollback links to the old files.
 //! 3. Journal: the list of renames is written atomically into the cert dir. From here on the new PKI
 //!    is complete on disk; a crash is finished by the next run (`recover`), which rolls forward.
 //! 4. Rename each temp over its target, fsync the directories, remove the journal.
@@ -141,10 +141,10 @@ pub fn commit(layout: &Layout, writes: &[FileWrite], backup: bool, now: DateTime
     }
     // 1. stage
     let mut staged: Vec<Staged> = Vec::new();
+    let mut backup_temps: Vec<Staged> = Vec::new();
     let mut backups: Vec<PathBuf> = Vec::new();
-    let fail = |staged: &[Staged], backups: &[PathBuf], e: Error| -> Error {
-        remove_quietly(staged.iter().flat_map(|s| [Some(s.tmp.clone()), s.orig.clone()]).flatten());
-        remove_quietly(backups.iter().cloned());
+    let fail = |staged: &[Staged], backup_temps: &[Staged], e: Error| -> Error {
+        remove_quietly(staged.iter().chain(backup_temps).flat_map(|s| [Some(s.tmp.clone()), s.orig.clone()]).flatten());
         e
     };
     for (i, w) in writes.iter().enumerate() {
@@ -152,7 +152,7 @@ pub fn commit(layout: &Layout, writes: &[FileWrite], backup: bool, now: DateTime
             Ok(m) if m.file_type().is_symlink() => {
                 return Err(fail(
                     &staged,
-                    &backups,
+                    &backup_temps,
                     Error::invalid(
                         &w.path,
                         "is a symbolic link; refusing to replace it (a write never follows a link)",
@@ -160,11 +160,11 @@ pub fn commit(layout: &Layout, writes: &[FileWrite], backup: bool, now: DateTime
                 ));
             }
             Ok(m) if !m.is_file() => {
-                return Err(fail(&staged, &backups, Error::invalid(&w.path, "is not a regular file")));
+                return Err(fail(&staged, &backup_temps, Error::invalid(&w.path, "is not a regular file")));
             }
             Ok(m) => Some(m),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(fail(&staged, &backups, Error::read(&w.path, e))),
+            Err(e) => return Err(fail(&staged, &backup_temps, Error::read(&w.path, e))),
         };
         // never widen a mode someone narrowed; always keep the owner able to read and write
         let mode = match &existing {
@@ -185,14 +185,15 @@ pub fn commit(layout: &Layout, writes: &[FileWrite], backup: bool, now: DateTime
             } else {
                 Error::write(&tmp, e)
             };
-            return Err(fail(&staged, &backups, e));
+            return Err(fail(&staged, &backup_temps, e));
         }
         staged.push(Staged { target: w.path.clone(), tmp, orig: None });
         fault_point(&format!("staged-{i}"));
         if existing.is_none() {
             continue;
         }
-        // 2. backup and rollback link
+        // 2. backup (a temp like the others, renamed into place with them: a crash before the journal
+        // leaves no backup of a renewal that did not happen) and rollback link
         if backup {
             let name = format!(
                 "{}.{}.{}~",
@@ -201,24 +202,31 @@ pub fn commit(layout: &Layout, writes: &[FileWrite], backup: bool, now: DateTime
                 now.format("%Y-%m-%d@%H:%M:%S")
             );
             let b = parent(&w.path).join(name);
-            let old = fs::read(&w.path).map_err(|e| fail(&staged, &backups, Error::read(&w.path, e)))?;
-            write_new_file(&b, &old, None, MODE_SECRET).map_err(|e| fail(&staged, &backups, Error::write(&b, e)))?;
+            let b_tmp = sibling(&w.path, i, &format!(".backup{TMP}"));
+            let old = fs::read(&w.path).map_err(|e| fail(&staged, &backup_temps, Error::read(&w.path, e)))?;
+            if let Err(e) = write_new_file(&b_tmp, &old, None, MODE_SECRET) {
+                let _ = fs::remove_file(&b_tmp);
+                return Err(fail(&staged, &backup_temps, Error::write(&b, e)));
+            }
+            backup_temps.push(Staged { target: b.clone(), tmp: b_tmp, orig: None });
             backups.push(b);
         }
         let orig = sibling(&w.path, i, ORIG);
         if fs::hard_link(&w.path, &orig).is_err() {
             // filesystems without hard links: a copy serves the same purpose
-            let old = fs::read(&w.path).map_err(|e| fail(&staged, &backups, Error::read(&w.path, e)))?;
+            let old = fs::read(&w.path).map_err(|e| fail(&staged, &backup_temps, Error::read(&w.path, e)))?;
             write_new_file(&orig, &old, None, MODE_SECRET)
-                .map_err(|e| fail(&staged, &backups, Error::write(&orig, e)))?;
+                .map_err(|e| fail(&staged, &backup_temps, Error::write(&orig, e)))?;
         }
         staged.last_mut().expect("just pushed").orig = Some(orig);
     }
+    // the backups are renamed after every target (`renamed-N` numbers the targets as `staged-N` does)
+    staged.append(&mut backup_temps);
     let mut dirs: Vec<PathBuf> = staged.iter().map(|s| parent(&s.target).to_path_buf()).collect();
     dirs.sort();
     dirs.dedup();
     for d in &dirs {
-        sync_dir(d).map_err(|e| fail(&staged, &backups, e))?;
+        sync_dir(d).map_err(|e| fail(&staged, &backup_temps, e))?;
     }
 
     // 3. journal
@@ -234,9 +242,9 @@ pub fn commit(layout: &Layout, writes: &[FileWrite], backup: bool, now: DateTime
         .and_then(|_| fs::rename(&journal_tmp, &journal))
         .map_err(|e| {
         let _ = fs::remove_file(&journal_tmp);
-        fail(&staged, &backups, Error::write(&journal, e))
+        fail(&staged, &backup_temps, Error::write(&journal, e))
     })?;
-    sync_dir(&layout.cert_dir).map_err(|e| fail(&staged, &backups, e))?;
+    sync_dir(&layout.cert_dir).map_err(|e| fail(&staged, &backup_temps, e))?;
     fault_point("journal");
 
     // 4. replace
@@ -254,7 +262,7 @@ pub fn commit(layout: &Layout, writes: &[FileWrite], backup: bool, now: DateTime
             } else {
                 remove_quietly(staged.iter().filter_map(|s| s.orig.clone()));
             }
-            remove_quietly(backups.iter().cloned());
+            // backups already renamed were removed by the rollback, the others were temps
             return Err(err);
         }
         fault_point(&format!("renamed-{i}"));
