@@ -36,7 +36,7 @@ pub fn usage_names(spec: &CertSpec) -> Vec<&'static str> {
 
 /// The CSR on disk still asks for `desired` with `key`: same public key, subject and SANs.
 fn still_matches(csr_path: &Path, key: &PrivateKey, desired: &Desired) -> bool {
-    let Ok(bytes) = std::fs::read(csr_path) else { return false };
+    let Ok(bytes) = pki::read_file(csr_path, pki::Links::Follow) else { return false };
     let Ok(block) = pem::parse(&bytes) else { return false };
     let Ok((_, csr)) = x509_parser::certification_request::X509CertificationRequest::from_der(block.contents()) else {
         return false;

@@ -249,14 +249,16 @@ impl Certificate {
     }
 
     pub fn read(path: &Path) -> Result<Certificate> {
-        let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
+        let bytes = super::read_file(path, super::Links::Follow)?;
         Certificate::from_file_bytes(path, &bytes)
     }
 }
 
+/// PEM when a `-----BEGIN` line is anywhere in the file: like Go's `pem.Decode` (so kubeadm), text before
+/// the first block is skipped (`openssl x509 -text` and `openssl pkcs12` put `subject=`, `Bag Attributes`
+/// lines there). A DER certificate never holds those bytes in its outer structure.
 pub fn looks_like_pem(bytes: &[u8]) -> bool {
-    let trimmed = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    trimmed.iter().position(|b| !b.is_ascii_whitespace()).is_some_and(|i| trimmed[i..].starts_with(b"-----BEGIN"))
+    bytes.windows(b"-----BEGIN ".len()).any(|w| w == b"-----BEGIN ")
 }
 
 pub fn pem_encode(tag: &str, der: &[u8]) -> String {

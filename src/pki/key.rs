@@ -97,8 +97,9 @@ impl PrivateKey {
         Ok(PrivateKey { pair, pem })
     }
 
+    /// Reads a key file; a symbolic link is refused (see [`super::read_file`]).
     pub fn read(path: &Path) -> Result<PrivateKey> {
-        let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
+        let bytes = super::read_file(path, super::Links::Refuse)?;
         PrivateKey::from_pem_bytes(path, &bytes)
     }
 

@@ -49,8 +49,10 @@ fn find_named(doc: &Value, list: &str, name: &str) -> Option<usize> {
 }
 
 impl Kubeconfig {
+    /// Reads a kubeconfig through links (the API credentials are often `~/.kube/config`, a link); the PKI's
+    /// own kubeconfigs are read without following links when their key is used (`pki::load_entry`).
     pub fn read(path: &Path) -> Result<Kubeconfig> {
-        let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
+        let bytes = super::read_file(path, super::Links::Follow)?;
         Kubeconfig::parse(path, &bytes)
     }
 

@@ -70,6 +70,68 @@ impl Layout {
     }
 }
 
+/// The largest file read as a certificate, private key, CSR or kubeconfig. kubeadm's are a few KiB; a
+/// bigger file is refused with a clear error instead of being read into memory.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// How [`read_file`] treats a symbolic link at the path.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Links {
+    /// Certificates and kubeconfigs that are only reported: read where the link points.
+    Follow,
+    /// Private keys, and kubeconfigs whose key is used: a link is refused. A link can point anywhere, and
+    /// the file at the path is what a renewal replaces (never through a link, see `commit`).
+    Refuse,
+}
+
+/// Reads a PKI file: a regular file (never a FIFO or device, which could block or never end) of at most
+/// [`MAX_FILE_BYTES`], without following a symbolic link when `links` is [`Links::Refuse`].
+pub fn read_file(path: &Path, links: Links) -> Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let lstat = std::fs::symlink_metadata(path).map_err(|e| Error::read(path, e))?;
+    if lstat.file_type().is_symlink() && links == Links::Refuse {
+        let target = std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_else(|_| "?".into());
+        return Err(Error::invalid(
+            path,
+            format!(
+                "is a symbolic link (to {target}); a file holding a private key is never read or replaced \
+                 through a link: put the file itself here, or point the directory option at where the files are"
+            ),
+        ));
+    }
+    // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below as not a regular file).
+    // 0o4000 on every Linux architecture this is built for (x86_64, aarch64)
+    #[cfg(target_os = "linux")]
+    const O_NONBLOCK: i32 = 0o4000;
+    #[cfg(not(target_os = "linux"))]
+    const O_NONBLOCK: i32 = 0;
+    let mut file =
+        std::fs::OpenOptions::new().read(true).custom_flags(O_NONBLOCK).open(path).map_err(|e| Error::read(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::read(path, e))?;
+    if links == Links::Refuse && (meta.dev(), meta.ino()) != (lstat.dev(), lstat.ino()) {
+        return Err(Error::invalid(path, "was replaced while being opened; refusing to read it"));
+    }
+    if !meta.is_file() {
+        return Err(Error::invalid(path, "is not a regular file"));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(Error::invalid(
+            path,
+            format!(
+                "is {} bytes; refusing to read more than {MAX_FILE_BYTES} bytes (kubeadm's files are a few KiB)",
+                meta.len()
+            ),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    (&mut file).take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| Error::read(path, e))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Error::invalid(path, format!("grew past {MAX_FILE_BYTES} bytes while being read")));
+    }
+    Ok(bytes)
+}
+
 /// Whether a file is there. Absent is an answer; "cannot tell" (permissions, I/O) is an error.
 pub fn exists(path: &Path) -> Result<bool> {
     match std::fs::symlink_metadata(path) {
@@ -234,7 +296,9 @@ fn load_entry(location: &Location, keys: Keys) -> Result<Loaded> {
             Ok(Loaded { cert: c, kubeconfig: None, key: k })
         }
         Location::Kubeconfig { path } => {
-            let kc = Kubeconfig::read(path)?;
+            // the key inside is only used when keys are read: then the file is a key file
+            let links = if keys == Keys::Read { Links::Refuse } else { Links::Follow };
+            let kc = Kubeconfig::parse(path, &read_file(path, links)?)?;
             let c = Certificate::from_file_bytes(path, &kc.client_certificate_pem)
                 .map_err(|e| Error::invalid(path, format!("client-certificate-data: {}", strip_path(&e, path))))?;
             let k = match keys {
