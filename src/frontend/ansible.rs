@@ -289,6 +289,17 @@ impl Params {
     }
 }
 
+/// An args file's text as the request it asks for, or the message the module would fail with; nothing
+/// runs. The first half of [`result_for`], public for the fuzzer (fuzz/fuzz_targets/module_args.rs).
+pub fn parse_request(text: &str) -> Result<Request, String> {
+    let obj = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => return Err("the module arguments are not a JSON object".into()),
+        Err(e) => return Err(format!("the module arguments are not valid JSON: {e}")),
+    };
+    parse_params(&obj)?.request().map_err(|e| e.to_string())
+}
+
 fn failed(msg: String) -> Value {
     json!({"failed": true, "changed": false, "msg": msg})
 }
