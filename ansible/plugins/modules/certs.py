@@ -156,6 +156,14 @@ options:
       - O(signer=api) how long to wait for approval and issuance, as a duration.
     type: str
     default: 5m
+  lock_timeout:
+    description:
+      - O(state=renew), O(state=csr) and O(state=install) take an exclusive lock on O(cert_dir) (C(flock) on the
+        directory itself, released by the kernel when a run dies), so that two runs on one node (two playbooks,
+        the C(schedule) role's timer and a human) take turns. This is how long a run waits for the lock, as a
+        duration, before it fails having changed nothing. O(state=check) and check mode never wait.
+    type: str
+    default: 60s
 notes:
   - Run it on every control-plane node; each node has its own C(apiserver) and C(etcd-*) certificates. The
     playbook C(k8s_pki.kubeadm.renew) does this one node at a time and restarts the components that use a
