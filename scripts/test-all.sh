@@ -2,8 +2,8 @@
 # scripts/test-all.sh: the whole test suite, as CI runs it (.ci/run calls this after installing packages).
 #
 #   1. Rust: cargo fmt --check, cargo clippy --all-targets -D warnings, cargo test (the integration tests
-#      build kubeadm/kube-apiserver/kube-controller-manager v1.20.2 once via scripts/k8s-bin.sh and run real
-#      etcd + kube-apiserver + kube-controller-manager on 127.0.0.0/8 addresses)
+#      build kubeadm, kube-apiserver, kube-controller-manager and kube-scheduler v1.20.2 once via
+#      scripts/k8s-bin.sh and run real etcd + kube-apiserver + kube-controller-manager on 127.0.0.0/8 addresses),
 #      including the full crash-safety campaign (CRASH_RUNS, default 200 here: 122 fault-point kills and 200
 #      random SIGKILLs, as scripts/crash-safety.sh runs it; plain `cargo test` runs each fault point once and
 #      a dozen random kills); its summaries are printed at the end of the stage
@@ -11,8 +11,8 @@
 #      under qemu-aarch64, ansible-lint (production), ansible-test sanity, ansible-doc, the roles end to end
 #   3. Molecule: default, ha, external_ca, schedule on docker (scripts/molecule-tests.sh)
 #
-# Needs root for what is missing (apt packages, docker); everything it installs comes from Debian, PyPI and
-# crates.io. STAGES="rust collection molecule" (default: all) picks stages.
+# Needs root for what is missing (apt packages, docker); everything it installs comes from Debian, PyPI,
+# crates.io and rustup (the aarch64 Rust standard library for `make collection`). STAGES="rust collection molecule" (default: all) picks stages.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"

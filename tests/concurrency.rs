@@ -83,6 +83,39 @@ fn a_killed_holder_releases_the_lock_at_once() {
     assert!(out.contains("completed an interrupted renewal"), "{out}");
 }
 
+#[test]
+fn every_writing_command_settles_a_pending_journal_first() {
+    // renew, csr and install share one beginning: a check run warns about the journal, a real run completes
+    // it before reading, and says so
+    let pki = std_pki();
+    let out = Command::new(support::fault_bin())
+        .args(["renew", "all", "--force", "--key-algorithm", "ecdsa-p256"])
+        .args(pki.dirs())
+        .env("KUBEADM_CERTS_KILL_AT", "journal")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), None, "not killed");
+    let journal = pki.certs().join(".kubeadm-certs.journal");
+    assert!(journal.exists(), "the kill left no journal");
+    let csr_dir = tempfile::tempdir().unwrap();
+    let csr_dir = csr_dir.path().to_str().unwrap();
+
+    let (code, out, err) = run_on(&pki, &["csr", "apiserver", "--csr-dir", csr_dir, "--check", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("an interrupted renewal left a journal; a real run completes it first"), "{out}");
+    assert!(journal.exists(), "a check run completed the journal");
+
+    let (code, out, err) = run_on(&pki, &["csr", "apiserver", "--csr-dir", csr_dir, "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(v["warnings"].to_string().contains("completed an interrupted renewal of"), "{out}");
+    assert_eq!(v["changed"], true, "{out}");
+    assert!(!journal.exists(), "csr left the journal pending");
+    let (code, out, err) = run_on(&pki, &["renew", "all", "--check", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("interrupted"), "{out}");
+}
+
 /// The serial of every renewed entry in one run's JSON outcome.
 fn serials(v: &Value) -> Vec<(String, String)> {
     v["certificates"]

@@ -24,7 +24,7 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
     };
     if commit::journal_pending(&req.layout) {
         out.warnings.push(format!(
-            "an interrupted renewal left a journal in {}; the next renew completes it",
+            "an interrupted renewal left a journal in {}; the next renew, csr or install completes it",
             req.layout.cert_dir.display()
         ));
     }

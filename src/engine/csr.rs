@@ -82,10 +82,8 @@ fn still_matches(csr_path: &Path, key: &PrivateKey, desired: &Desired) -> bool {
 }
 
 pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
-    let _lock = if req.check_mode { None } else { Some(commit::lock(&req.layout.cert_dir, req.lock_timeout)?) };
-    if !req.check_mode {
-        commit::recover(&req.layout, &[&req.csr_dir])?;
-    }
+    let mut out = Outcome::default();
+    let _lock = super::begin(&req.layout, &[&req.csr_dir], req.check_mode, req.lock_timeout, &mut out)?;
     if !req.csr_dir.is_dir() {
         return Err(Error::invalid(&req.csr_dir, "the CSR directory does not exist"));
     }
@@ -151,7 +149,6 @@ pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
         commit::commit(&req.layout, &writes, false, now)?;
     }
 
-    let mut out = Outcome::default();
     for (index, entry) in pki.entries.iter().enumerate() {
         let t = todo.iter().find(|t| t.index == index);
         let action = match t {
@@ -179,7 +176,7 @@ pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
         }
     }
     out.certificate_authorities = ca_rows(&pki, now);
-    out.changed = !out.csr_files.is_empty();
+    out.changed |= !out.csr_files.is_empty();
     out.msg = match (out.csr_files.len(), req.check_mode) {
         (0, _) => "CSRs up to date".into(),
         (n, true) => format!("would write {n} CSRs to {}", req.csr_dir.display()),

@@ -18,10 +18,8 @@ use crate::report::{Action, Outcome};
 use crate::request::InstallRequest;
 
 pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
-    let _lock = if req.check_mode { None } else { Some(commit::lock(&req.layout.cert_dir, req.lock_timeout)?) };
-    if !req.check_mode {
-        commit::recover(&req.layout, &[])?;
-    }
+    let mut out = Outcome::default();
+    let _lock = super::begin(&req.layout, &[], req.check_mode, req.lock_timeout, &mut out)?;
     let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Skip)?;
     pki.validate()?;
 
@@ -64,7 +62,6 @@ pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
         actions[index].0 = if req.check_mode { Action::WouldInstall } else { Action::Installed };
         new_certs[index] = Some(cert);
     }
-    let mut out = Outcome::default();
     if !req.check_mode {
         out.backup_files =
             commit::commit(&req.layout, &writes, req.backup, now)?.iter().map(|p| p.display().to_string()).collect();
@@ -90,7 +87,7 @@ pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
     }
     out.certificate_authorities = ca_rows(&pki, now);
     out.restart = restart.into_iter().collect();
-    out.changed = !out.renewed.is_empty();
+    out.changed |= !out.renewed.is_empty();
     out.msg = match (out.renewed.is_empty(), req.check_mode) {
         (true, _) => "nothing to install".into(),
         (false, true) => format!("would install {}", out.renewed.join(", ")),

@@ -13,9 +13,14 @@ pub mod plan;
 pub mod renew;
 pub mod sign;
 
+use std::path::Path;
+
 use chrono::{DateTime, Utc};
 
+use crate::commit::{self, Lock};
+use crate::duration::Span;
 use crate::error::Result;
+use crate::pki::Layout;
 use crate::report::Outcome;
 use crate::request::Request;
 
@@ -27,4 +32,30 @@ pub fn run(request: &Request, now: DateTime<Utc>) -> Result<Outcome> {
         Request::Csr(r) => csr::csr(r, now),
         Request::Install(r) => install::install(r, now),
     }
+}
+
+/// What a writing run (renew, csr, install) starts with: the PKI lock, held until the returned guard drops,
+/// and a journal an interrupted run left settled first, so that the run reads a whole PKI. A real run
+/// completes the journal and says so (`changed`, a warning); a check run takes no lock, changes nothing and
+/// only warns.
+pub(crate) fn begin(
+    layout: &Layout,
+    extra_dirs: &[&Path],
+    check_mode: bool,
+    lock_timeout: Span,
+    out: &mut Outcome,
+) -> Result<Option<Lock>> {
+    if check_mode {
+        if commit::journal_pending(layout) {
+            out.warnings.push("an interrupted renewal left a journal; a real run completes it first".into());
+        }
+        return Ok(None);
+    }
+    let lock = commit::lock(&layout.cert_dir, lock_timeout)?;
+    let completed = commit::recover(layout, extra_dirs)?;
+    if !completed.is_empty() {
+        out.warnings.push(format!("completed an interrupted renewal of {} files first", completed.len()));
+        out.changed = true;
+    }
+    Ok(Some(lock))
 }

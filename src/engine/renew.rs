@@ -85,19 +85,8 @@ struct Due {
 }
 
 pub fn renew(req: &RenewRequest, now: DateTime<Utc>) -> Result<Outcome> {
-    let _lock = if req.check_mode { None } else { Some(commit::lock(&req.layout.cert_dir, req.lock_timeout)?) };
     let mut out = Outcome::default();
-    if req.check_mode {
-        if commit::journal_pending(&req.layout) {
-            out.warnings.push("an interrupted renewal left a journal; a real run completes it first".into());
-        }
-    } else {
-        let completed = commit::recover(&req.layout, &[])?;
-        if !completed.is_empty() {
-            out.warnings.push(format!("completed an interrupted renewal of {} files first", completed.len()));
-            out.changed = true;
-        }
-    }
+    let _lock = super::begin(&req.layout, &[], req.check_mode, req.lock_timeout, &mut out)?;
 
     let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Read)?;
     pki.validate()?;

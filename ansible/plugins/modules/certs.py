@@ -108,7 +108,8 @@ options:
     default: []
   key_algorithm:
     description:
-      - The key of a renewed certificate. V(keep) issues a new key of the same algorithm and size as the old one.
+      - The key of a renewed certificate, or of the new key O(state=csr) writes. V(keep) makes a new key of the
+        same algorithm and size as the old one.
     type: str
     choices: [keep, rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384]
     default: keep
@@ -171,6 +172,9 @@ notes:
   - CAs are never renewed. A certificate whose CA has no key on the node (externally managed) is reported
     with action V(skipped_externally_managed); use O(state=csr) and O(state=install) for it.
   - C(kubelet.conf) is not handled; the kubelet rotates its own client certificate.
+  - An option that belongs to another state (O(renew_before) or the O(signer) options with O(state=check),
+    O(fail_within) with O(state=renew), O(signed_dir) without O(state=install)) fails the task, naming it,
+    instead of being ignored.
   - Needs read access to O(cert_dir) and O(kubeconfig_dir) (root on a kubeadm node, so C(become=true)).
 seealso:
   - name: kubeadm certificate management
@@ -256,7 +260,7 @@ msg:
   description: A one-line summary of what was done, or why the task failed.
   returned: always
   type: str
-  sample: renewed 3 certificates
+  sample: renewed admin.conf, apiserver; restart kube-apiserver to use the new certificates
 certificates:
   description: One entry per selected certificate, in kubeadm's order of names.
   returned: always
@@ -279,44 +283,44 @@ certificates:
       type: str
       sample: /etc/kubernetes/pki/apiserver.crt
     subject:
-      description: The subject, in the order of its RDNs on disk.
-      returned: unless missing
+      description: The subject, in the order of its RDNs on disk. Null when the entry is missing.
+      returned: always
       type: str
       sample: CN=kube-apiserver
     sans:
-      description: The subject alternative names.
-      returned: unless missing
+      description: The subject alternative names. Null when the entry is missing.
+      returned: always
       type: list
       elements: str
       sample: ["DNS:cp1", "DNS:kubernetes", "IP:10.96.0.1", "IP:192.0.2.11"]
     serial:
-      description: The serial number, as colon-separated hexadecimal bytes.
-      returned: unless missing
+      description: The serial number, as colon-separated hexadecimal bytes. Null when the entry is missing.
+      returned: always
       type: str
       sample: "6e:a5:ae:e0:92:80:76:2d"
     not_before:
-      description: Start of validity (RFC 3339, UTC).
-      returned: unless missing
+      description: Start of validity (RFC 3339, UTC). Null when the entry is missing.
+      returned: always
       type: str
       sample: "2026-11-29T04:37:00Z"
     not_after:
-      description: End of validity (RFC 3339, UTC). After a renewal, the new certificate's.
-      returned: unless missing
+      description: End of validity (RFC 3339, UTC). After a renewal, the new certificate's. Null when the entry is missing.
+      returned: always
       type: str
       sample: "2027-11-29T04:42:00Z"
     residual_seconds:
-      description: Seconds until RV(certificates[].not_after); negative once expired.
+      description: Seconds until RV(certificates[].not_after); negative once expired. Null when the entry is missing.
       returned: always
       type: int
       sample: 31535700
     residual:
-      description: The residual time as C(kubeadm certs check-expiration) prints it.
+      description: The residual time as C(kubeadm certs check-expiration) prints it. Null when the entry is missing.
       returned: always
       type: str
       sample: 364d
     key_algorithm:
-      description: The algorithm and size of the certificate's key.
-      returned: unless missing
+      description: The algorithm and size of the certificate's key. Null when the entry is missing.
+      returned: always
       type: str
       sample: rsa-2048
     ca:
@@ -362,22 +366,22 @@ certificate_authorities:
       type: str
       sample: /etc/kubernetes/pki/etcd/ca.crt
     subject:
-      description: The CA's subject.
-      returned: unless missing
+      description: The CA's subject. Null when the entry is missing.
+      returned: always
       type: str
       sample: CN=etcd-ca
     not_after:
-      description: End of validity (RFC 3339, UTC).
-      returned: unless missing
+      description: End of validity (RFC 3339, UTC). Null when the entry is missing.
+      returned: always
       type: str
       sample: "2036-11-27T04:37:00Z"
     residual_seconds:
-      description: Seconds until RV(certificate_authorities[].not_after).
+      description: Seconds until RV(certificate_authorities[].not_after). Null when the entry is missing.
       returned: always
       type: int
       sample: 315359700
     residual:
-      description: The residual time as kubeadm prints it.
+      description: The residual time as kubeadm prints it. Null when the entry is missing.
       returned: always
       type: str
       sample: 9y
@@ -488,10 +492,11 @@ backup_files:
   returned: always
   type: list
   elements: str
-  sample: [/etc/kubernetes/pki/apiserver.crt.2026-11-29T04-42-00Z.bak]
+  sample: ["/etc/kubernetes/pki/apiserver.crt.13594.2026-11-29@09:29:22~", "/etc/kubernetes/pki/apiserver.key.13594.2026-11-29@09:29:22~"]
 diff:
   description:
-    - With C(--diff), one entry per changed certificate showing serial, not_after, subject and SANs before and after.
+    - With C(--diff), one entry per changed certificate showing serial, validity, subject, SANs and key algorithm
+      before and after.
     - Never contains key material.
   returned: when diff mode is on and something changed
   type: list
@@ -511,16 +516,18 @@ diff:
       description: The properties before.
       returned: always
       type: str
-      sample: "serial: 6e:a5:ae:e0:92:80:76:2d\nnot_after: 2027-01-10T04:37:00Z\n"
+      sample: "serial: 27:7c:9f:af:37:97:53:79\nnot_before: 2026-11-29T05:30:52Z\nnot_after: 2027-11-29T05:30:53Z\n\
+        subject: CN=kube-apiserver\nsans: [DNS:cp1, DNS:kubernetes, IP:10.96.0.1, IP:192.0.2.11]\nkey_algorithm: rsa-2048\n"
     after:
       description: The properties after.
       returned: always
       type: str
-      sample: "serial: (new random serial)\nnot_after: 2027-11-29T04:42:00Z\n"
+      sample: "serial: (new random serial)\nnot_before: 2026-11-29T09:24:22Z\nnot_after: 2027-11-29T09:29:22Z\n\
+        subject: CN=kube-apiserver\nsans: [DNS:cp1, DNS:kubernetes, IP:10.96.0.1, IP:192.0.2.11]\nkey_algorithm: rsa-2048\n"
 warnings:
   description: Things the user should know, such as a validity clamped to the CA's expiry.
   returned: when there is something to say
   type: list
   elements: str
-  sample: ["validity of etcd-server clamped to the expiry of etcd-ca (2028-01-01T00:00:00Z)"]
+  sample: ["etcd-server: validity cut to the etcd-ca CA's expiry 2028-01-01T00:00:00Z (a certificate cannot outlive its CA)"]
 """
