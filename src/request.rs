@@ -127,6 +127,8 @@ pub struct RenewRequest {
     pub backup: bool,
     /// Decide and report, write nothing (Ansible check mode, `--check`).
     pub check_mode: bool,
+    /// Check mode only: decide as of this instant instead of now (what a run then would renew).
+    pub at: Option<DateTime<Utc>>,
     pub signer: SignerChoice,
     pub lock_timeout: Span,
 }

@@ -149,6 +149,37 @@ fn json_and_yaml_are_kubeadms_certificate_expiration_info() {
 }
 
 #[test]
+fn renew_check_at_shows_what_a_run_then_would_renew() {
+    let pki = std_pki();
+    let before = pki.snapshot();
+    let due = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["renew", "--check", "-o", "json"];
+        all.extend_from_slice(args);
+        let (code, json, err) = run_on(&pki, &all);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["action"] == "would_renew")
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(due(&[]).is_empty(), "a fresh PKI has nothing due");
+    // 300 days from now every certificate made today has 64 days left: below the default 90d
+    let later = (chrono::Utc::now() + chrono::Duration::days(300)).to_rfc3339();
+    let then = due(&["--at", &later]);
+    assert_eq!(then.len(), 10, "{then:?}");
+    assert!(due(&["--at", &later, "--renew-before", "30d"]).is_empty());
+    // a real run with a clock set elsewhere would issue certificates not valid now
+    let (code, _, err) = run_on(&pki, &["renew", "--at", &later]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--check"), "{err}");
+    assert_unchanged(&before, &pki.snapshot(), "renew --check --at");
+}
+
+#[test]
 fn at_and_fail_within_plan_a_maintenance_window() {
     let pki = std_pki();
     let (_, json, _) = run_on(&pki, &["check", "-o", "json", "apiserver"]);

@@ -263,6 +263,7 @@ impl Params {
                     key_algorithm,
                     backup: self.bool("backup"),
                     check_mode: self.check_mode,
+                    at: None,
                     signer,
                     lock_timeout,
                 })

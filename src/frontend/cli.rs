@@ -152,6 +152,9 @@ struct RenewArgs {
     /// Show each change before and after
     #[arg(long)]
     diff: bool,
+    /// With --check: decide as of this RFC 3339 instant (what a run then would renew)
+    #[arg(long, value_name = "RFC3339_TIME", value_parser = instant, requires = "check")]
+    at: Option<DateTime<Utc>>,
     /// Sign through the cluster's certificates API instead of the CA key on disk
     #[arg(long)]
     use_api: bool,
@@ -248,6 +251,7 @@ fn request(cli: Cli) -> Result<(Request, Print), Error> {
                     key_algorithm: a.key_algorithm.0,
                     backup: a.backup,
                     check_mode: a.writing.check,
+                    at: a.at,
                     signer,
                     lock_timeout: a.writing.lock_timeout,
                     layout,
