@@ -69,13 +69,7 @@ fn a_run_that_cannot_get_the_lock_waits_then_fails_clearly() {
 fn a_killed_holder_releases_the_lock_at_once() {
     // the lock is flock: the kernel drops it with the process, there is no lock file to go stale
     let pki = std_pki();
-    let out = Command::new(support::fault_bin())
-        .args(["renew", "all", "--force", "--key-algorithm", "ecdsa-p256"])
-        .args(pki.dirs())
-        .env("KUBEADM_CERTS_KILL_AT", "journal")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), None, "not killed");
+    support::killed_at("journal", &["renew", "all", "--force", "--key-algorithm", "ecdsa-p256"], &pki.dirs());
     let start = Instant::now();
     let (code, out, err) = run_on(&pki, &["renew", "all", "-o", "json", "--lock-timeout", "60s"]);
     assert_eq!(code, 0, "{err}");
@@ -88,13 +82,7 @@ fn every_writing_command_settles_a_pending_journal_first() {
     // renew, csr and install share one beginning: a check run warns about the journal, a real run completes
     // it before reading, and says so
     let pki = std_pki();
-    let out = Command::new(support::fault_bin())
-        .args(["renew", "all", "--force", "--key-algorithm", "ecdsa-p256"])
-        .args(pki.dirs())
-        .env("KUBEADM_CERTS_KILL_AT", "journal")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), None, "not killed");
+    support::killed_at("journal", &["renew", "all", "--force", "--key-algorithm", "ecdsa-p256"], &pki.dirs());
     let journal = pki.certs().join(".kubeadm-certs.journal");
     assert!(journal.exists(), "the kill left no journal");
     let csr_dir = tempfile::tempdir().unwrap();

@@ -358,13 +358,7 @@ fn a_read_only_filesystem_changes_nothing_and_says_so() {
     let pki = fs.pki();
     // a renewal interrupted after its journal: a read-only filesystem cannot complete it either
     let pending = fs.pki();
-    let out = Command::new(support::fault_bin())
-        .args(RENEW_ALL)
-        .args(pending.dirs())
-        .env("KUBEADM_CERTS_KILL_AT", "renamed-4")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), None, "not killed");
+    support::killed_at("renamed-4", RENEW_ALL, &pending.dirs());
     fs.remount("ro");
     let before = pki.snapshot();
     expect(&pki, RENEW_ALL, 1, &["Read-only file system"]);
@@ -482,13 +476,7 @@ fn non_utf8_paths() {
     let kube2 = root2.join("etc/kubernetes");
     let dirs2: Vec<OsString> =
         vec!["--cert-dir".into(), kube2.join("pki").into(), "--kubeconfig-dir".into(), kube2.clone().into()];
-    let out = Command::new(support::fault_bin())
-        .args(RENEW_ALL)
-        .args(&dirs2)
-        .env("KUBEADM_CERTS_KILL_AT", "renamed-1")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), None, "not killed");
+    support::killed_at("renamed-1", RENEW_ALL, &dirs2);
     let out = bin().args(["renew", "all", "-o", "json"]).args(&dirs2).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("completed an interrupted renewal"));
     assert_usable(&kube2);

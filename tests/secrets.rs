@@ -90,13 +90,7 @@ fn a_staged_key_is_0600_and_owned_like_the_key_it_replaces() {
     let old_key = std::fs::read(&key).unwrap();
     // the writes are admin.conf (0), apiserver.key (1), apiserver.crt (2), ...: stop right after the
     // certificate is staged and look at both temp files
-    let out = Command::new(support::fault_bin())
-        .args(["renew", "all", "--force"])
-        .args(pki.dirs())
-        .env("KUBEADM_CERTS_KILL_AT", "staged-2")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), None, "not killed");
+    support::killed_at("staged-2", &["renew", "all", "--force"], &pki.dirs());
     let tk = temp_for(&key);
     let m = std::fs::metadata(&tk).unwrap();
     assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (4242, 4243, 0o600), "{}", tk.display());
@@ -117,13 +111,7 @@ fn a_staged_key_is_0600_and_owned_like_the_key_it_replaces() {
 #[test]
 fn the_journal_holds_paths_only() {
     let pki = std_pki();
-    let out = Command::new(support::fault_bin())
-        .args(["renew", "all", "--force", "--backup"])
-        .args(pki.dirs())
-        .env("KUBEADM_CERTS_KILL_AT", "journal")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), None, "not killed");
+    support::killed_at("journal", &["renew", "all", "--force", "--backup"], &pki.dirs());
     let journal = pki.certs().join(".kubeadm-certs.journal");
     let m = std::fs::metadata(&journal).unwrap();
     assert_eq!(m.mode() & 0o777, 0o600);

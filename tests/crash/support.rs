@@ -2,6 +2,7 @@
 //! commit's fault points, and the Go consumer that loads a PKI the way Kubernetes components do.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -25,6 +26,13 @@ pub fn fault_bin() -> PathBuf {
         target.join("debug/kubeadm-certs")
     })
     .clone()
+}
+
+/// Runs the fault-injection binary with `args` and `dirs` until it kills itself (SIGKILL) at the fault
+/// point `point` (`KUBEADM_CERTS_KILL_AT`); fails the test when the run ends any other way.
+pub fn killed_at<S: AsRef<OsStr>>(point: &str, args: &[&str], dirs: &[S]) {
+    let out = Command::new(fault_bin()).args(args).args(dirs).env("KUBEADM_CERTS_KILL_AT", point).output().unwrap();
+    assert_eq!(out.status.code(), None, "not killed at {point}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// tests/crash/consumer.go, built once with Go's standard library.
