@@ -293,12 +293,16 @@ impl Params {
 /// An args file's text as the request it asks for, or the message the module would fail with; nothing
 /// runs. The first half of [`result_for`], public for the fuzzer (fuzz/fuzz_targets/module_args.rs).
 pub fn parse_request(text: &str) -> Result<Request, String> {
-    let obj = match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(m)) => m,
-        Ok(_) => return Err("the module arguments are not a JSON object".into()),
-        Err(e) => return Err(format!("the module arguments are not valid JSON: {e}")),
-    };
-    parse_params(&obj)?.request().map_err(|e| e.to_string())
+    parse_params(&args_object(text)?)?.request().map_err(|e| e.to_string())
+}
+
+/// The args file's text as the JSON object Ansible writes there.
+fn args_object(text: &str) -> Result<Map<String, Value>, String> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err("the module arguments are not a JSON object".into()),
+        Err(e) => Err(format!("the module arguments are not valid JSON: {e}")),
+    }
 }
 
 fn failed(msg: String) -> Value {
@@ -311,10 +315,9 @@ pub fn result_for(args_file: &Path) -> Value {
         Ok(t) => t,
         Err(e) => return failed(format!("{}: cannot read the module arguments: {e}", args_file.display())),
     };
-    let obj = match serde_json::from_str::<Value>(&raw) {
-        Ok(Value::Object(m)) => m,
-        Ok(_) => return failed(format!("{}: the module arguments are not a JSON object", args_file.display())),
-        Err(e) => return failed(format!("{}: the module arguments are not valid JSON: {e}", args_file.display())),
+    let obj = match args_object(&raw) {
+        Ok(m) => m,
+        Err(msg) => return failed(format!("{}: {msg}", args_file.display())),
     };
     let params = match parse_params(&obj) {
         Ok(p) => p,
