@@ -2,18 +2,42 @@
 # scripts/k8s-bin.sh: makes sure the real Kubernetes parts the tests compare against are present and prints
 # the folder that holds them on stdout.
 #
-#   kubeadm, kube-apiserver,                          v1.20.2, built from Debian bookworm's `kubernetes`
-#   kube-controller-manager, kube-scheduler           source package (vendored deps) with Debian's Go
+#   kubeadm, kube-apiserver, kubelet,                 v1.20.2, built from Debian bookworm's `kubernetes`
+#   kube-controller-manager, kube-scheduler           source package (vendored deps) with Debian's Go, the
+#                                                     vendored reflect2 replaced by Debian's 1.0.2 (below)
 #   etcd, etcdctl, kubectl, openssl                   Debian packages (etcd-server, etcd-client,
 #                                                     kubernetes-client, openssl)
 #
-# The build runs once (about 7 minutes on two cores) into a cache that later runs reuse:
+# Why reflect2: kubeadm 1.20.2 built with Go >= 1.18 panics wherever Kubernetes' JSON encoder writes a map
+# (a nil dereference in the vendored modern-go/reflect2 v1.0.1, UnsafeMapType.Key): `kubeadm init`'s
+# manifest and kubelet-start phases crash. Debian's golang-github-modern-go-reflect2-dev 1.0.2 fixes it.
+#
+# The build runs once (about 12 minutes on two cores) into a cache that later runs reuse:
 #   $KUBEADM_CERTS_CACHE (default ~/.cache/kubeadm-certs)/k8s-v1.20.2/bin
 # Needs root (apt) only when something is missing. Progress goes to stderr.
 set -euo pipefail
-CACHE=${KUBEADM_CERTS_CACHE:-$HOME/.cache/kubeadm-certs}/k8s-v1.20.2
+# -r2: the reflect2 fix and the kubelet (a cache from before them is rebuilt)
+CACHE=${KUBEADM_CERTS_CACHE:-$HOME/.cache/kubeadm-certs}/k8s-v1.20.2-r2
 BIN=$CACHE/bin
-WANT="kubeadm kube-apiserver kube-controller-manager kube-scheduler"
+WANT="kubeadm kube-apiserver kube-controller-manager kube-scheduler kubelet"
+
+# Swaps the vendored github.com/modern-go/reflect2 v1.0.1 for Debian's 1.0.2 (see the top of this file).
+fix_reflect2() {
+  local src=$1 tmp dir
+  [ -f "$src/vendor/github.com/modern-go/reflect2/.debian-1.0.2" ] && return 0
+  tmp=$(mktemp -d)
+  (cd "$tmp" && { apt-get download golang-github-modern-go-reflect2-dev >&2 ||
+                  { apt-get update >&2 && apt-get download golang-github-modern-go-reflect2-dev >&2; }; } &&
+     dpkg-deb -x ./*.deb x)
+  dir=$src/vendor/github.com/modern-go/reflect2
+  rm -rf "$dir" && mkdir -p "$dir"
+  find "$tmp/x/usr/share/gocode/src/github.com/modern-go/reflect2" -maxdepth 1 -type f \
+    \( -name '*.go' -o -name '*.s' \) ! -name '*_test.go' -exec cp {} "$dir/" \;
+  sed -i 's#github.com/modern-go/reflect2 v1.0.1#github.com/modern-go/reflect2 v1.0.2#g' \
+    "$src/go.mod" "$src/vendor/modules.txt"
+  touch "$dir/.debian-1.0.2"
+  rm -rf "$tmp"
+}
 
 have_bins() { for b in $WANT; do [ -x "$BIN/$b" ] || return 1; done; }
 apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2; }
@@ -51,8 +75,9 @@ if ! have_bins; then
   ls kubernetes_*.orig.tar.gz >/dev/null 2>&1 || apt-get source --download-only kubernetes >&2
   [ -d kubernetes-1.20.2 ] || tar xzf kubernetes_*.orig.tar.gz
   cd kubernetes-1.20.2
+  fix_reflect2 "$PWD"
   mkdir -p .go/src/k8s.io && ln -sfn ../../.. .go/src/k8s.io/kubernetes
-  echo "k8s-bin.sh: building $WANT v1.20.2 (about 7 minutes on two cores, once)" >&2
+  echo "k8s-bin.sh: building $WANT v1.20.2 (about 12 minutes on two cores, once)" >&2
   # KUBE_VERBOSE=0 keeps the log short; CGO off gives static binaries that also run in the test containers.
   GOPATH=$PWD/.go CGO_ENABLED=0 HOME=$CACHE/home KUBE_VERBOSE=0 \
     make WHAT="$(for b in $WANT; do printf 'cmd/%s ' "$b"; done)" >&2
