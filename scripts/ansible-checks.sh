@@ -5,13 +5,14 @@
 #      validate-modules:missing-gplv3-license, is one ansible-lint permits)
 #   2. ansible-test sanity on the collection, run from a throw-away ansible_collections/k8s_pki/kubeadm tree that
 #      is its own git repository (sanity reads `git ls-files`), for the controller's Python
-#   3. make collection (both portable binaries, glibc 2.17 floor, sizes, tarball in dist/) and make
+#   3. the unit tests of the collection's Python plugins (tests/unit, pytest with the collection on the path)
+#   4. make collection (both portable binaries, glibc 2.17 floor, sizes, tarball in dist/) and make
 #      collection-smoke (the aarch64 binary under qemu-aarch64), with --build (scripts/test-all.sh runs both
 #      itself before this script)
-#   4. ansible-doc renders the module (every option and return value the contract names) and lists it, the
+#   5. ansible-doc renders the module (every option and return value the contract names) and lists it, the
 #      roles and their entry points, without a warning, also with the built binaries in place
-#   5. scripts/ansible-e2e.sh: the action plugin, roles and playbooks against kubeadm-made PKIs, with the binary
-#      built in 3 (or target/release), unless --no-e2e
+#   6. scripts/ansible-e2e.sh: the action plugin, roles and playbooks against kubeadm-made PKIs, with the binary
+#      built in 4 (with --build) or target/release, which the e2e always builds first, unless --no-e2e
 #
 # Installs what is missing: ansible (with ansible-core), ansible-lint (PyPI), and the offline stand-in for the pip
 # bootstrap script ansible-test downloads from a host this machine cannot reach (it calls Python's ensurepip).
@@ -81,6 +82,10 @@ step "ansible-test sanity"
 pyver=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 (cd "$coll" && ansible-test sanity --requirements --python "$pyver" --color no) || fail "ansible-test sanity"
 
+step "unit tests of the collection's Python plugins (pytest, tests/unit)"
+"$PY" -c 'import pytest' 2>/dev/null || "$PY" -m pip install --quiet pytest
+(cd "$coll" && PYTHONPATH=$tmp "$PY" -m pytest -q -p no:cacheprovider tests/unit) || fail "pytest tests/unit"
+
 if [ "$build" = 1 ]; then
   step "make collection (x86_64 and aarch64, glibc 2.17) and the aarch64 smoke test under qemu"
   make -C "$repo" collection || fail "make collection"
@@ -123,6 +128,8 @@ ansible-galaxy collection build --output-path "$tmp/dist" "$coll" || fail "ansib
 
 if [ "$e2e" = 1 ]; then
   step "end to end (scripts/ansible-e2e.sh)"
+  # with --build, the portable binary just built in 3; otherwise the e2e builds target/release itself (always)
+  if [ "$build" = 1 ]; then export KUBEADM_CERTS_E2E_BIN=$repo/ansible/bin/kubeadm-certs-x86_64; fi
   "$repo/scripts/ansible-e2e.sh" || fail "scripts/ansible-e2e.sh"
 fi
 step "ansible-checks: all passed"

@@ -14,12 +14,19 @@
 #                     etcd and apiserver really restarted and waited for (etcdctl, kubectl /readyz) and serving
 #                     the new certificates; a second run changes nothing
 #   5 renew, failing  a failing restart on a-cp2 stops the run: later nodes untouched
-#   6 external_ca     a CA that signs with the wrong key is refused and nothing changes; then openssl -extfile
-#                     signing with the real (off-node) CA keys: installed, chained, keys match, externally managed
+#   6 external_ca     a node that lies (a CSR whose subject smuggles a placeholder and a SAN a shell command; a SAN
+#                     that adds `basicConstraints = critical, CA:TRUE` to the extensions file) is refused before
+#                     anything is signed; a CA that signs with the wrong key is refused and nothing changes; a signing
+#                     command (placeholders as environment variables) and openssl -extfile with the real (off-node)
+#                     CA keys: installed, chained, keys match, externally managed
 #   7 schedule        timer slots follow the documented formula; the installed renewal script renews, skips an
 #                     absent entry and restarts what the binary names
 #
-# Ends with "N passed, M failed". Needs the release binary (built if missing) and scripts/k8s-bin.sh's Kubernetes.
+#   8 non-root        scripts/ansible-nonroot.sh: a controller user without sudo rights runs external_ca and check
+#                     (needs root to create that user: skipped, and said so, otherwise)
+#
+# Ends with "N passed, M failed". Builds the release binary first (cargo build --release, incremental) unless
+# KUBEADM_CERTS_E2E_BIN names a freshly built one; needs scripts/k8s-bin.sh's Kubernetes.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-python3}
@@ -28,10 +35,19 @@ ok() { pass=$((pass + 1)); echo "PASS: $*"; }
 bad() { failed=$((failed + 1)); failures+=("$*"); echo "FAIL: $*"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
-bin=$repo/ansible/bin/kubeadm-certs-x86_64
-if [ ! -x "$bin" ]; then
+# The binary under test is built from this tree, always: cargo is incremental (seconds when nothing changed), and a
+# binary left from an older tree would test old code. KUBEADM_CERTS_E2E_BIN names one built just before (the portable
+# binary `make collection` made, as scripts/ansible-checks.sh --build passes it); it must be newer than the sources.
+if [ -n "${KUBEADM_CERTS_E2E_BIN:-}" ]; then
+  bin=$KUBEADM_CERTS_E2E_BIN
+else
+  (cd "$repo" && cargo build --release --locked --bin kubeadm-certs)
   bin=$repo/target/release/kubeadm-certs
-  [ -x "$bin" ] || (cd "$repo" && cargo build --release --locked --bin kubeadm-certs)
+fi
+stale=$(cd "$repo" && find src Cargo.toml Cargo.lock -newer "$bin" -print -quit 2>/dev/null || true)
+if [ ! -x "$bin" ] || [ -n "$stale" ]; then
+  echo "ansible-e2e: $bin is missing or older than $repo/${stale:-src}: build it (cargo build --release, or make collection)" >&2
+  exit 1
 fi
 "$repo/scripts/k8s-bin.sh" >/dev/null
 
@@ -141,6 +157,11 @@ play() { # play LOGNAME ansible-playbook-args...: output in log/LOGNAME.log, ret
 fingerprint() { openssl x509 -noout -fingerprint -sha256 -in "$1"; }
 tree_hash() { (cd "$work/nodes" && find . -path '*/run' -prune -o -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum); }
 serial_of() { openssl x509 -noout -serial -in "$1"; }
+task_output() { # LOG TASK_NAME: what one task printed, from its header to the next task, play or "no more hosts" line
+  awk -v t="$2]" 'index($0, "TASK [") == 1 || index($0, "PLAY ") == 1 || index($0, "NO MORE HOSTS") == 1 {
+    on = index($0, t) > 0; next } on' "$1"
+}
+export -f task_output
 kubeconfig_cert() { sed -n 's/^ *client-certificate-data: *//p' "$1" | base64 -d; }
 
 echo "== 1 action plugin (at ${SECONDS}s)"
@@ -278,6 +299,7 @@ check "... reports no change on any node and restarts nothing" bash -c "
 
 echo "== 5 renew stops at the first failure (at ${SECONDS}s)"
 "$repo/scripts/cluster.sh" stop "$work/nodes/a-cp1" >/dev/null
+cp2_before=$(serial_of "$work/nodes/a-cp2/etc/kubernetes/pki/apiserver.crt")
 cp3_before=$(serial_of "$work/nodes/a-cp3/etc/kubernetes/pki/apiserver.crt")
 b_before=$(serial_of "$work/nodes/b-cp1/etc/kubernetes/pki/apiserver.crt")
 if play renew-fail k8s_pki.kubeadm.renew -e 'kubeadm_certs_hosts=kube_control_plane:!a-cp1' -e renew_force=true \
@@ -285,6 +307,14 @@ if play renew-fail k8s_pki.kubeadm.renew -e 'kubeadm_certs_hosts=kube_control_pl
           "kube-controller-manager": "true", "kube-scheduler": "true"}}'; then
   bad "a failing restart fails the playbook"
 else
+  # the cause, not just a failure: a-cp2 was renewed, then its etcd restart command (exit 1) failed, and that was
+  # the only failure of the run
+  check "the play failed at a-cp2's etcd restart command, after renewing a-cp2" bash -c "
+    task_output '$work/log/renew-fail.log' 'Run the restart command for etcd' |
+      grep -q '^fatal: \\[a-cp2\\]: FAILED! => .*\"cmd\": \\[\"/bin/sh\", \"-c\", \"exit 1\"\\]' &&
+    [ \$(grep -c '^fatal: ' '$work/log/renew-fail.log') = 1 ] &&
+    grep -qE '^a-cp2 +: .* failed=1 ' '$work/log/renew-fail.log' &&
+    [ \"\$(openssl x509 -noout -serial -in '$work/nodes/a-cp2/etc/kubernetes/pki/apiserver.crt')\" != '$cp2_before' ]"
   check "a failing restart on a-cp2 stops the run: a-cp3 and b-cp1 untouched" \
     test "$(serial_of "$work/nodes/a-cp3/etc/kubernetes/pki/apiserver.crt")" = "$cp3_before" -a \
          "$(serial_of "$work/nodes/b-cp1/etc/kubernetes/pki/apiserver.crt")" = "$b_before"
@@ -308,14 +338,99 @@ cat >"$work/wrong-ca.json" <<EOF
 EOF
 pki_hash() { (cd "$work/nodes" && find . -path '*/run' -prune -o -path '*/external-ca' -prune -o -type f -print0 |
               sort -z | xargs -0 sha256sum | sha256sum); }
+# The CA certificates next to their keys on the signing host, named as {ca} says (ca, front-proxy-ca, etcd-ca).
+cp "$pki/ca.crt" "$ca/ca.crt"; cp "$pki/front-proxy-ca.crt" "$ca/front-proxy-ca.crt"; cp "$pki/etcd/ca.crt" "$ca/etcd-ca.crt"
+# A signing command that uses every kind of placeholder: {subject} and {sans} end up in the signing host's log.
+cat >"$work/command-signer.json" <<EOF
+{"external_ca_signer": "command",
+ "external_ca_sign_command": "openssl x509 -req -in {csr} -CA $ca/{ca}.crt -CAkey $ca/{ca}.key -set_serial 9 -days 30 -extfile {ext} -out {cert} && echo {name} {profile} {subject} {sans} >> $work/log/signed.log"}
+EOF
+
+# A node that lies. The module on b-cp1 is the real binary, after which this wrapper replaces the CSR of one
+# certificate with one asking for the subject and SANs in lie.json (signed with the node's new key, so it verifies)
+# and makes the module's report say the same: what an attacker who owns the node can hand the controller.
+cat >"$work/lying-module" <<EOF
+#!$(command -v "$PY")
+# WANT_JSON (Ansible passes the JSON args file, as to the binary module)
+import ipaddress, json, subprocess, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
+run = subprocess.run(["$coll/bin/kubeadm-certs-x86_64", sys.argv[1]], capture_output=True, text=True)
+result, lie = json.loads(run.stdout), json.load(open("$work/lie.json"))
+for c in result.get("csrs", []):
+    if c["name"] == lie["name"]:
+        key = serialization.load_pem_private_key(open(c["key_path"], "rb").read(), None)
+        sans = [x509.DNSName(d) for d in lie["dns"]] + [x509.IPAddress(ipaddress.ip_address(i)) for i in lie["ips"]]
+        csr = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, lie["cn"])]))
+               .add_extension(x509.SubjectAlternativeName(sans), critical=False).sign(key, hashes.SHA256()))
+        open(c["csr_path"], "wb").write(csr.public_bytes(serialization.Encoding.PEM))
+        c["subject"] = "CN=" + lie["cn"]
+        c["sans"] = ["DNS:" + d for d in lie["dns"]] + ["IP:" + i for i in lie["ips"]]
+print(json.dumps(result))
+EOF
+chmod +x "$work/lying-module"
+attack() { # NAME LIE_JSON EXTRA_ARGS...: run external_ca on b-cp1 with the lying module, own controller directory
+  local name=$1 rc=0; shift; printf '%s' "$1" >"$work/lie.json"; shift
+  ln -sfn "$work/lying-module" "$coll/plugins/modules/certs_x86_64"
+  play "$name" k8s_pki.kubeadm.external_ca -e "@$work/cas.json" -e "external_ca_controller_dir=$work/controller/$name" "$@" ||
+    rc=$?
+  ln -sfn ../../bin/kubeadm-certs-x86_64 "$coll/plugins/modules/certs_x86_64"
+  return $rc
+}
+no_certificate_signed() { # DIR...: no .crt below any of them
+  [ -z "$(find "$@" -name '*.crt*' -print -quit 2>/dev/null)" ]
+}
 before=$(pki_hash)
+if attack extca-inject \
+     '{"name": "etcd-peer", "cn": "a{sans}", "dns": ["cp1", "localhost", "y;touch '"$work"'/pwned;#"], "ips": []}' \
+     -e "@$work/command-signer.json"; then
+  bad "a subject that smuggles {sans} and a SAN holding a shell command are refused (the play passed)"
+else
+  check "a subject that smuggles {sans} and a SAN holding a shell command are refused on the controller" \
+    grep -qF "external_ca refuses to sign etcd-peer: its CSR's subject CN='a{sans}' holds characters kubeadm never" \
+    "$work/log/extca-inject.log"
+  check "... the signing host ran nothing: no marker file of the injected touch, no certificate signed" bash -c "
+    [ ! -e '$work/pwned' ] && [ ! -e '$work/log/signed.log' ] &&
+    [ -z \"\$(find '$work/controller/extca-inject' -name '*.crt*' -print -quit)\" ]"
+  check "... and no file of any PKI changed" test "$(pki_hash)" = "$before"
+fi
+if attack extca-ca-true \
+     '{"name": "etcd-peer", "cn": "cp1", "dns": ["cp1", "localhost", "x\nbasicConstraints = critical, CA:TRUE"], "ips": []}'
+then
+  bad "a SAN that adds basicConstraints CA:TRUE to the extensions file is refused (the play passed)"
+else
+  check "a SAN that adds basicConstraints CA:TRUE to the extensions file is refused on the controller" \
+    grep -qF "external_ca refuses to sign etcd-peer: its CSR asks for the SAN 'x\\nbasicConstraints = critical, CA:TRUE'" \
+    "$work/log/extca-ca-true.log"
+  check "... nothing was signed (no CA certificate, no certificate at all)" \
+    no_certificate_signed "$work/controller/extca-ca-true" "$work/nodes/b-cp1/external-ca"
+  for crt in $(find "$work/controller/extca-ca-true" -name '*.crt' 2>/dev/null); do # the old code's harm, shown
+    if openssl x509 -noout -ext basicConstraints -in "$crt" | grep -q 'CA:TRUE'; then echo "   signed a CA certificate: $crt"; fi
+  done
+  check "... and no file of any PKI changed" test "$(pki_hash)" = "$before"
+fi
+
 if play extca-wrong k8s_pki.kubeadm.external_ca -e "@$work/cas.json" -e "@$work/wrong-ca.json"; then
   bad "certificates from the wrong CA are refused"
 else
-  check "certificates from the wrong CA are refused at install" \
-    grep -q 'Install the signed certificates once every one of them validates' "$work/log/extca-wrong.log"
+  check "certificates from the wrong CA are refused at install, by the module's chain check" bash -c "
+    task_output '$work/log/extca-wrong.log' 'Install the signed certificates once every one of them validates (all or none)' |
+      grep -q '^fatal: \[b-cp1\]: FAILED! => .*signed/admin.conf.crt: its issuer is .*CN=front-proxy-ca.*, the CA is .*CN=kubernetes'"
   check "... and no file of any PKI changed" test "$(pki_hash)" = "$before"
 fi
+check "k8s_pki.kubeadm.external_ca with a signing command signs and installs" \
+  play extca-command k8s_pki.kubeadm.external_ca -e "@$work/cas.json" -e "@$work/command-signer.json"
+check "... the placeholders reached the command as values: one line per certificate, subject and SANs intact" bash -c "
+  [ \$(wc -l < '$work/log/signed.log') = 10 ] &&
+  grep -qxF 'admin.conf kubernetes-client O=system:masters, CN=kubernetes-admin ' '$work/log/signed.log' &&
+  grep -qxF 'etcd-peer kubernetes-peer CN=cp1 DNS:cp1,DNS:localhost,IP:192.0.2.64,IP:127.0.0.1,IP:::1,IP:127.0.0.64' \
+    '$work/log/signed.log'"
+check "... and installed certificates that chain to b-cp1's CAs, signed by the command" bash -c "
+  openssl verify -CAfile $pki/etcd/ca.crt $pki/etcd/peer.crt >/dev/null &&
+  openssl verify -CAfile $pki/front-proxy-ca.crt $pki/front-proxy-client.crt >/dev/null &&
+  [ \"\$(openssl x509 -noout -serial -in $pki/etcd/peer.crt)\" = serial=09 ]"
 old_apiserver=$(serial_of "$pki/apiserver.crt")
 : >"$work/log/restarts.log"
 check "k8s_pki.kubeadm.external_ca signs with openssl -extfile and installs" play extca k8s_pki.kubeadm.external_ca -e "@$work/cas.json"
@@ -381,6 +496,14 @@ check "... scheduler.conf got a new certificate and only kube-scheduler restarte
   [ \"\$(sed -n 's/^ *client-certificate-data: *//p' $work/nodes/a-cp2/etc/kubernetes/scheduler.conf | base64 -d |
         openssl x509 -noout -serial)\" != \"\$0\" ] && [ \"\$(cat $work/log/restarts.log)\" = 'a-cp2 kube-scheduler' ]" "$sched_before"
 
+echo "== 8 a controller user without root (at ${SECONDS}s)"
+if [ "$(id -u)" = 0 ]; then
+  check "external_ca and check run as a controller user without sudo rights (scripts/ansible-nonroot.sh)" \
+    bash -c '"$0" "$1" >"$2" 2>&1' "$repo/scripts/ansible-nonroot.sh" "$bin" "$work/log/nonroot.log"
+  grep -E '^(PASS|FAIL): ' "$work/log/nonroot.log" | sed 's/^/   /'
+else
+  echo "SKIPPED (not counted): the non-root controller test creates a user, which needs root; run it as root"
+fi
 echo
 if [ "$failed" -gt 0 ]; then
   printf 'failed: %s\n' "${failures[@]}"
