@@ -285,12 +285,24 @@ fn a_user_who_may_not_write_changes_nothing() {
     let pki = std_pki();
     std::fs::set_permissions(pki.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let before = pki.snapshot();
-    // root's keys (0600) cannot be read by another user: said before anything is generated
+    // root's PKI directory: the lock file cannot be made, said before anything is read or generated
+    let (code, err) = run_as_nobody(&pki, RENEW_ALL);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("pki/.kubeadm-certs.lock: cannot write: Permission denied")
+            && err.contains("creating the lock file"),
+        "{err}"
+    );
+    assert_unchanged(&before, &pki.snapshot(), "renew as nobody");
+    // the cert dir writable (the lock is taken), root's keys (0600) unreadable: said before anything is generated
+    for dir in [pki.certs(), pki.certs().join("etcd")] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
     let (code, err) = run_as_nobody(&pki, RENEW_ALL);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("cannot read") && err.contains("Permission denied"), "{err}");
     assert_unchanged(&before, &pki.snapshot(), "renew as nobody, keys unreadable");
-    // keys readable but directories not writable: staging fails, nothing is left behind
+    // keys readable but the kubeconfig dir not writable: staging fails, nothing is left behind
     for dir in [pki.certs(), pki.certs().join("etcd")] {
         for e in std::fs::read_dir(dir).unwrap().flatten() {
             if e.file_type().unwrap().is_file() {
