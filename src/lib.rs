@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod frontend;
 pub mod inventory;
+pub mod journal;
 pub mod pki;
 pub mod render;
 pub mod report;

@@ -152,6 +152,32 @@ fn every_writing_command_settles_a_pending_journal_first() {
     assert!(!out.contains("interrupted"), "{out}");
 }
 
+#[test]
+fn a_run_that_completes_a_journal_then_fails_says_the_pki_changed() {
+    // the journal completed, then the run fails (no API credentials): that is not "nothing changed"
+    let pki = std_pki();
+    let journal = pki.certs().join(".kubeadm-certs.journal");
+    let args = ["renew", "all", "--force", "--key-algorithm", "ecdsa-p256"];
+    support::killed_at("journal", &args, &pki.dirs());
+    assert!(journal.exists(), "the kill left no journal");
+    let (code, out, err) = run_on(&pki, &["renew", "all", "--force", "--use-api", "--api-kubeconfig", "/nonexistent"]);
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(err.contains("/nonexistent"), "the failure itself: {err}");
+    assert!(err.contains("completed an interrupted renewal of 17 files first"), "{err}");
+    assert!(err.contains("the PKI on disk changed"), "{err}");
+    assert!(!journal.exists());
+
+    // the module: failed, and changed, with the warning
+    support::killed_at("journal", &args, &pki.dirs());
+    let v =
+        module_on(&pki, json!({"state": "renew", "signer": "api", "api_kubeconfig": "/nonexistent", "force": true}));
+    assert_eq!(v["failed"], true, "{v}");
+    assert_eq!(v["changed"], true, "{v}");
+    assert!(v["warnings"][0].as_str().unwrap().contains("completed an interrupted renewal of 17 files first"), "{v}");
+    assert!(v["msg"].as_str().unwrap().contains("/nonexistent"), "{v}");
+    assert!(!journal.exists());
+}
+
 /// The serial of every renewed entry in one run's JSON outcome.
 fn serials(v: &Value) -> Vec<(String, String)> {
     v["certificates"]
