@@ -3,13 +3,16 @@
 //! 1. Stage: each new file is written to a temp file beside its target (O_EXCL, 0600 at creation,
 //!    then the target's owner and mode), and fsynced. Any failure removes the temps: nothing changed.
 //! 2. Backups (if asked; staged as temps too, renamed with the rest) and rollback links to the old files.
-//! 3. Journal: the list of renames is written atomically into the cert dir. From here on the new PKI
-//!    is complete on disk; a crash is finished by the next run (`recover`), which rolls forward.
+//! 3. Journal: the list of renames is written atomically into the cert dir (`journal`). From here on the
+//!    new PKI is complete on disk; a crash is finished by the next run (`recover`), which rolls forward.
 //! 4. Rename each temp over its target, fsync the directories, remove the journal.
-//!    A rename that fails puts back the files already replaced.
+//! 5. A rename that fails: the journal is first replaced (atomically) by a rollback journal of the renames
+//!    done, then the files already replaced are put back, then the journal is removed. A crash meanwhile is
+//!    finished by the next run in the same direction, backwards (a roll-forward journal left in place would
+//!    have it roll forward over the files already put back: half of a pair each, and no journal left).
 //!
 //! A rename is atomic per file; nothing in POSIX makes two renames (a key and its certificate) atomic
-//! together, which is why the journal exists.
+//! together, which is why the journal exists. Runs take turns on [`lock`].
 
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};

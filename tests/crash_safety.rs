@@ -107,10 +107,12 @@ fn consume(kube: &Path) -> BTreeMap<String, Option<String>> {
         .collect()
 }
 
-/// Files a run of the tool leaves beside the PKI: temp files, rollback links, the journal, backups.
+/// Files a run of the tool leaves beside the PKI: temp files, rollback links, the journal, backups, and the
+/// lock file (a killed run leaves it; the next run takes it over and removes it).
 #[derive(Default, Debug)]
 struct Leftovers {
     journal: bool,
+    lock: bool,
     temps: Vec<String>,
     backups: Vec<String>,
 }
@@ -122,6 +124,8 @@ fn leftovers(kube: &Path) -> Leftovers {
             let name = e.unwrap().file_name().to_string_lossy().into_owned();
             if name == ".kubeadm-certs.journal" {
                 l.journal = true;
+            } else if name == ".kubeadm-certs.lock" {
+                l.lock = true;
             } else if name.contains("kubeadm-certs") {
                 l.temps.push(name);
             } else if name.ends_with('~') {
@@ -389,7 +393,7 @@ fn after_kill(
             tally.violations.push(format!("{label}: after the rerun {name} is {:?} ({:?})", seen.state, seen.error));
         }
     }
-    if after.leftovers.journal || !after.leftovers.temps.is_empty() {
+    if after.leftovers.journal || after.leftovers.lock || !after.leftovers.temps.is_empty() {
         tally.violations.push(format!("{label}: after the rerun: {:?}", after.leftovers));
     }
     for (path, (mode, uid, gid)) in modes(&kube) {
