@@ -17,9 +17,10 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use crate::commit::{self, Lock};
+use crate::commit;
 use crate::duration::Span;
 use crate::error::{Error, Result};
+use crate::lock::{self, Lock};
 use crate::pki::Layout;
 use crate::report::Outcome;
 use crate::request::Request;
@@ -119,7 +120,7 @@ fn begin(layout: &Layout, extra_dirs: &[&Path], check_mode: bool, lock_timeout: 
             .then(|| "an interrupted renewal left a journal; a real run completes it first".to_string());
         return Ok(Begun { _lock: None, warning, changed: false });
     }
-    let lock = commit::lock(&layout.cert_dir, lock_timeout)?;
+    let lock = lock::lock(&layout.cert_dir, lock_timeout)?;
     let done = commit::recover(layout, extra_dirs)?;
     Ok(Begun { _lock: Some(lock), changed: done.is_some(), warning: done })
 }
