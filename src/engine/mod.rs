@@ -26,7 +26,7 @@ use crate::report::Outcome;
 use crate::request::Request;
 
 /// Runs one request as of `now`. A writing request (renew, csr, install) runs under the PKI lock, after a
-/// journal an interrupted run left is settled ([`begin`]).
+/// journal an interrupted run left is settled (`begin`).
 pub fn run(request: &Request, now: DateTime<Utc>) -> Result<Outcome> {
     let Some(w) = Writing::of(request) else {
         return match request {
