@@ -1,5 +1,6 @@
 //! Crash safety: `kubeadm-certs renew` killed with SIGKILL at every write step (the test-only fault points
-//! of `commit`, binary built with `--features fault-injection`) and after random delays. After each kill the
+//! of `commit`, binary built with `--features fault-injection`), also inside the rollback of a failed rename
+//! (`KUBEADM_CERTS_FAIL_AT=rename-N` makes one fail), and after random delays. After each kill the
 //! harness records, per certificate/key pair and kubeconfig, whether it is entirely the old one, entirely a
 //! new one or mixed (one half old, the other new), and what a Kubernetes component would see: a Go program
 //! (tests/crash/consumer.go) loads every pair with crypto/tls and every kubeconfig with client-go's loader
@@ -12,7 +13,8 @@
 //! Mixed states are counted and reported, not hidden (POSIX cannot rename two files at once; see
 //! docs/safety.md).
 //!
-//! Default `cargo test`: every fault point once plus a few random kills. `CRASH_RUNS=N` sets the number of
+//! Default `cargo test`: every fault point once plus a few random kills (`CRASH_ONLY=rolled-back` runs only
+//! the fault points whose name holds it). `CRASH_RUNS=N` sets the number of
 //! random-delay kills (scripts/crash-safety.sh runs the full campaign); `CRASH_SEED` makes it repeatable.
 //! The summary goes to stderr (`-- --nocapture`) and to `target/crash-safety/summary-*.md`.
 
