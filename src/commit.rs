@@ -251,10 +251,11 @@ fn undo(layout: &Layout, staged: &[Staged], failed: usize, cause: io::Error) -> 
     };
     let done = &staged[..failed];
     if let Err(e) = write_journal(layout, Direction::Back, done) {
-        // the roll-forward journal stays, and with it a renewal the next run can complete
+        // a journal stays (the roll-forward one, or the rollback one if only syncing it failed): either way
+        // the next run settles the PKI whole from it
         return fail(format!(
             "turning the journal into a rollback journal failed too ({e}); {failed} files were already replaced: the \
-             next kubeadm-certs renew, csr or install completes the renewal from the journal"
+             next kubeadm-certs renew, csr or install settles them from the journal"
         ));
     }
     fault_point("rollback-journal");
