@@ -3,13 +3,16 @@
 //! 1. Stage: each new file is written to a temp file beside its target (O_EXCL, 0600 at creation,
 //!    then the target's owner and mode), and fsynced. Any failure removes the temps: nothing changed.
 //! 2. Backups (if asked; staged as temps too, renamed with the rest) and rollback links to the old files.
-//! 3. Journal: the list of renames is written atomically into the cert dir. From here on the new PKI
-//!    is complete on disk; a crash is finished by the next run (`recover`), which rolls forward.
+//! 3. Journal: the list of renames is written atomically into the cert dir (`journal`). From here on the
+//!    new PKI is complete on disk; a crash is finished by the next run (`recover`), which rolls forward.
 //! 4. Rename each temp over its target, fsync the directories, remove the journal.
-//!    A rename that fails puts back the files already replaced.
+//! 5. A rename that fails: the journal is first replaced (atomically) by a rollback journal of the renames
+//!    done, then the files already replaced are put back, then the journal is removed. A crash meanwhile is
+//!    finished by the next run in the same direction, backwards (a roll-forward journal left in place would
+//!    have it roll forward over the files already put back: half of a pair each, and no journal left).
 //!
 //! A rename is atomic per file; nothing in POSIX makes two renames (a key and its certificate) atomic
-//! together, which is why the journal exists.
+//! together, which is why the journal exists. Runs take turns on the PKI's lock (`lock`).
 
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
@@ -17,17 +20,15 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::duration::Span;
 use crate::error::{Error, Result};
+use crate::journal;
 use crate::pki::Layout;
 
-const JOURNAL: &str = ".kubeadm-certs.journal";
-const TMP: &str = ".kubeadm-certs-tmp";
-const ORIG: &str = ".kubeadm-certs-orig";
+pub(crate) const TMP: &str = ".kubeadm-certs-tmp";
+pub(crate) const ORIG: &str = ".kubeadm-certs-orig";
 
 /// kubeadm's modes: keys and kubeconfig files 0600, certificates 0644.
 pub const MODE_SECRET: u32 = 0o600;
@@ -46,37 +47,23 @@ impl std::fmt::Debug for FileWrite {
     }
 }
 
+/// Test-only failure points (`--features fault-injection`): the step fails with an injected I/O error when
+/// `KUBEADM_CERTS_FAIL_AT` names it, so the crash tests reach the rollback path.
+fn fault_fails(_step: &str) -> io::Result<()> {
+    #[cfg(feature = "fault-injection")]
+    if std::env::var("KUBEADM_CERTS_FAIL_AT").is_ok_and(|v| v == _step) {
+        return Err(io::Error::other(format!("injected failure at {_step}")));
+    }
+    Ok(())
+}
+
 /// Test-only crash points (`--features fault-injection`): the process kills itself with SIGKILL at the
 /// named step when `KUBEADM_CERTS_KILL_AT` says so, so crash tests hit every step deterministically.
 fn fault_point(_step: &str) {
     #[cfg(feature = "fault-injection")]
     if std::env::var("KUBEADM_CERTS_KILL_AT").is_ok_and(|v| v == _step) {
         let _ = std::process::Command::new("kill").args(["-9", &std::process::id().to_string()]).status();
-        std::thread::sleep(Duration::from_secs(10));
-    }
-}
-
-/// An exclusive lock on the PKI: two renewals at once (two Ansible runs, a timer and a human) take
-/// turns. The lock is `flock` on the cert directory itself, so taking it creates no file. Released
-/// when dropped (and by the kernel when the process dies).
-pub struct Lock {
-    _dir: File,
-}
-
-pub fn lock(dir: &Path, timeout: Span) -> Result<Lock> {
-    let file = File::open(dir).map_err(|e| Error::read(dir, e))?;
-    let start = Instant::now();
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(Lock { _dir: file }),
-            Err(fs::TryLockError::WouldBlock) => {
-                if start.elapsed() >= Duration::from_secs(timeout.seconds().max(0) as u64) {
-                    return Err(Error::Locked { path: dir.to_path_buf(), waited_secs: start.elapsed().as_secs() });
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(Error::write(dir, e)),
-        }
+        std::thread::sleep(std::time::Duration::from_secs(10));
     }
 }
 
@@ -96,24 +83,7 @@ fn sibling(path: &Path, index: usize, suffix: &str) -> PathBuf {
     parent(path).join(format!(".{name}.{}.{index}{suffix}", std::process::id()))
 }
 
-fn hex(p: &Path) -> String {
-    p.as_os_str().as_bytes().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<PathBuf> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect();
-    Some(PathBuf::from(OsStr::from_bytes(&bytes?)))
-}
-
-struct Staged {
-    target: PathBuf,
-    tmp: PathBuf,
-    /// A hard link to the file being replaced, to put it back if a later rename fails.
-    orig: Option<PathBuf>,
-}
+use crate::journal::{Direction, Entry as Staged};
 
 fn write_new_file(path: &Path, contents: &[u8], owner: Option<(u32, u32)>, mode: u32) -> io::Result<()> {
     let mut f = OpenOptions::new().write(true).create_new(true).mode(MODE_SECRET).open(path)?;
@@ -230,105 +200,153 @@ pub fn commit(layout: &Layout, writes: &[FileWrite], backup: bool, now: DateTime
     }
 
     // 3. journal
-    let journal = layout.cert_dir.join(JOURNAL);
-    let text: String = staged
-        .iter()
-        .map(|s| {
-            format!("{} {} {}\n", hex(&s.target), hex(&s.tmp), s.orig.as_deref().map(hex).unwrap_or_else(|| "-".into()))
-        })
-        .collect();
-    let journal_tmp = sibling(&journal, 0, TMP);
-    write_new_file(&journal_tmp, text.as_bytes(), None, MODE_SECRET)
-        .and_then(|_| fs::rename(&journal_tmp, &journal))
-        .map_err(|e| {
-        let _ = fs::remove_file(&journal_tmp);
-        fail(&staged, &backup_temps, Error::write(&journal, e))
+    write_journal(layout, Direction::Forward, &staged).map_err(|e| {
+        let _ = fs::remove_file(journal::path(layout));
+        fail(&staged, &[], e)
     })?;
-    sync_dir(&layout.cert_dir).map_err(|e| fail(&staged, &backup_temps, e))?;
     fault_point("journal");
 
     // 4. replace
     for (i, s) in staged.iter().enumerate() {
-        if let Err(e) = fs::rename(&s.tmp, &s.target) {
-            let rollback = rollback(&staged[..i]);
-            remove_quietly(staged[i..].iter().map(|s| s.tmp.clone()));
-            let _ = fs::remove_file(&journal);
-            let mut err = Error::write(&s.target, e);
-            if let Err(r) = rollback {
-                err = Error::Write {
-                    path: s.target.clone(),
-                    source: io::Error::other(format!("{err}; putting back the files already replaced failed too: {r}")),
-                };
-            } else {
-                remove_quietly(staged.iter().filter_map(|s| s.orig.clone()));
-            }
-            // backups already renamed were removed by the rollback, the others were temps
-            return Err(err);
+        if let Err(e) = fault_fails(&format!("rename-{i}")).and_then(|_| fs::rename(&s.tmp, &s.target)) {
+            return Err(undo(layout, &staged, i, e));
         }
         fault_point(&format!("renamed-{i}"));
     }
     for d in &dirs {
         sync_dir(d)?;
     }
+    let journal = journal::path(layout);
     fs::remove_file(&journal).map_err(|e| Error::write(&journal, e))?;
     sync_dir(&layout.cert_dir)?;
     remove_quietly(staged.iter().filter_map(|s| s.orig.clone()));
     Ok(backups)
 }
 
-fn rollback(done: &[Staged]) -> io::Result<()> {
-    for s in done.iter().rev() {
+/// Writes the journal atomically (a temp renamed over it, both synced): replacing a roll-forward journal
+/// by a rollback one is one rename.
+fn write_journal(layout: &Layout, direction: Direction, entries: &[Staged]) -> Result<()> {
+    let journal = journal::path(layout);
+    let tmp = sibling(&journal, 0, TMP);
+    write_new_file(&tmp, journal::render(direction, entries).as_bytes(), None, MODE_SECRET)
+        .and_then(|_| fs::rename(&tmp, &journal))
+        .map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            Error::write(&journal, e)
+        })?;
+    sync_dir(&layout.cert_dir)
+}
+
+/// Rename `failed` of `staged` failed with `cause`: puts back the files already replaced.
+///
+/// The journal is turned into a rollback journal first. Left as it was, a crash while putting files back
+/// would have the next run roll forward over them: the files already put back would stay old, the others
+/// become new, half of a pair each, with no journal left to tell. With the rollback journal, the next run
+/// finishes putting them back instead.
+fn undo(layout: &Layout, staged: &[Staged], failed: usize, cause: io::Error) -> Error {
+    let target = &staged[failed].target;
+    let fail = |more: String| Error::Write {
+        path: target.clone(),
+        source: io::Error::new(cause.kind(), format!("{cause}; {more}")),
+    };
+    let done = &staged[..failed];
+    if let Err(e) = write_journal(layout, Direction::Back, done) {
+        // a journal stays (the roll-forward one, or the rollback one if only syncing it failed): either way
+        // the next run settles the PKI whole from it
+        return fail(format!(
+            "turning the journal into a rollback journal failed too ({e}); {failed} files were already replaced: the \
+             next kubeadm-certs renew, csr or install settles them from the journal"
+        ));
+    }
+    fault_point("rollback-journal");
+    remove_quietly(staged[failed..].iter().map(|s| s.tmp.clone()));
+    match put_back(done).map_err(|e| Error::write(target, e)).and_then(|()| settle(layout, staged)) {
+        Ok(()) => Error::Write { path: target.clone(), source: cause },
+        Err(e) => fail(format!(
+            "putting back the files already replaced failed too: {e}; the rollback journal stays: the next \
+             kubeadm-certs renew, csr or install finishes putting them back"
+        )),
+    }
+}
+
+/// Puts back what the renames of `done` replaced, last first: the rollback link over each target, or the
+/// target removed when there was none (a backup, a new file). Done again after a crash, it skips what is
+/// already back.
+fn put_back(done: &[Staged]) -> io::Result<()> {
+    let gone = |r: io::Result<()>| match r {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    };
+    for (j, s) in done.iter().enumerate().rev() {
         match &s.orig {
-            Some(orig) => fs::rename(orig, &s.target)?,
-            None => fs::remove_file(&s.target)?,
+            Some(orig) => gone(fs::rename(orig, &s.target))?,
+            None => gone(fs::remove_file(&s.target))?,
         }
+        fault_point(&format!("rolled-back-{j}"));
     }
     Ok(())
 }
 
-pub fn journal_pending(layout: &Layout) -> bool {
-    layout.cert_dir.join(JOURNAL).exists()
+/// The journal's work is done: syncs the directories, removes the journal and the rollback links.
+fn settle(layout: &Layout, entries: &[Staged]) -> Result<()> {
+    let mut dirs: Vec<PathBuf> = entries.iter().map(|s| parent(&s.target).to_path_buf()).collect();
+    dirs.sort();
+    dirs.dedup();
+    for d in &dirs {
+        sync_dir(d)?;
+    }
+    let journal = journal::path(layout);
+    fs::remove_file(&journal).map_err(|e| Error::write(&journal, e))?;
+    sync_dir(&layout.cert_dir)?;
+    remove_quietly(entries.iter().filter_map(|s| s.orig.clone()));
+    Ok(())
 }
 
-/// Finishes a renewal a crash interrupted (rolling forward: every new file was complete and synced
-/// before the journal was written), then removes temp files a crash during staging left behind. Run
-/// under the lock, before reading the PKI.
-pub fn recover(layout: &Layout, extra_dirs: &[&Path]) -> Result<Vec<PathBuf>> {
-    let journal = layout.cert_dir.join(JOURNAL);
-    let mut completed = Vec::new();
-    match fs::read_to_string(&journal) {
-        Ok(text) => {
-            let mut dirs = Vec::new();
-            let mut origs = Vec::new();
-            for line in text.lines() {
-                let parts: Vec<&str> = line.split(' ').collect();
-                let (target, tmp, orig) = match parts.as_slice() {
-                    [t, tmp, o] => (unhex(t), unhex(tmp), if *o == "-" { Some(None) } else { unhex(o).map(Some) }),
-                    _ => (None, None, None),
-                };
-                let (Some(target), Some(tmp), Some(orig)) = (target, tmp, orig) else {
-                    return Err(Error::invalid(&journal, "corrupt journal; inspect the PKI by hand"));
-                };
-                if tmp.exists() {
-                    fs::rename(&tmp, &target).map_err(|e| Error::write(&target, e))?;
-                    completed.push(target.clone());
-                }
-                dirs.push(parent(&target).to_path_buf());
-                origs.extend(orig);
+pub fn journal_pending(layout: &Layout) -> bool {
+    journal::path(layout).exists()
+}
+
+/// Settles a journal an interrupted run left, then removes temp files a crash during staging left behind.
+/// Run under the lock, before reading the PKI. Returns what it did to the PKI, when it changed files.
+///
+/// A roll-forward journal is completed: every new file was complete and synced before it was written. A
+/// rollback journal (a rename had failed) is finished: the files it lists are put back. A journal that is
+/// not one `commit` could have written for this PKI is refused before anything is touched (`journal`).
+pub fn recover(layout: &Layout, extra_dirs: &[&Path]) -> Result<Option<String>> {
+    let mut did = None;
+    if crate::pki::exists(&journal::path(layout))? {
+        let (direction, entries) = journal::read(layout, extra_dirs)?;
+        did = match direction {
+            Direction::Forward => roll_forward(&entries)?,
+            Direction::Back => {
+                let n = entries.iter().filter(|e| e.orig.as_ref().is_none_or(|o| o.exists())).count();
+                put_back(&entries).map_err(|e| Error::write(&journal::path(layout), e))?;
+                (n > 0).then(|| {
+                    format!(
+                        "finished rolling back an interrupted renewal whose rename had failed: put back {n} files first"
+                    )
+                })
             }
-            dirs.sort();
-            dirs.dedup();
-            for d in &dirs {
-                sync_dir(d)?;
-            }
-            fs::remove_file(&journal).map_err(|e| Error::write(&journal, e))?;
-            sync_dir(&layout.cert_dir)?;
-            remove_quietly(origs);
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::read(&journal, e)),
+        };
+        settle(layout, &entries)?;
     }
-    // leftovers of a run killed while staging (no journal: those were never part of the PKI)
+    sweep(layout, extra_dirs);
+    Ok(did)
+}
+
+fn roll_forward(entries: &[Staged]) -> Result<Option<String>> {
+    let mut n = 0;
+    for e in entries {
+        if e.tmp.exists() {
+            fs::rename(&e.tmp, &e.target).map_err(|err| Error::write(&e.target, err))?;
+            n += 1;
+        }
+    }
+    Ok((n > 0).then(|| format!("completed an interrupted renewal of {n} files first")))
+}
+
+/// Removes the leftovers of a run killed while staging (no journal: those were never part of the PKI).
+fn sweep(layout: &Layout, extra_dirs: &[&Path]) {
     let etcd = layout.cert_dir.join("etcd");
     let mut dirs: Vec<&Path> = vec![&layout.cert_dir, &etcd, &layout.kubeconfig_dir];
     dirs.extend_from_slice(extra_dirs);
@@ -342,5 +360,4 @@ pub fn recover(layout: &Layout, extra_dirs: &[&Path]) -> Result<Vec<PathBuf>> {
             }
         }
     }
-    Ok(completed)
 }

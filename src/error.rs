@@ -42,6 +42,14 @@ pub enum Error {
     #[error("{0}")]
     Signer(String),
 
+    /// The run settled a journal an interrupted run left (`done` says what), then failed: the PKI on disk
+    /// changed all the same, and the components using it need a restart.
+    #[error(
+        "{source} (before that, this run {done}: the PKI on disk changed; `kubeadm-certs check` shows it, and the \
+         control-plane components need a restart to use it)"
+    )]
+    AfterRecovery { done: String, source: Box<Error> },
+
     /// signer=api: what went wrong with which CertificateSigningRequest, and what became of the ones
     /// this run had created.
     #[error(transparent)]
@@ -58,9 +66,18 @@ impl Error {
     pub fn invalid(path: &Path, problem: impl Into<String>) -> Self {
         Error::Invalid { path: path.to_path_buf(), problem: problem.into() }
     }
-    /// Usage errors exit 2 on the command line; everything else is an operation failure (1).
+    /// Usage errors exit 2 on the command line; everything else is an operation failure (1, or 4 when
+    /// [`Error::settled`]).
     pub fn is_usage(&self) -> bool {
         matches!(self, Error::Usage(_) | Error::UnknownName { .. })
+    }
+    /// What the failed run changed before failing: it settled an interrupted run's journal (a warning for
+    /// the module's `warnings`). `None`: nothing changed.
+    pub fn settled(&self) -> Option<&str> {
+        match self {
+            Error::AfterRecovery { done, .. } => Some(done),
+            _ => None,
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! Read top-down: [`inventory`] (the table of kubeadm's certificates), [`pki`] (reading and validating
 //! what is on disk), [`engine`] (check, renew, csr, install: decide, build, check), [`commit`] (atomic,
-//! all-or-nothing writes), [`render`] (kubeadm's tables and documents). [`frontend`] holds the two front
+//! all-or-nothing writes, with its [`journal`], under the PKI's [`lock`]), [`render`] (kubeadm's tables and documents). [`frontend`] holds the two front
 //! doors, the command line and the Ansible module; the engine knows neither.
 
 pub mod api;
@@ -12,6 +12,8 @@ pub mod engine;
 pub mod error;
 pub mod frontend;
 pub mod inventory;
+pub mod journal;
+pub mod lock;
 pub mod pki;
 pub mod render;
 pub mod report;

@@ -498,3 +498,95 @@ fn an_unreachable_apiserver_is_a_clean_error_and_check_mode_never_connects() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("no-ca.conf") && err.contains("cannot be verified"), "{err}");
 }
+
+/// `admin.conf` of `pki` with `edit` applied, written beside it as `name`; its server is `server`.
+fn api_kubeconfig(pki: &Pki, name: &str, server: &str, edit: impl FnOnce(&mut serde_norway::Value)) -> PathBuf {
+    let mut kc: serde_norway::Value = serde_norway::from_slice(&pki.read("admin.conf")).unwrap();
+    kc["clusters"][0]["cluster"]["server"] = server.into();
+    edit(&mut kc);
+    let path = pki.kube().join(name);
+    std::fs::write(&path, serde_norway::to_string(&kc).unwrap()).unwrap();
+    path
+}
+
+/// A TCP listener on loopback that accepts connections and says nothing: far enough for a client to
+/// build its TLS session. Returns its `https://` address.
+fn silent_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    format!("https://{addr}")
+}
+
+fn ec_key_pem() -> String {
+    openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout"])
+}
+
+#[test]
+fn an_unusable_client_key_in_the_api_kubeconfig_is_a_clear_error() {
+    let pki = synthetic_pki("ecdsa-p256");
+    let server = silent_server();
+    let pem_garbage = "-----BEGIN PRIVATE KEY-----\nZ2FyYmFnZQ==\n-----END PRIVATE KEY-----\n";
+    let other_key = ec_key_pem();
+    for (name, key, problem) in [
+        ("garbage.conf", pem_garbage.to_string(), "client-key-data: not a private key"),
+        ("other-key.conf", other_key, "client-key-data does not match client-certificate-data"),
+    ] {
+        let kc = api_kubeconfig(&pki, name, &server, |kc| {
+            kc["users"][0]["user"]["client-key-data"] = base64_encode(key.as_bytes()).into();
+        });
+        let before = pki.snapshot();
+        let assert = bin()
+            .args(["renew", "scheduler.conf", "--force", "--use-api", "--api-timeout", "10s", "--api-kubeconfig"])
+            .arg(&kc)
+            .args(pki.dirs())
+            .timeout(Duration::from_secs(120))
+            .assert()
+            .code(1);
+        let err = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        assert!(err.contains(&format!("{}: ", kc.display())) && err.contains(problem), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        assert_unchanged(&before, &pki.snapshot(), name);
+    }
+}
+
+#[test]
+fn a_certificate_authority_file_that_is_a_fifo_is_refused_at_once() {
+    let pki = synthetic_pki("ecdsa-p256");
+    let fifo = pki.kube().join("ca-fifo");
+    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    let kc = api_kubeconfig(&pki, "fifo-ca.conf", "https://127.0.0.1:1", |kc| {
+        let cluster = kc["clusters"][0]["cluster"].as_mapping_mut().unwrap();
+        cluster.remove("certificate-authority-data");
+        cluster.insert("certificate-authority".into(), "ca-fifo".into());
+    });
+    let before = pki.snapshot();
+    // the timeout is a safety net that fails the test (a FIFO blocks its reader until a writer comes)
+    let assert = bin()
+        .args(["renew", "scheduler.conf", "--force", "--use-api", "--api-kubeconfig"])
+        .arg(&kc)
+        .args(pki.dirs())
+        .timeout(Duration::from_secs(60))
+        .assert();
+    let out = assert.get_output();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "still reading the FIFO after 60 s, or failed otherwise: {err}");
+    assert!(err.contains(&format!("{}: is not a regular file", fifo.display())), "{err}");
+    assert_unchanged(&before, &pki.snapshot(), "a FIFO as the CA file");
+    // the lock was released: a run right after is not kept waiting
+    let (code, _, err) = run_on(&pki, &["renew", "scheduler.conf", "--force", "--lock-timeout", "0s"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("base64").arg("-w0").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b).unwrap();
+    String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+}

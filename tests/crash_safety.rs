@@ -1,5 +1,6 @@
 //! Crash safety: `kubeadm-certs renew` killed with SIGKILL at every write step (the test-only fault points
-//! of `commit`, binary built with `--features fault-injection`) and after random delays. After each kill the
+//! of `commit`, binary built with `--features fault-injection`), also inside the rollback of a failed rename
+//! (`KUBEADM_CERTS_FAIL_AT=rename-N` makes one fail), and after random delays. After each kill the
 //! harness records, per certificate/key pair and kubeconfig, whether it is entirely the old one, entirely a
 //! new one or mixed (one half old, the other new), and what a Kubernetes component would see: a Go program
 //! (tests/crash/consumer.go) loads every pair with crypto/tls and every kubeconfig with client-go's loader
@@ -12,7 +13,8 @@
 //! Mixed states are counted and reported, not hidden (POSIX cannot rename two files at once; see
 //! docs/safety.md).
 //!
-//! Default `cargo test`: every fault point once plus a few random kills. `CRASH_RUNS=N` sets the number of
+//! Default `cargo test`: every fault point once plus a few random kills (`CRASH_ONLY=rolled-back` runs only
+//! the fault points whose name holds it). `CRASH_RUNS=N` sets the number of
 //! random-delay kills (scripts/crash-safety.sh runs the full campaign); `CRASH_SEED` makes it repeatable.
 //! The summary goes to stderr (`-- --nocapture`) and to `target/crash-safety/summary-*.md`.
 
@@ -107,10 +109,12 @@ fn consume(kube: &Path) -> BTreeMap<String, Option<String>> {
         .collect()
 }
 
-/// Files a run of the tool leaves beside the PKI: temp files, rollback links, the journal, backups.
+/// Files a run of the tool leaves beside the PKI: temp files, rollback links, the journal, backups, and the
+/// lock file (a killed run leaves it; the next run takes it over and removes it).
 #[derive(Default, Debug)]
 struct Leftovers {
     journal: bool,
+    lock: bool,
     temps: Vec<String>,
     backups: Vec<String>,
 }
@@ -122,6 +126,8 @@ fn leftovers(kube: &Path) -> Leftovers {
             let name = e.unwrap().file_name().to_string_lossy().into_owned();
             if name == ".kubeadm-certs.journal" {
                 l.journal = true;
+            } else if name == ".kubeadm-certs.lock" {
+                l.lock = true;
             } else if name.contains("kubeadm-certs") {
                 l.temps.push(name);
             } else if name.ends_with('~') {
@@ -373,7 +379,11 @@ fn after_kill(
     let out = complete(pki, case);
     if journal {
         let warned = out["warnings"].as_array().is_some_and(|w| {
-            w.iter().any(|w| w.as_str().unwrap_or_default().contains("completed an interrupted renewal"))
+            w.iter().any(|w| {
+                let w = w.as_str().unwrap_or_default();
+                w.contains("completed an interrupted renewal")
+                    || w.contains("finished rolling back an interrupted renewal")
+            })
         });
         if warned {
             tally.reruns_completing_journal += 1;
@@ -385,7 +395,7 @@ fn after_kill(
             tally.violations.push(format!("{label}: after the rerun {name} is {:?} ({:?})", seen.state, seen.error));
         }
     }
-    if after.leftovers.journal || !after.leftovers.temps.is_empty() {
+    if after.leftovers.journal || after.leftovers.lock || !after.leftovers.temps.is_empty() {
         tally.violations.push(format!("{label}: after the rerun: {:?}", after.leftovers));
     }
     for (path, (mode, uid, gid)) in modes(&kube) {
@@ -422,13 +432,56 @@ impl Rng {
     }
 }
 
+/// One deterministic kill: the fault point to die at, after making the rename `fail` fail (when set).
+#[derive(Clone)]
+struct Point {
+    kill: String,
+    fail: Option<usize>,
+}
+
+impl Point {
+    fn label(&self) -> String {
+        match self.fail {
+            Some(f) => format!("{} (rename-{f} failed)", self.kill),
+            None => self.kill.clone(),
+        }
+    }
+}
+
 /// The fault points of `commit` for a renewal of `n` files, in order: each staged temp, the journal, each
-/// rename (the backups, when made, are renamed after the targets).
-fn fault_points(n: usize, backup: bool) -> Vec<String> {
-    let mut v: Vec<String> = (0..n).map(|i| format!("staged-{i}")).collect();
-    v.push("journal".into());
-    v.extend((0..n * (1 + backup as usize)).map(|i| format!("renamed-{i}")));
+/// rename (the backups, when made, are renamed after the targets); then the rollback after a failed rename:
+/// the last target's rename fails, and the run is killed after each file it puts back.
+fn fault_points(n: usize, backup: bool) -> Vec<Point> {
+    let plain = |kill: String| Point { kill, fail: None };
+    let mut v: Vec<Point> = (0..n).map(|i| plain(format!("staged-{i}"))).collect();
+    v.push(plain("journal".into()));
+    v.extend((0..n * (1 + backup as usize)).map(|i| plain(format!("renamed-{i}"))));
+    let failed = n - 1;
+    v.push(Point { kill: "rollback-journal".into(), fail: Some(failed) });
+    v.extend((0..failed).rev().map(|j| Point { kill: format!("rolled-back-{j}"), fail: Some(failed) }));
     v
+}
+
+#[test]
+fn a_failed_rename_puts_back_every_file_and_leaves_nothing() {
+    // the first rename, one between a key and its certificate, the last target, the first backup
+    let n = files_written();
+    let case = Case { key_algorithm: Some("ecdsa-p256"), backup: true };
+    for failed in [0, 2, n - 1, n] {
+        let pki = std_pki();
+        let before = pki.snapshot();
+        let out = Command::new(fault_bin())
+            .args(case.args(&pki))
+            .env("KUBEADM_CERTS_FAIL_AT", format!("rename-{failed}"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "rename-{failed}: {err}");
+        assert!(err.contains(&format!("injected failure at rename-{failed}")), "rename-{failed}: {err}");
+        assert_unchanged(&before, &pki.snapshot(), &format!("rename-{failed} failed"));
+        let left = leftovers(&pki.kube());
+        assert!(!left.journal && left.temps.is_empty() && left.backups.is_empty(), "rename-{failed}: {left:?}");
+    }
 }
 
 /// Number of files a renewal of the std PKI writes: a key and a certificate per pair, one file per kubeconfig.
@@ -451,8 +504,12 @@ fn every_fault_point() {
     } else {
         vec![Case { key_algorithm: Some("ecdsa-p256"), backup: true }]
     };
-    let jobs: Vec<(&Case, String)> =
+    let jobs: Vec<(&Case, Point)> =
         cases.iter().flat_map(|c| fault_points(files_written(), c.backup).into_iter().map(move |p| (c, p))).collect();
+    // CRASH_ONLY=rolled-back: only the points whose name holds it (while working on one step)
+    let only = std::env::var("CRASH_ONLY").ok();
+    let jobs: Vec<(&Case, Point)> =
+        jobs.into_iter().filter(|(_, p)| only.as_deref().is_none_or(|o| p.kill.contains(o))).collect();
     let points_run = jobs.len();
     // one worker per core: each kill, rerun and consumer check is a few short processes
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -465,12 +522,13 @@ fn every_fault_point() {
                     while let Some((case, point)) = jobs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
                         let pki = std_pki();
                         let old = snapshot_halves(&pki.kube());
-                        let out = Command::new(&bin)
-                            .args(case.args(&pki))
-                            .env("KUBEADM_CERTS_KILL_AT", point)
-                            .output()
-                            .unwrap();
-                        let label = format!("{point} (key {:?}, backup {})", case.key_algorithm, case.backup);
+                        let mut cmd = Command::new(&bin);
+                        cmd.args(case.args(&pki)).env("KUBEADM_CERTS_KILL_AT", &point.kill);
+                        if let Some(f) = point.fail {
+                            cmd.env("KUBEADM_CERTS_FAIL_AT", format!("rename-{f}"));
+                        }
+                        let out = cmd.output().unwrap();
+                        let label = format!("{} (key {:?}, backup {})", point.label(), case.key_algorithm, case.backup);
                         assert_eq!(out.status.code(), None, "{label}: not killed at the fault point: {:?}", out.status);
                         after_kill(&mut tally, &label, &pki, &old, case, None);
                     }
@@ -484,10 +542,13 @@ fn every_fault_point() {
         tally.merge(t);
     }
     // the fault points span the whole write path: the first kill leaves everything old, the last all new
-    assert!(
-        tally.phases.contains_key("before any write") || tally.phases.contains_key("staging (temp files, no journal)")
-    );
-    assert!(tally.phases.contains_key("renaming (journal pending)"));
+    if only.is_none() {
+        assert!(
+            tally.phases.contains_key("before any write")
+                || tally.phases.contains_key("staging (temp files, no journal)")
+        );
+        assert!(tally.phases.contains_key("renaming (journal pending)"));
+    }
     tally.report(
         &format!("Deterministic fault points ({points_run} points over {} cases)", cases.len()),
         "summary-fault-points.md",

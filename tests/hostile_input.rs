@@ -285,12 +285,24 @@ fn a_user_who_may_not_write_changes_nothing() {
     let pki = std_pki();
     std::fs::set_permissions(pki.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let before = pki.snapshot();
-    // root's keys (0600) cannot be read by another user: said before anything is generated
+    // root's PKI directory: the lock file cannot be made, said before anything is read or generated
+    let (code, err) = run_as_nobody(&pki, RENEW_ALL);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("pki/.kubeadm-certs.lock: cannot write: Permission denied")
+            && err.contains("creating the lock file"),
+        "{err}"
+    );
+    assert_unchanged(&before, &pki.snapshot(), "renew as nobody");
+    // the cert dir writable (the lock is taken), root's keys (0600) unreadable: said before anything is generated
+    for dir in [pki.certs(), pki.certs().join("etcd")] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
     let (code, err) = run_as_nobody(&pki, RENEW_ALL);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("cannot read") && err.contains("Permission denied"), "{err}");
     assert_unchanged(&before, &pki.snapshot(), "renew as nobody, keys unreadable");
-    // keys readable but directories not writable: staging fails, nothing is left behind
+    // keys readable but the kubeconfig dir not writable: staging fails, nothing is left behind
     for dir in [pki.certs(), pki.certs().join("etcd")] {
         for e in std::fs::read_dir(dir).unwrap().flatten() {
             if e.file_type().unwrap().is_file() {
@@ -643,4 +655,97 @@ fn a_key_whose_pem_label_does_not_match_its_encoding_is_read_as_go_tls_reads_it(
     let (code, _, err) = run_on(&pki, &["renew", "apiserver", "--force"]);
     assert_eq!(code, 0, "{err}");
     assert!(pki.read("pki/apiserver.key").starts_with(b"-----BEGIN RSA PRIVATE KEY-----"));
+}
+
+// ---------------------------------------------------------------- the journal
+
+fn hex(p: &Path) -> String {
+    p.as_os_str().as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A journal line as `commit` writes it: target, temp, rollback link (or `-`).
+fn journal_line(target: &Path, tmp: &Path, orig: Option<&Path>) -> String {
+    format!("{} {} {}\n", hex(target), hex(tmp), orig.map(hex).unwrap_or_else(|| "-".into()))
+}
+
+#[test]
+fn a_journal_that_is_not_the_tools_own_is_refused_and_nothing_changes() {
+    let pki = synthetic_pki("ecdsa-p256");
+    let journal = pki.certs().join(".kubeadm-certs.journal");
+    let outside = pki.root().join("outside");
+    std::fs::write(&outside, b"not the PKI's").unwrap();
+    // a temp file as the tool names them, holding what a hostile journal would put in place
+    let tmp_beside = |target: &Path| {
+        let name = target.file_name().unwrap().to_string_lossy().into_owned();
+        let tmp = target.parent().unwrap().join(format!(".{name}.4242.0.kubeadm-certs-tmp"));
+        std::fs::write(&tmp, b"planted").unwrap();
+        tmp
+    };
+    let escape = pki.certs().join("../../../outside");
+    let ca_key = pki.certs().join("ca.key");
+    let apiserver = pki.certs().join("apiserver.crt");
+    let linked_tmp = pki.certs().join(".apiserver.key.4242.1.kubeadm-certs-tmp");
+    std::os::unix::fs::symlink(&outside, &linked_tmp).unwrap();
+    let good = journal_line(&apiserver, &tmp_beside(&apiserver), None);
+    let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
+        (
+            "../ out of the cert dir",
+            format!("{good}{}", journal_line(&escape, &tmp_beside(&outside), None)).into_bytes(),
+            &["line 2", "outside", "not a file kubeadm-certs writes"],
+        ),
+        (
+            "a file the tool never writes",
+            journal_line(&ca_key, &tmp_beside(&ca_key), None).into_bytes(),
+            &["line 1", "pki/ca.key", "not a file kubeadm-certs writes"],
+        ),
+        (
+            "a temp not named like the tool's",
+            journal_line(&apiserver, &outside, None).into_bytes(),
+            &["line 1", "not the temp file kubeadm-certs"],
+        ),
+        (
+            "a temp that is a link",
+            journal_line(&pki.certs().join("apiserver.key"), &linked_tmp, None).into_bytes(),
+            &["line 1", "not a regular file"],
+        ),
+        ("not ASCII", format!("{good}é{good}").into_bytes(), &["line 2", "not a journal line"]),
+        ("binary", b"\xff\xfe\x00garbage\n".to_vec(), &["line 1", "not a journal line"]),
+        ("huge", vec![b'a'; 5 << 20], &["5242880 bytes", "refusing"]),
+    ];
+    for (what, text, needles) in cases {
+        std::fs::write(&journal, &text).unwrap();
+        let before = pki.snapshot();
+        let outside_before = std::fs::read(&outside).unwrap();
+        for args in [RENEW_ALL, &["csr", "all", "--csr-dir", "/nonexistent"][..]] {
+            let (code, out, err) = run_on(&pki, args);
+            assert_eq!(code, 1, "{what}: {args:?}: {out}{err}");
+            assert!(err.contains(&format!("{}: ", journal.display())), "{what}: names the journal: {err}");
+            for n in needles.iter().chain(&["nothing was changed", "kubeadm-certs check"]) {
+                assert!(err.contains(n), "{what}: does not say {n:?}: {err}");
+            }
+            assert_unchanged(&before, &pki.snapshot(), what);
+            assert_eq!(std::fs::read(&outside).unwrap(), outside_before, "{what}: changed a file outside the PKI");
+        }
+    }
+}
+
+#[test]
+fn a_journal_is_completed_through_another_path_to_the_same_directories() {
+    // the journal holds the paths the killed run was given; the next run may name the dirs differently
+    let pki = std_pki();
+    support::killed_at("renamed-2", RENEW_ALL, &pki.dirs());
+    let alias = tempfile::tempdir().unwrap();
+    let link = alias.path().join("kube");
+    std::os::unix::fs::symlink(pki.kube(), &link).unwrap();
+    let dirs = [
+        "--cert-dir".to_string(),
+        format!("{}/pki/", link.display()),
+        "--kubeconfig-dir".into(),
+        format!("{}/", link.display()),
+    ];
+    let out = bin().args(["renew", "all", "-o", "json"]).args(&dirs).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("completed an interrupted renewal"));
+    assert!(!pki.certs().join(".kubeadm-certs.journal").exists());
+    assert_usable(&pki.kube());
 }

@@ -59,6 +59,42 @@ fn pem_certificates(bytes: &[u8]) -> std::result::Result<Vec<Certificate<'static
     Ok(certs)
 }
 
+/// What rustls will be given, checked the way it checks it when the first connection is made (ureq turns a
+/// refusal there into a panic): the CA data must hold a certificate it can parse, the key must be one it
+/// can sign with, and it must match the client certificate.
+fn usable_by_rustls(
+    roots: &[Certificate<'static>],
+    chain: &[Certificate<'static>],
+    key_pem: &[u8],
+) -> std::result::Result<(), String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut store = rustls::RootCertStore::empty();
+    let (added, _) = store.add_parsable_certificates(roots.iter().map(|c| CertificateDer::from(c.der())));
+    if added == 0 {
+        return Err("the cluster's CA data: no certificate in it can be parsed".into());
+    }
+    // the same PEM reader ureq uses (rustls-pki-types); its errors never echo key bytes
+    let key_der = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| format!("client-key-data: cannot load the private key: {e}"))?;
+    let chain: Vec<CertificateDer<'static>> =
+        chain.iter().map(|c| CertificateDer::from(c.der()).into_owned()).collect();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("the TLS client cannot be set up: {e}"))?
+        .with_root_certificates(store);
+    // rustls's messages name the problem, never key bytes
+    match builder.with_client_auth_cert(chain, key_der) {
+        Ok(_) => Ok(()),
+        Err(rustls::Error::InconsistentKeys(_)) => Err("client-key-data does not match client-certificate-data".into()),
+        Err(rustls::Error::General(e)) => {
+            Err(format!("client-key-data: not a private key the TLS client can use ({e})"))
+        }
+        Err(e) => Err(format!("client-certificate-data and client-key-data cannot be used for TLS: {e}")),
+    }
+}
+
 impl Client {
     /// Builds the TLS configuration from the credentials; connects to nothing.
     pub fn new(creds: &Credentials) -> Result<Client> {
@@ -69,6 +105,13 @@ impl Client {
         // ureq's own PEM reader takes PKCS#1, SEC1 and PKCS#8; its error never echoes key bytes
         let key = PrivateKey::from_pem(&creds.client_key_pem)
             .map_err(|e| bad(format!("client-key-data: cannot load the private key: {e}")))?;
+        usable_by_rustls(&roots, &chain, &creds.client_key_pem).map_err(|e| {
+            bad(format!(
+                "{e}: fix the kubeconfig's user (`kubectl --kubeconfig {} get --raw /version` tries it), or name \
+                 another with --api-kubeconfig / api_kubeconfig",
+                creds.kubeconfig.display()
+            ))
+        })?;
         let tls = TlsConfig::builder()
             .provider(TlsProvider::Rustls)
             .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))

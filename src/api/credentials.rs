@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::pki::kubeconfig::Kubeconfig;
+use crate::pki::{Links, read_file};
 
 pub struct Credentials {
     pub kubeconfig: PathBuf,
@@ -60,8 +61,10 @@ impl Credentials {
         let ca_pem = match (&kc.certificate_authority_pem, kc.cluster_str("certificate-authority")) {
             (Some(data), _) => data.clone(),
             (None, Some(file)) => {
+                // read as every other file is: a regular file of at most 4 MiB (a FIFO there would block the
+                // run, holding the lock, until someone writes to it)
                 let file = path.parent().unwrap_or(Path::new(".")).join(file);
-                std::fs::read(&file).map_err(|e| Error::read(&file, e))?
+                read_file(&file, Links::Follow)?
             }
             (None, None) => {
                 return Err(bad(format!(

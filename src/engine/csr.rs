@@ -82,8 +82,8 @@ fn still_matches(csr_path: &Path, key: &PrivateKey, desired: &Desired) -> bool {
 }
 
 pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
+    // under the lock, a pending journal settled (`super::run`)
     let mut out = Outcome::default();
-    let _lock = super::begin(&req.layout, &[&req.csr_dir], req.check_mode, req.lock_timeout, &mut out)?;
     if !req.csr_dir.is_dir() {
         return Err(Error::invalid(&req.csr_dir, "the CSR directory does not exist"));
     }

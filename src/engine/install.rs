@@ -18,8 +18,8 @@ use crate::report::{Action, Outcome};
 use crate::request::InstallRequest;
 
 pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
+    // under the lock, a pending journal settled (`super::run`)
     let mut out = Outcome::default();
-    let _lock = super::begin(&req.layout, &[], req.check_mode, req.lock_timeout, &mut out)?;
     let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Skip)?;
     pki.validate()?;
 

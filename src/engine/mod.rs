@@ -17,45 +17,110 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use crate::commit::{self, Lock};
+use crate::commit;
 use crate::duration::Span;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::lock::{self, Lock};
 use crate::pki::Layout;
 use crate::report::Outcome;
 use crate::request::Request;
 
-/// Runs one request as of `now`.
+/// Runs one request as of `now`. A writing request (renew, csr, install) runs under the PKI lock, after a
+/// journal an interrupted run left is settled (`begin`).
 pub fn run(request: &Request, now: DateTime<Utc>) -> Result<Outcome> {
-    match request {
-        Request::Check(r) => check::check(r, now),
+    let Some(w) = Writing::of(request) else {
+        return match request {
+            Request::Check(r) => check::check(r, now),
+            _ => unreachable!("every other request writes"),
+        };
+    };
+    if let Request::Renew(r) = request
+        && r.at.is_some()
+        && !r.check_mode
+    {
+        // planning a window: a certificate issued now with a clock set ahead would not be valid yet
+        return Err(Error::Usage("renewing as of another time (--at) only works with --check".into()));
+    }
+    let begun = begin(w.layout, &w.extra_dirs, w.check_mode, w.lock_timeout)?;
+    let result = match request {
         Request::Renew(r) => renew::renew(r, now),
         Request::Csr(r) => csr::csr(r, now),
         Request::Install(r) => install::install(r, now),
+        Request::Check(_) => unreachable!("check does not write"),
+    };
+    begun.finish(result)
+}
+
+/// What [`begin`] needs of a writing request.
+struct Writing<'a> {
+    layout: &'a Layout,
+    extra_dirs: Vec<&'a Path>,
+    check_mode: bool,
+    lock_timeout: Span,
+}
+
+impl<'a> Writing<'a> {
+    fn of(request: &'a Request) -> Option<Writing<'a>> {
+        Some(match request {
+            Request::Check(_) => return None,
+            Request::Renew(r) => Writing {
+                layout: &r.layout,
+                extra_dirs: vec![],
+                check_mode: r.check_mode,
+                lock_timeout: r.lock_timeout,
+            },
+            // a journal of an interrupted csr run lists its CSR dir
+            Request::Csr(r) => Writing {
+                layout: &r.layout,
+                extra_dirs: vec![&r.csr_dir],
+                check_mode: r.check_mode,
+                lock_timeout: r.lock_timeout,
+            },
+            Request::Install(r) => Writing {
+                layout: &r.layout,
+                extra_dirs: vec![],
+                check_mode: r.check_mode,
+                lock_timeout: r.lock_timeout,
+            },
+        })
     }
 }
 
-/// What a writing run (renew, csr, install) starts with: the PKI lock, held until the returned guard drops,
-/// and a journal an interrupted run left settled first, so that the run reads a whole PKI. A real run
-/// completes the journal and says so (`changed`, a warning); a check run takes no lock, changes nothing and
-/// only warns.
-pub(crate) fn begin(
-    layout: &Layout,
-    extra_dirs: &[&Path],
-    check_mode: bool,
-    lock_timeout: Span,
-    out: &mut Outcome,
-) -> Result<Option<Lock>> {
-    if check_mode {
-        if commit::journal_pending(layout) {
-            out.warnings.push("an interrupted renewal left a journal; a real run completes it first".into());
+/// The beginning of a writing run: the lock (none in check mode), and what settling a journal did.
+struct Begun {
+    _lock: Option<Lock>,
+    warning: Option<String>,
+    /// Settling the journal changed files: the run changed the PKI whatever happens next.
+    changed: bool,
+}
+
+impl Begun {
+    /// The run's result, with what the beginning did: its warning first, `changed`; and on failure an error
+    /// that says the PKI changed all the same. The lock is released after.
+    fn finish(self, result: Result<Outcome>) -> Result<Outcome> {
+        match (result, self.warning) {
+            (Ok(mut out), Some(w)) => {
+                out.warnings.insert(0, w);
+                out.changed |= self.changed;
+                Ok(out)
+            }
+            (Err(e), Some(w)) if self.changed => Err(Error::AfterRecovery { done: w, source: Box::new(e) }),
+            (result, _) => result,
         }
-        return Ok(None);
     }
-    let lock = commit::lock(&layout.cert_dir, lock_timeout)?;
-    let completed = commit::recover(layout, extra_dirs)?;
-    if !completed.is_empty() {
-        out.warnings.push(format!("completed an interrupted renewal of {} files first", completed.len()));
-        out.changed = true;
+}
+
+/// What a writing run (renew, csr, install) starts with: the PKI lock, held until the run is over, and a
+/// journal an interrupted run left settled first, so that the run reads a whole PKI. A real run settles the
+/// journal and says so (`changed`, a warning, also when the run then fails); a check run takes no lock,
+/// changes nothing and only warns.
+fn begin(layout: &Layout, extra_dirs: &[&Path], check_mode: bool, lock_timeout: Span) -> Result<Begun> {
+    if check_mode {
+        let warning = commit::journal_pending(layout)
+            .then(|| "an interrupted renewal left a journal; a real run completes it first".to_string());
+        return Ok(Begun { _lock: None, warning, changed: false });
     }
-    Ok(Some(lock))
+    let lock = lock::lock(&layout.cert_dir, lock_timeout)?;
+    let done = commit::recover(layout, extra_dirs)?;
+    Ok(Begun { _lock: Some(lock), changed: done.is_some(), warning: done })
 }

@@ -85,13 +85,9 @@ struct Due {
 }
 
 pub fn renew(req: &RenewRequest, now: DateTime<Utc>) -> Result<Outcome> {
-    // planning a window: a certificate issued now with a clock set ahead would not be valid yet
-    if req.at.is_some() && !req.check_mode {
-        return Err(Error::Usage("renewing as of another time (--at) only works with --check".into()));
-    }
     let now = req.at.unwrap_or(now);
+    // under the lock, a pending journal settled (`super::run`)
     let mut out = Outcome::default();
-    let _lock = super::begin(&req.layout, &[], req.check_mode, req.lock_timeout, &mut out)?;
 
     let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Read)?;
     pki.validate()?;

@@ -309,6 +309,16 @@ fn failed(msg: String) -> Value {
     json!({"failed": true, "changed": false, "msg": msg})
 }
 
+/// A failed run's result: `changed` and a warning when it had settled an interrupted run's journal first.
+fn failure(e: &Error) -> Value {
+    let mut v = failed(e.to_string());
+    if let Some(done) = e.settled() {
+        v["changed"] = Value::Bool(true);
+        v["warnings"] = json!([done]);
+    }
+    v
+}
+
 /// The result object for an args file. Never panics on bad input; the caller prints it.
 pub fn result_for(args_file: &Path) -> Value {
     let raw = match std::fs::read_to_string(args_file) {
@@ -326,7 +336,7 @@ pub fn result_for(args_file: &Path) -> Value {
     let outcome = params.request().and_then(|req| engine::run(&req, Utc::now()));
     let mut result = match outcome {
         Ok(out) => success(&out, &params),
-        Err(e) => failed(e.to_string()),
+        Err(e) => failure(&e),
     };
     if !params.no_log {
         result["invocation"] = json!({ "module_args": Value::Object(params.values.clone()) });

@@ -1,5 +1,6 @@
 //! The command line for humans and timers (clap). Exit codes: 0 success, 1 the operation failed and
-//! nothing changed, 2 usage error, 3 `--fail-within` found something expiring.
+//! nothing changed, 2 usage error, 3 `--fail-within` found something expiring, 4 the operation failed after
+//! settling an interrupted run's journal (the PKI changed).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +20,9 @@ use crate::request::*;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_EXPIRING: u8 = 3;
+/// The operation failed, but only after completing (or rolling back) an interrupted run's journal: unlike
+/// 1, the PKI on disk changed, and the components using it need a restart.
+pub const EXIT_FAILED_CHANGED: u8 = 4;
 
 #[derive(Parser)]
 #[command(
@@ -341,7 +345,11 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
         }
         Err(e) => {
             eprintln!("kubeadm-certs: error: {e}");
-            ExitCode::from(if e.is_usage() { EXIT_USAGE } else { EXIT_FAILED })
+            ExitCode::from(match () {
+                _ if e.is_usage() => EXIT_USAGE,
+                _ if e.settled().is_some() => EXIT_FAILED_CHANGED,
+                _ => EXIT_FAILED,
+            })
         }
     }
 }

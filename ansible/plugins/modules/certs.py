@@ -159,9 +159,10 @@ options:
     default: 5m
   lock_timeout:
     description:
-      - O(state=renew), O(state=csr) and O(state=install) take an exclusive lock on O(cert_dir) (C(flock) on the
-        directory itself, released by the kernel when a run dies), so that two runs on one node (two playbooks,
-        the C(schedule) role's timer and a human) take turns. This is how long a run waits for the lock, as a
+      - O(state=renew), O(state=csr) and O(state=install) take an exclusive lock on O(cert_dir) (C(flock) on
+        C(.kubeadm-certs.lock) in it, a 0600 file of the user running the module, released by the kernel when a
+        run dies), so that two runs on one node (two playbooks, the C(schedule) role's timer and a human) take
+        turns. This is how long a run waits for the lock, as a
         duration, before it fails having changed nothing. O(state=check) and check mode never wait.
     type: str
     default: 60s
@@ -252,7 +253,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed:
-  description: Whether anything was (or, in check mode, would be) written.
+  description:
+    - Whether anything was (or, in check mode, would be) written.
+    - Also true in a failed task that first completed (or rolled back) a renewal an interrupted run had left
+      pending; RV(warnings) then says so, and the components using the PKI need a restart.
   returned: always
   type: bool
   sample: true
@@ -525,7 +529,9 @@ diff:
       sample: "serial: (new random serial)\nnot_before: 2026-11-29T09:24:22Z\nnot_after: 2027-11-29T09:29:22Z\n\
         subject: CN=kube-apiserver\nsans: [DNS:cp1, DNS:kubernetes, IP:10.96.0.1, IP:192.0.2.11]\nkey_algorithm: rsa-2048\n"
 warnings:
-  description: Things the user should know, such as a validity clamped to the CA's expiry.
+  description:
+    - Things the user should know, such as a validity clamped to the CA's expiry, or that an interrupted
+      renewal was completed first (also in a failed task).
   returned: when there is something to say
   type: list
   elements: str
