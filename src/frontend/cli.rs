@@ -180,9 +180,9 @@ struct CsrArgs {
     names: Vec<String>,
     #[command(flatten)]
     dirs: Dirs,
-    /// Where to write NAME.csr and NAME.key (default: the cert dir, as kubeadm)
+    /// Where to write NAME.csr and NAME.key (created 0700 if missing; never a directory of the PKI)
     #[arg(long, value_name = "DIR")]
-    csr_dir: Option<PathBuf>,
+    csr_dir: PathBuf,
     /// Rewrite CSRs and keys even when the existing ones still match
     #[arg(long)]
     force: bool,
@@ -261,7 +261,7 @@ fn request(cli: Cli) -> Result<(Request, Print), Error> {
         }
         Command::Csr(a) => (
             Request::Csr(CsrRequest {
-                csr_dir: a.csr_dir.unwrap_or_else(|| a.dirs.cert_dir.clone()),
+                csr_dir: a.csr_dir,
                 layout: a.dirs.layout(),
                 selection: Selection::parse(&a.names)?,
                 force: a.force,
