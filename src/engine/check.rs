@@ -1,4 +1,5 @@
-//! `check`: kubeadm's `certs check-expiration`, plus `--at` and `--fail-within`.
+//! `check`: kubeadm's `certs check-expiration`, plus `--at` and `--fail-within`, and what dates do not
+//! show: a key that does not match its certificate, a CA certificate missing under what it signed.
 
 use chrono::{DateTime, Utc};
 
@@ -28,6 +29,11 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
             req.layout.cert_dir.display()
         ));
     }
+    let findings = pki.integrity();
+    let broken = findings.iter().filter(|f| f.broken).count();
+    let first_broken = findings.iter().find(|f| f.broken).map(|f| f.message.clone()).unwrap_or_default();
+    out.pki_broken = broken > 0;
+    out.warnings.extend(findings.into_iter().map(|f| f.message));
     let missing: Vec<_> = out.certificates.iter().filter(|c| c.missing).map(|c| c.name.clone()).collect();
     if let Some(window) = req.fail_within {
         let within = |r: Option<i64>| r.is_some_and(|r| r < window.seconds());
@@ -43,7 +49,13 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
         out.threshold_failed = !out.expiring.is_empty();
     }
     let present = out.certificates.len() - missing.len();
-    out.msg = if out.threshold_failed {
+    out.msg = if out.pki_broken {
+        format!(
+            "the PKI is broken ({broken} {}, see warnings): {}",
+            if broken == 1 { "problem" } else { "problems" },
+            first_broken
+        )
+    } else if out.threshold_failed {
         format!(
             "{} expire within {}: {}",
             out.expiring.len(),

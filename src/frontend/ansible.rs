@@ -350,7 +350,7 @@ fn success(out: &Outcome, params: &Params) -> Value {
     if params.diff && !params.no_log && !out.diff.is_empty() {
         v["diff"] = serde_json::to_value(&out.diff).expect("plain data");
     }
-    if out.threshold_failed {
+    if out.threshold_failed || out.pki_broken {
         v["failed"] = Value::Bool(true);
     }
     v

@@ -327,12 +327,17 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
     match result {
         Ok((out, how)) => {
             emit(&text_for(&out, &how));
-            if matches!(how, Print::Check(CheckFormat::Table)) {
+            // check's stdout is kubeadm's document, byte for byte: what it cannot hold goes to stderr
+            if matches!(how, Print::Check(_)) {
                 for w in &out.warnings {
                     eprintln!("[warning] {w}");
                 }
             }
-            if out.threshold_failed {
+            // a broken PKI fails whatever the dates say: 1 before 3
+            if out.pki_broken {
+                eprintln!("kubeadm-certs: {}", out.msg);
+                ExitCode::from(EXIT_FAILED)
+            } else if out.threshold_failed {
                 eprintln!("kubeadm-certs: {}", out.msg);
                 ExitCode::from(EXIT_EXPIRING)
             } else {
