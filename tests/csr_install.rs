@@ -362,6 +362,15 @@ fn a_csr_dir_another_user_could_write_is_refused() {
     std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let (code, _, err) = run_on(&pki, &["csr", "--csr-dir", d]);
     assert_eq!(code, 0, "{err}");
+    // a link to a good CSR dir, in a directory another user owns: they could point it elsewhere
+    let theirs = base.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::symlink(&dir, theirs.join("csr")).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(4242), Some(4242)).unwrap();
+    let via = theirs.join("csr");
+    let (code, _, err) = run_on(&pki, &["csr", "--csr-dir", via.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("another user could write or swap") && err.contains("owned by uid 4242"), "{err}");
 }
 
 #[test]

@@ -177,6 +177,12 @@ pub fn check(layout: &Layout, given: &Path) -> Result<CsrDir> {
     } else if let Some(parent) = real.ancestors().find(|a| a.exists()) {
         refuse_foreign(given, parent, false)?;
     }
+    // the path as given is what the files are written through: a link on it lives in a directory whose
+    // owner could point it elsewhere between this check and the write
+    let absolute = std::path::absolute(given).map_err(|e| Error::read(given, e))?;
+    if let Some(parent) = absolute.ancestors().skip(1).find(|a| a.exists()) {
+        refuse_foreign(given, parent, false)?;
+    }
     Ok(CsrDir { path: given.to_path_buf(), exists })
 }
 
