@@ -364,3 +364,42 @@ fn check_by_a_user_who_cannot_read_a_key_warns_and_passes() {
     );
     assert_eq!(err.lines().count(), 1, "one warning, for the one key: {err}");
 }
+
+/// Whether process `pid` holds an open descriptor on `dir` (check opens the cert dir only to lock it).
+fn has_open(pid: u32, dir: &std::path::Path) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == dir)))
+        .unwrap_or(false)
+}
+
+#[test]
+fn check_judges_a_mismatch_again_once_the_renewal_holding_the_lock_is_done() {
+    // a renewal renames the new key, then the new certificate: check reading between the two sees a mismatch
+    let pki = std_pki();
+    let good = pki.read("pki/apiserver.key");
+    write(&pki, "pki/apiserver.key", &pki.read("pki/front-proxy-client.key"));
+    let certs = std::fs::canonicalize(pki.certs()).unwrap();
+    // the renewal's lock: exclusive, on the cert dir, held by this test
+    let holder = std::fs::File::open(&certs).unwrap();
+    holder.lock().unwrap();
+    let child = Command::new(bin_path())
+        .arg("check")
+        .args(pki.dirs())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // it read the mismatch and now waits for the lock
+    let start = std::time::Instant::now();
+    while !has_open(child.id(), &certs) {
+        assert!(start.elapsed().as_secs() < 30, "check never waited for the lock");
+        std::thread::yield_now();
+    }
+    // the renewal completes its pair and releases the lock
+    write(&pki, "pki/apiserver.key", &good);
+    holder.unlock().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "a pair caught mid-renewal failed check: {err}");
+    assert!(err.is_empty(), "{err}");
+}
