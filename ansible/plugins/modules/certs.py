@@ -130,7 +130,7 @@ options:
         refused when another user owns it or can write it (group- or other-writable), or could swap it through
         a directory above it (owned by another non-root user, or writable by others without the sticky bit).
       - A C(NAME.csr) or C(NAME.key) in it that another user owns is never kept, and O(state=install) refuses
-        such a key: new keys always belong to the user the module runs as.
+        such a key; new keys always belong to the user the module runs as.
     type: path
   signed_dir:
     description:
@@ -185,7 +185,7 @@ notes:
     O(fail_within) with O(state=renew), O(signed_dir) without O(state=install)) fails the task, naming it,
     instead of being ignored.
   - Needs read access to O(cert_dir) and O(kubeconfig_dir) (root on a kubeadm node, so C(become=true)).
-  - O(state=check) compares each certificate's public key with its private key's (cheap: no signing), so a
+  - O(state=check) compares each certificate's public key with its private key's (cheap, no signing), so a
     replaced or mismatched key fails the check; see RV(warnings).
 seealso:
   - name: kubeadm certificate management
