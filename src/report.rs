@@ -118,4 +118,8 @@ pub struct Outcome {
     /// Set when `fail_within` found something: the front doors turn it into exit 3 / `failed`.
     #[serde(skip)]
     pub threshold_failed: bool,
+    /// `check` found the PKI broken whatever the dates say (a key that does not match its certificate, a
+    /// missing CA): the front doors turn it into exit 1 / `failed`; `warnings` say what.
+    #[serde(skip)]
+    pub pki_broken: bool,
 }

@@ -242,3 +242,164 @@ fn a_wrong_directory_is_an_error_not_all_missing() {
     assert_eq!(code, 1);
     assert!(err.contains("ca.crt: is not a directory"), "{err}");
 }
+
+// ---------------------------------------------------------------- check sees a broken PKI (issue 9)
+
+/// `check` on a PKI that fails whatever the dates say: kubeadm's document on stdout unchanged (as on the
+/// healthy PKI), each `needles` on stderr, exit 1, `failed` and `warnings` from the module, nothing changed.
+#[track_caller]
+fn check_fails(pki: &Pki, healthy: &[String; 3], needles: &[&str]) {
+    let before = pki.snapshot();
+    for (i, format) in ["table", "json", "yaml"].into_iter().enumerate() {
+        let (code, out, err) = run_on(pki, &["check", "-o", format]);
+        assert_eq!(code, 1, "-o {format}: a broken PKI passed check:\n{out}{err}");
+        if format == "table" {
+            assert_eq!(out, healthy[i], "kubeadm's table stays as it is");
+        } else {
+            // residualTime may tick by a second between the runs
+            let digits = |s: &str| s.chars().filter(|c| !c.is_ascii_digit()).collect::<String>();
+            assert_eq!(digits(&out), digits(&healthy[i]), "-o {format}: kubeadm's document stays as it is");
+        }
+        for n in needles {
+            assert!(err.contains(n), "-o {format}: stderr does not say {n:?}:\n{err}");
+        }
+    }
+    // broken beats expiring: 1, not 3
+    let (code, _, _) = run_on(pki, &["check", "--fail-within", "100y"]);
+    assert_eq!(code, 1);
+    let v = module_on(pki, serde_json::json!({"state": "check"}));
+    assert_eq!(v["failed"], true, "{v}");
+    let warnings = v["warnings"].to_string();
+    for n in needles {
+        assert!(warnings.contains(n), "module warnings do not say {n:?}: {v}");
+    }
+    assert!(v["msg"].as_str().unwrap().contains("the PKI is broken"), "{v}");
+    assert_eq!(v["certificates"].as_array().map(Vec::len), Some(11), "the report is still there: {v}");
+    assert_unchanged(&before, &pki.snapshot(), "check");
+}
+
+fn healthy_outputs(pki: &Pki) -> [String; 3] {
+    ["table", "json", "yaml"].map(|format| {
+        let (code, out, err) = run_on(pki, &["check", "-o", format]);
+        assert_eq!(code, 0, "{err}");
+        assert!(err.is_empty(), "a healthy PKI warns: {err}");
+        out
+    })
+}
+
+#[test]
+fn check_fails_on_a_key_that_does_not_match_its_certificate() {
+    let pki = std_pki();
+    let healthy = healthy_outputs(&pki);
+    write(&pki, "pki/apiserver.key", &pki.read("pki/front-proxy-client.key"));
+    check_fails(&pki, &healthy, &["apiserver", "pki/apiserver.key", "does not match", "pki/apiserver.crt"]);
+
+    // a kubeconfig whose embedded key is another's
+    let pki = std_pki();
+    let admin = String::from_utf8(pki.read("admin.conf")).unwrap();
+    let sched = String::from_utf8(pki.read("scheduler.conf")).unwrap();
+    let key_line = |s: &str| s.lines().find(|l| l.contains("client-key-data")).unwrap().to_string();
+    write(&pki, "admin.conf", admin.replace(&key_line(&admin), &key_line(&sched)).as_bytes());
+    check_fails(&pki, &healthy, &["admin.conf", "client-key-data does not match"]);
+
+    // a CA key that is not the CA's
+    let pki = std_pki();
+    let stranger = kubeadm_pki("std", "cp9", "127.0.0.19");
+    write(&pki, "pki/etcd/ca.key", &stranger.read("pki/etcd/ca.key"));
+    check_fails(&pki, &healthy, &["etcd-ca", "pki/etcd/ca.key", "does not match", "pki/etcd/ca.crt"]);
+
+    // a certificate whose key is gone
+    let pki = std_pki();
+    std::fs::remove_file(pki.certs().join("etcd/peer.key")).unwrap();
+    check_fails(&pki, &healthy, &["etcd-peer", "pki/etcd/peer.key is missing"]);
+}
+
+#[test]
+fn check_fails_when_the_ca_of_present_certificates_is_missing() {
+    let pki = std_pki();
+    std::fs::remove_file(pki.certs().join("front-proxy-ca.crt")).unwrap();
+    let (code, table, err) = run_on(&pki, &["check"]);
+    assert_eq!(code, 1, "{table}{err}");
+    assert!(table.contains("!MISSING! front-proxy-ca"), "kubeadm's table as it is:\n{table}");
+    assert!(
+        err.contains("front-proxy-ca")
+            && err.contains("pki/front-proxy-ca.crt is missing")
+            && err.contains("front-proxy-client"),
+        "{err}"
+    );
+    let v = module_on(&pki, serde_json::json!({"state": "check"}));
+    assert_eq!(v["failed"], true, "{v}");
+    assert!(v["warnings"].to_string().contains("front-proxy-ca.crt is missing"), "{v}");
+    // a CA whose certificates are all absent too (external etcd) is no fault
+    let pki = kubeadm_pki("extetcd", "cp1", "127.0.0.11");
+    let (code, _, err) = run_on(&pki, &["check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "{err}");
+}
+
+#[test]
+fn check_by_a_user_who_cannot_read_a_key_warns_and_passes() {
+    // a non-root user may run check (monitoring); a key only root may read says nothing about the pair
+    assert!(is_root(), "this test changes owners: run the tests as root");
+    let pki = std_pki();
+    let st = Command::new("chown").args(["-R", "65534:65534"]).arg(pki.root()).status().unwrap();
+    assert!(st.success());
+    std::fs::set_permissions(pki.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let key = pki.certs().join("apiserver.key");
+    std::os::unix::fs::chown(&key, Some(0), Some(0)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin_path())
+        .arg("check")
+        .args(pki.dirs())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("[warning] apiserver: cannot read")
+            && err.contains("pki/apiserver.key")
+            && err.contains("ermission denied"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one warning, for the one key: {err}");
+}
+
+/// Whether process `pid` holds an open descriptor on `dir` (check opens the cert dir only to lock it).
+fn has_open(pid: u32, dir: &std::path::Path) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == dir)))
+        .unwrap_or(false)
+}
+
+#[test]
+fn check_judges_a_mismatch_again_once_the_renewal_holding_the_lock_is_done() {
+    // a renewal renames the new key, then the new certificate: check reading between the two sees a mismatch
+    let pki = std_pki();
+    let good = pki.read("pki/apiserver.key");
+    write(&pki, "pki/apiserver.key", &pki.read("pki/front-proxy-client.key"));
+    let certs = std::fs::canonicalize(pki.certs()).unwrap();
+    // the renewal's lock: exclusive, on the cert dir, held by this test
+    let holder = std::fs::File::open(&certs).unwrap();
+    holder.lock().unwrap();
+    let child = Command::new(bin_path())
+        .arg("check")
+        .args(pki.dirs())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // it read the mismatch and now waits for the lock
+    let start = std::time::Instant::now();
+    while !has_open(child.id(), &certs) {
+        assert!(start.elapsed().as_secs() < 30, "check never waited for the lock");
+        std::thread::yield_now();
+    }
+    // the renewal completes its pair and releases the lock
+    write(&pki, "pki/apiserver.key", &good);
+    holder.unlock().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "a pair caught mid-renewal failed check: {err}");
+    assert!(err.is_empty(), "{err}");
+}

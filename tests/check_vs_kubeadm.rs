@@ -210,3 +210,45 @@ fn at_and_fail_within_plan_a_maintenance_window() {
     assert_eq!(code, 0);
     assert!(table.contains("<invalid>"), "{table}");
 }
+
+#[test]
+fn a_missing_ca_certificate_fails_check_as_it_fails_kubeadm() {
+    let pki = std_pki();
+    std::fs::remove_file(pki.certs().join("ca.crt")).unwrap();
+    let (ok, _, _) = kubeadm_check(&pki);
+    assert!(!ok, "kubeadm 1.20 check-expiration was expected to fail without ca.crt");
+    let (code, table, err) = run_on(&pki, &["check"]);
+    assert_eq!(code, 1, "{table}{err}");
+    assert!(table.contains("!MISSING! ca "), "{table}");
+    assert!(err.contains("pki/ca.crt is missing") && err.contains("apiserver"), "{err}");
+}
+
+/// `expirationDate` is a string to every YAML reader, YAML 1.1 ones too (PyYAML, what Ansible's
+/// `from_yaml` uses): kubeadm quotes it, a plain RFC 3339 time would read back as a timestamp.
+#[test]
+fn yaml_expiration_dates_read_back_as_strings() {
+    let pki = kubeadm_pki("extetcd", "cp1", "127.0.0.11");
+    let (code, yaml, err) = run_on(&pki, &["check", "-o", "yaml"]);
+    assert_eq!(code, 0, "{err}");
+    let script = "import sys, yaml, json\n\
+                  d = yaml.safe_load(sys.stdin)\n\
+                  print(json.dumps({i['name']: type(i['expirationDate']).__name__\n\
+                  for i in d['certificates'] + d['certificateAuthorities']}))";
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("Debian's python3 with python3-yaml");
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(yaml.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let types: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(types["apiserver"], "str", "{types}\n{yaml}");
+    assert_eq!(types["ca"], "str", "{types}");
+    // absent entries: null, as kubeadm's JSON has it
+    assert_eq!(types["etcd-server"], "NoneType", "{types}");
+    assert_eq!(types.as_object().unwrap().values().filter(|t| *t == "str").count(), 8, "{types}");
+    assert!(yaml.contains("\n  expirationDate: \"20"), "double-quoted, as go-yaml quotes:\n{yaml}");
+}

@@ -47,7 +47,7 @@ fn a_run_that_cannot_get_the_lock_waits_then_fails_clearly() {
     let lock = lock_file(&pki).display().to_string();
     for args in [
         &["renew", "all", "--force", "--lock-timeout", "1s"][..],
-        &["csr", "all", "--lock-timeout", "1s"][..],
+        &["csr", "all", "--csr-dir", "/nonexistent", "--lock-timeout", "1s"][..],
         &["install", "all", "--csr-dir", "/nonexistent", "--lock-timeout", "1s"][..],
     ] {
         let start = Instant::now();

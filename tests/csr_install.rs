@@ -227,3 +227,200 @@ fn renew_skips_what_an_external_ca_signs() {
     }
     assert!(v["msg"].as_str().unwrap().contains("externally managed"), "{v}");
 }
+
+// ---------------------------------------------------------------- the CSR directory (issue 9)
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
+}
+
+fn mode_of(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn uid_of(path: &Path) -> u32 {
+    std::os::unix::fs::MetadataExt::uid(&std::fs::symlink_metadata(path).unwrap())
+}
+
+#[test]
+fn csr_and_install_without_a_csr_dir_are_refused_and_touch_nothing() {
+    // kubeadm 1.20 wrote NAME.key into the cert dir by default: for apiserver that is the live key
+    let pki = std_pki();
+    let before = pki.snapshot();
+    for args in [&["csr"][..], &["csr", "apiserver", "--force"], &["install"]] {
+        let (code, out, err) = run_on(&pki, args);
+        assert_eq!(code, 2, "{args:?} is a usage error: {out}{err}");
+        assert!(err.contains("--csr-dir"), "{args:?}: the message names the flag: {err}");
+    }
+    for state in ["csr", "install"] {
+        let v = module_on(&pki, serde_json::json!({"state": state}));
+        assert_eq!(v["failed"], true, "{state}: {v}");
+        let msg = v["msg"].as_str().unwrap();
+        assert!(msg.contains("csr_dir") && msg.contains(state), "{state}: {msg}");
+    }
+    assert_unchanged(&before, &pki.snapshot(), "CSR runs without a CSR dir");
+}
+
+#[test]
+fn a_csr_dir_that_is_a_directory_of_the_pki_is_refused() {
+    let pki = std_pki();
+    // a PKI file that is a link: the directory it points into holds the PKI too
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::rename(pki.certs().join("front-proxy-client.crt"), elsewhere.path().join("front-proxy-client.crt"))
+        .unwrap();
+    std::os::unix::fs::symlink(
+        elsewhere.path().join("front-proxy-client.crt"),
+        pki.certs().join("front-proxy-client.crt"),
+    )
+    .unwrap();
+    let links = tempfile::tempdir().unwrap();
+    let link_to_certs = links.path().join("pki-link");
+    std::os::unix::fs::symlink(pki.certs(), &link_to_certs).unwrap();
+    let before = (pki.snapshot(), Snapshot::of(elsewhere.path()));
+    let cases = [
+        (pki.certs(), "is the cert dir"),
+        (pki.kube(), "is the kubeconfig dir"),
+        (pki.certs().join("etcd"), "is the etcd cert dir"),
+        (link_to_certs.clone(), "is the cert dir"),
+        (pki.certs().join("etcd/.."), "is the cert dir"),
+        (elsewhere.path().to_path_buf(), "front-proxy-client.crt really is"),
+    ];
+    for (dir, what) in &cases {
+        let d = dir.to_str().unwrap();
+        let (code, out, err) = run_on(&pki, &["csr", "--force", "--csr-dir", d]);
+        assert_eq!(code, 1, "{d}: {out}{err}");
+        assert!(err.contains(d) && err.contains(what), "{d}: says which directory and why: {err}");
+        assert!(err.contains("would replace a key the control plane uses"), "{err}");
+        for state in ["csr", "install"] {
+            let v = module_on(&pki, serde_json::json!({"state": state, "csr_dir": d}));
+            assert_eq!(v["failed"], true, "{state} {d}: {v}");
+            assert!(v["msg"].as_str().unwrap().contains(what), "{state} {d}: {v}");
+        }
+    }
+    assert!(before == (pki.snapshot(), Snapshot::of(elsewhere.path())), "a refused CSR dir changed the PKI");
+    // the check is the CSR dir's, not a name's: a directory of its own beside the cert dir is fine
+    let own = pki.root().join("csr");
+    let (code, _, err) = run_on(&pki, &["csr", "apiserver", "--csr-dir", own.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_missing_csr_dir_is_created_0700_with_its_parents() {
+    let pki = std_pki();
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("a/b/csr");
+    let d = dir.to_str().unwrap();
+    // check mode writes nothing, not even the directory
+    let (code, out, err) = run_on(&pki, &["csr", "apiserver", "--csr-dir", d, "--check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("would_write_csr"), "{out}");
+    assert!(!base.path().join("a").exists(), "check mode created the CSR dir");
+    let (code, _, err) = run_on(&pki, &["csr", "apiserver", "--csr-dir", d]);
+    assert_eq!(code, 0, "{err}");
+    for made in [base.path().join("a"), base.path().join("a/b"), dir.clone()] {
+        assert_eq!(mode_of(&made), 0o700, "{}: holds private keys", made.display());
+    }
+    assert_eq!(mode_of(&dir.join("apiserver.key")), 0o600);
+    assert!(dir.join("apiserver.csr").is_file());
+}
+
+#[test]
+fn a_csr_dir_another_user_could_write_is_refused() {
+    assert!(is_root(), "this test changes owners: run the tests as root");
+    let pki = std_pki();
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("csr");
+    let d = dir.to_str().unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    let refused = |needles: &[&str]| {
+        let before = Snapshot::of(base.path());
+        let (code, out, err) = run_on(&pki, &["csr", "--csr-dir", d]);
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(err.contains("another user could write"), "{err}");
+        for n in needles {
+            assert!(err.contains(n), "does not say {n:?}: {err}");
+        }
+        let v = module_on(&pki, serde_json::json!({"state": "csr", "csr_dir": d}));
+        assert_eq!(v["failed"], true, "{v}");
+        assert_unchanged(&before, &Snapshot::of(base.path()), "a refused CSR dir");
+    };
+    for (mode, who) in [(0o777, "other users"), (0o770, "its group"), (0o1777, "other users")] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        refused(&[who, &format!("mode {mode:o}")]);
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&dir, Some(4242), Some(4242)).unwrap();
+    refused(&["owned by uid 4242"]);
+    // a directory above it that others can write (no sticky bit, unlike /tmp) lets them swap it
+    std::os::unix::fs::chown(&dir, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    refused(&[base.path().to_str().unwrap(), "mode 777"]);
+    // ... also for a CSR dir still to be created there
+    std::fs::remove_dir(&dir).unwrap();
+    refused(&["mode 777"]);
+    assert!(!dir.exists());
+    std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let (code, _, err) = run_on(&pki, &["csr", "--csr-dir", d]);
+    assert_eq!(code, 0, "{err}");
+    // a link to a good CSR dir, in a directory another user owns: they could point it elsewhere
+    let theirs = base.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::symlink(&dir, theirs.join("csr")).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(4242), Some(4242)).unwrap();
+    let via = theirs.join("csr");
+    let (code, _, err) = run_on(&pki, &["csr", "--csr-dir", via.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("another user could write or swap") && err.contains("owned by uid 4242"), "{err}");
+}
+
+#[test]
+fn a_key_another_user_owns_in_the_csr_dir_is_never_reused_and_new_keys_are_ours() {
+    assert!(is_root(), "this test changes owners: run the tests as root");
+    let pki = std_pki();
+    let base = tempfile::tempdir().unwrap();
+    let d = base.path().to_str().unwrap();
+    let (key, csr) = (base.path().join("apiserver.key"), base.path().join("apiserver.csr"));
+    let (code, _, err) = run_on(&pki, &["csr", "apiserver", "--csr-dir", d]);
+    assert_eq!(code, 0, "{err}");
+    for force in [false, true] {
+        // a CSR and key that match (left by a run, planted, or copied by another account), owned by uid 4242
+        for f in [&key, &csr] {
+            std::os::unix::fs::chown(f, Some(4242), Some(4242)).unwrap();
+        }
+        let planted = std::fs::read(&key).unwrap();
+        let mut args = vec!["csr", "apiserver", "--csr-dir", d, "-o", "json"];
+        if force {
+            args.push("--force");
+        }
+        let (code, out, err) = run_on(&pki, &args);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["changed"], true, "force={force}: a key another user owns was kept: {out}");
+        assert_ne!(std::fs::read(&key).unwrap(), planted, "force={force}: the planted key was reused");
+        for f in [&key, &csr] {
+            assert_eq!(uid_of(f), 0, "force={force}: {} belongs to the user running the tool", f.display());
+            assert_eq!(mode_of(f), 0o600, "{}", f.display());
+        }
+    }
+    // install never takes a key another user owns either
+    sign_all(
+        &serde_json::json!([{"name": "apiserver", "ca": "ca", "key_usage": ["digitalSignature", "keyEncipherment"],
+        "extended_key_usage": ["serverAuth"], "sans": csr_sans(&pki, &csr)}]),
+        &pki.certs(),
+        base.path(),
+        365,
+        None,
+    );
+    std::os::unix::fs::chown(&key, Some(4242), Some(4242)).unwrap();
+    let before = pki.snapshot();
+    let (code, _, err) = run_on(&pki, &["install", "apiserver", "--csr-dir", d]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("apiserver.key") && err.contains("owned by uid 4242"), "{err}");
+    assert_unchanged(&before, &pki.snapshot(), "install of a key another user owns");
+}
+
+/// The SANs `csr` reported for apiserver, read back from its CSR as `DNS:x` / `IP:y`.
+fn csr_sans(_pki: &Pki, csr: &Path) -> Vec<String> {
+    let (_, sans) = req_text(csr);
+    sans.split(", ").map(|s| s.replace("IP Address:", "IP:")).filter(|s| !s.is_empty()).collect()
+}

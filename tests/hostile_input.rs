@@ -374,7 +374,8 @@ fn a_read_only_filesystem_changes_nothing_and_says_so() {
     fs.remount("ro");
     let before = pki.snapshot();
     expect(&pki, RENEW_ALL, 1, &["Read-only file system"]);
-    expect(&pki, &["csr", "all", "--force"], 1, &["Read-only file system"]);
+    let csr_dir = pki.root().join("csr");
+    expect(&pki, &["csr", "all", "--force", "--csr-dir", csr_dir.to_str().unwrap()], 1, &["Read-only file system"]);
     let v = module_on(&pki, serde_json::json!({"state": "renew", "force": true}));
     assert_eq!(v["failed"], true, "{v}");
     assert!(v["msg"].as_str().unwrap().contains("Read-only file system"), "{v}");

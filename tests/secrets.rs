@@ -66,7 +66,8 @@ fn every_file_is_created_0600_with_o_excl_and_nothing_is_written_in_place() {
         assert!(name.starts_with('.') && name.ends_with(".kubeadm-certs-tmp"), "{path}: not a temp name");
     }
     // the csr command's files too
-    let created = without_lock_file(created_files(&pki, &["csr", "all"]));
+    let csr_dir = pki.root().join("csr");
+    let created = without_lock_file(created_files(&pki, &["csr", "all", "--csr-dir", csr_dir.to_str().unwrap()]));
     assert_eq!(created.len(), 20 + 1, "{created:#?}");
     for (path, flags, mode) in &created {
         assert!(flags.contains("O_EXCL") && mode == "0600", "{path}: {flags} {mode}");

@@ -1,18 +1,61 @@
-//! `check`: kubeadm's `certs check-expiration`, plus `--at` and `--fail-within`.
+//! `check`: kubeadm's `certs check-expiration`, plus `--at` and `--fail-within`, and what dates do not
+//! show: a key that does not match its certificate, a CA certificate missing under what it signed.
+
+use std::fs::{File, TryLockError};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
 use super::describe::{ca_rows, cert_row};
 use crate::commit;
+use crate::duration::Span;
 use crate::error::Result;
-use crate::pki::{Keys, Pki};
+use crate::pki::{Finding, Keys, Pki};
 use crate::report::{Action, Outcome};
-use crate::request::CheckRequest;
+use crate::request::{CheckRequest, DEFAULT_LOCK_TIMEOUT};
+
+/// The PKI as read, and what is wrong with it beyond dates.
+fn read(req: &CheckRequest) -> Result<(Pki, Vec<Finding>)> {
+    let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Skip)?;
+    pki.validate()?;
+    let findings = pki.integrity();
+    Ok((pki, findings))
+}
+
+/// A renewal renames a new key and then its certificate: a read between the two renames sees a pair that
+/// does not match, and a healthy PKI would fail check. So a broken finding is judged again once no run holds
+/// the PKI lock (writers hold it exclusively for their whole run; this takes it shared, and only here: a
+/// healthy PKI is checked without any lock or wait). Waits at most the default lock timeout; after that, or
+/// when the lock cannot be taken at all, the first reading stands.
+fn read_settled(req: &CheckRequest) -> Result<(Pki, Vec<Finding>)> {
+    let first = read(req)?;
+    if !first.1.iter().any(|f| f.broken) {
+        return Ok(first);
+    }
+    match shared_lock(&req.layout.cert_dir, DEFAULT_LOCK_TIMEOUT) {
+        Some(_lock) => read(req),
+        None => Ok(first),
+    }
+}
+
+fn shared_lock(dir: &Path, timeout: Span) -> Option<File> {
+    let file = File::open(dir).ok()?;
+    let start = Instant::now();
+    loop {
+        match file.try_lock_shared() {
+            Ok(()) => return Some(file),
+            Err(TryLockError::WouldBlock) if start.elapsed().as_secs() < timeout.seconds().max(0) as u64 => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(_) => return None,
+        }
+    }
+}
 
 pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
     let now = req.at.unwrap_or(now);
-    let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Skip)?;
-    pki.validate()?;
+    let (pki, findings) = read_settled(req)?;
     let mut out = Outcome {
         certificates: pki
             .entries
@@ -28,6 +71,10 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
             req.layout.cert_dir.display()
         ));
     }
+    let broken = findings.iter().filter(|f| f.broken).count();
+    let first_broken = findings.iter().find(|f| f.broken).map(|f| f.message.clone()).unwrap_or_default();
+    out.pki_broken = broken > 0;
+    out.warnings.extend(findings.into_iter().map(|f| f.message));
     let missing: Vec<_> = out.certificates.iter().filter(|c| c.missing).map(|c| c.name.clone()).collect();
     if let Some(window) = req.fail_within {
         let within = |r: Option<i64>| r.is_some_and(|r| r < window.seconds());
@@ -43,7 +90,13 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
         out.threshold_failed = !out.expiring.is_empty();
     }
     let present = out.certificates.len() - missing.len();
-    out.msg = if out.threshold_failed {
+    out.msg = if out.pki_broken {
+        format!(
+            "the PKI is broken ({broken} {}, see warnings): {}",
+            if broken == 1 { "problem" } else { "problems" },
+            first_broken
+        )
+    } else if out.threshold_failed {
         format!(
             "{} expire within {}: {}",
             out.expiring.len(),

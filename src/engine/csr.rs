@@ -2,11 +2,13 @@
 //! SANs of the existing certificate, for a CA that lives elsewhere. `NAME.csr` + `NAME.key` in the CSR
 //! dir, both 0600. Idempotent: a CSR that still matches its key and the certificate is kept.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use x509_parser::prelude::FromDer;
 
+use super::csr_dir;
 use super::describe::{ca_rows, cert_row};
 use super::plan::{self, Desired, Policy};
 use super::sign;
@@ -84,9 +86,7 @@ fn still_matches(csr_path: &Path, key: &PrivateKey, desired: &Desired) -> bool {
 pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
     // under the lock, a pending journal settled (`super::run`)
     let mut out = Outcome::default();
-    if !req.csr_dir.is_dir() {
-        return Err(Error::invalid(&req.csr_dir, "the CSR directory does not exist"));
-    }
+    let dir = csr_dir::check(&req.layout, &req.csr_dir)?;
     let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Skip)?;
     pki.validate()?;
     let policy = Policy {
@@ -111,8 +111,8 @@ pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
         })?;
         let (csr_path, key_path) = csr_paths(&req.csr_dir, entry.spec);
         let keep = !req.force
-            && pki::exists(&csr_path)?
-            && pki::exists(&key_path)?
+            && ours(&csr_path)?
+            && ours(&key_path)?
             && PrivateKey::read(&key_path).is_ok_and(|k| {
                 still_matches(&csr_path, &k, &desired) && (req.key_algorithm.is_none_or(|a| Some(a) == key_alg_of(&k)))
             });
@@ -121,6 +121,9 @@ pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
 
     let writing: Vec<&Todo> = todo.iter().filter(|t| t.write).collect();
     if !req.check_mode && !writing.is_empty() {
+        if !dir.exists {
+            csr_dir::create(&req.csr_dir)?;
+        }
         let keys = PrivateKey::generate_many(&writing.iter().map(|t| t.desired.key_algorithm).collect::<Vec<_>>())?;
         let mut writes = Vec::new();
         for (t, key) in writing.iter().zip(&keys) {
@@ -146,6 +149,7 @@ pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
                 mode: MODE_SECRET,
             });
         }
+        drop_foreign(&writes)?;
         commit::commit(&req.layout, &writes, false, now)?;
     }
 
@@ -183,6 +187,32 @@ pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
         (n, false) => format!("wrote {n} CSRs to {}", req.csr_dir.display()),
     };
     Ok(out)
+}
+
+/// The file is there and belongs to the user running the tool. A CSR or key someone else left in the CSR
+/// dir is never kept: a key another user could have chosen (or can still read) is no key to certify.
+fn ours(path: &Path) -> Result<bool> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) => Ok(m.is_file() && m.uid() == csr_dir::euid()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::read(path, e)),
+    }
+}
+
+/// Removes the targets another user owns before they are written: `commit` keeps a replaced file's owner
+/// (right for the PKI, where root:root or a service user owns the keys), and a new key must belong to the
+/// user running the tool, never to whoever planted a file of that name. The CSR dir is ours and nobody
+/// else can write it (`csr_dir::check`), so nothing can put the file back before the commit.
+fn drop_foreign(writes: &[FileWrite]) -> Result<()> {
+    for w in writes {
+        match std::fs::symlink_metadata(&w.path) {
+            Ok(m) if m.is_file() && m.uid() != csr_dir::euid() => {
+                std::fs::remove_file(&w.path).map_err(|e| Error::write(&w.path, e))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn key_alg_of(k: &PrivateKey) -> Option<crate::pki::key::KeyAlgorithm> {

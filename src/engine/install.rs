@@ -4,11 +4,13 @@
 //! transaction: PEM pairs into the cert dir, kubeconfig credentials embedded.
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
 use super::describe::{ca_rows, cert_row};
-use super::{csr::csr_paths, diff, files, issued};
+use super::{csr::csr_paths, csr_dir, diff, files, issued};
 use crate::commit;
 use crate::error::{Error, Result};
 use crate::pki::cert::Certificate;
@@ -20,6 +22,8 @@ use crate::request::InstallRequest;
 pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
     // under the lock, a pending journal settled (`super::run`)
     let mut out = Outcome::default();
+    let dir = csr_dir::check(&req.layout, &req.csr_dir)?;
+    csr_dir::require_existing(&dir)?;
     let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Skip)?;
     pki.validate()?;
 
@@ -42,6 +46,7 @@ pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
             actions[index].1 = Some("already installed".into());
             continue;
         }
+        refuse_foreign_key(&key_path)?;
         let key = PrivateKey::read(&key_path)?;
         let ca = pki.ca(entry.spec.ca);
         let ca_cert = ca
@@ -94,4 +99,22 @@ pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
         (false, false) => format!("installed {}", out.renewed.join(", ")),
     };
     Ok(out)
+}
+
+/// `csr` writes keys owned by the user running it; a key another user owns was not written by it, and
+/// installing it would give the control plane a key someone else chose.
+fn refuse_foreign_key(key_path: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(key_path).map_err(|e| Error::read(key_path, e))?;
+    if meta.uid() != csr_dir::euid() {
+        return Err(Error::invalid(
+            key_path,
+            format!(
+                "is owned by uid {}, not by the user running kubeadm-certs (uid {}): `csr` did not write this \
+                 key; run `kubeadm-certs csr --force` again and have the new CSR signed",
+                meta.uid(),
+                csr_dir::euid()
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod csr;
+pub mod csr_dir;
 pub mod describe;
 pub mod diff;
 pub mod files;

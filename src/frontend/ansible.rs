@@ -209,8 +209,19 @@ impl Params {
             Some(s) => KeyAlgorithm::parse(s),
         };
         let lock_timeout = self.span("lock_timeout", DEFAULT_LOCK_TIMEOUT)?;
-        let csr_dir = self.str("csr_dir").map(PathBuf::from).unwrap_or_else(|| layout.cert_dir.clone());
         let state = self.str("state").unwrap_or("check");
+        // required_if: a CSR run never defaults to a directory the control plane reads (kubeadm 1.20 also
+        // refuses --csr-only without --csr-dir)
+        let csr_dir = match (self.str("csr_dir"), state) {
+            (Some(d), _) => PathBuf::from(d),
+            (None, "csr" | "install") => {
+                return Err(Error::Usage(format!(
+                    "state is {state} but all of the following are missing: csr_dir (a directory of its own for \
+                     the new keys and CSRs, never the cert dir, e.g. /etc/kubernetes/kubeadm-certs/csr)"
+                )));
+            }
+            (None, _) => PathBuf::new(),
+        };
         // a parameter that only another state reads is a mistake worth naming
         let only = |param: &str, states: &[&str]| -> Result<(), Error> {
             if self.values.contains_key(param) && !states.contains(&state) {
@@ -349,7 +360,7 @@ fn success(out: &Outcome, params: &Params) -> Value {
     if params.diff && !params.no_log && !out.diff.is_empty() {
         v["diff"] = serde_json::to_value(&out.diff).expect("plain data");
     }
-    if out.threshold_failed {
+    if out.threshold_failed || out.pki_broken {
         v["failed"] = Value::Bool(true);
     }
     v

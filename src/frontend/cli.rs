@@ -184,9 +184,9 @@ struct CsrArgs {
     names: Vec<String>,
     #[command(flatten)]
     dirs: Dirs,
-    /// Where to write NAME.csr and NAME.key (default: the cert dir, as kubeadm)
+    /// Where to write NAME.csr and NAME.key (created 0700 if missing; never a directory of the PKI)
     #[arg(long, value_name = "DIR")]
-    csr_dir: Option<PathBuf>,
+    csr_dir: PathBuf,
     /// Rewrite CSRs and keys even when the existing ones still match
     #[arg(long)]
     force: bool,
@@ -265,7 +265,7 @@ fn request(cli: Cli) -> Result<(Request, Print), Error> {
         }
         Command::Csr(a) => (
             Request::Csr(CsrRequest {
-                csr_dir: a.csr_dir.unwrap_or_else(|| a.dirs.cert_dir.clone()),
+                csr_dir: a.csr_dir,
                 layout: a.dirs.layout(),
                 selection: Selection::parse(&a.names)?,
                 force: a.force,
@@ -331,12 +331,17 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
     match result {
         Ok((out, how)) => {
             emit(&text_for(&out, &how));
-            if matches!(how, Print::Check(CheckFormat::Table)) {
+            // check's stdout is kubeadm's document, byte for byte: what it cannot hold goes to stderr
+            if matches!(how, Print::Check(_)) {
                 for w in &out.warnings {
                     eprintln!("[warning] {w}");
                 }
             }
-            if out.threshold_failed {
+            // a broken PKI fails whatever the dates say: 1 before 3
+            if out.pki_broken {
+                eprintln!("kubeadm-certs: {}", out.msg);
+                ExitCode::from(EXIT_FAILED)
+            } else if out.threshold_failed {
                 eprintln!("kubeadm-certs: {}", out.msg);
                 ExitCode::from(EXIT_EXPIRING)
             } else {

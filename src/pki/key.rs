@@ -178,3 +178,116 @@ impl PrivateKey {
         &self.pair
     }
 }
+
+/// Whether the PEM private key `bytes` belongs to the public key a certificate carries
+/// (`cert_public_key_raw`, as [`PrivateKey::public_key_raw`] gives it). `check` asks this of every pair, so
+/// it reads the public half straight off the key's encoding (RSA: n and e of PKCS#1; EC: the point SEC1
+/// carries) instead of loading the key, which validates it with big-number arithmetic. An encoding
+/// without its public half (SEC1 without the optional point, Ed25519) is loaded the full way.
+pub fn belongs_to(path: &Path, bytes: &[u8], cert_public_key_raw: &[u8]) -> Result<bool> {
+    let block = pem::parse(bytes).map_err(|e| Error::invalid(path, format!("corrupt PEM private key: {e}")))?;
+    let inner = match block.tag() {
+        "RSA PRIVATE KEY" | "EC PRIVATE KEY" => Some(block.contents()),
+        "PRIVATE KEY" => der::pkcs8_inner(block.contents()),
+        _ => None,
+    };
+    match inner.and_then(public_half) {
+        Some(PublicHalf::Rsa { n, e }) => Ok(rsa_public(cert_public_key_raw) == Some((strip(n), strip(e)))),
+        Some(PublicHalf::Ec(point)) => Ok(point == cert_public_key_raw),
+        None => Ok(PrivateKey::from_pem_bytes(path, bytes)?.matches(cert_public_key_raw)),
+    }
+}
+
+enum PublicHalf<'a> {
+    Rsa { n: &'a [u8], e: &'a [u8] },
+    Ec(&'a [u8]),
+}
+
+/// PKCS#1 `RSAPrivateKey ::= SEQUENCE { version, n, e, d, ... }` or SEC1
+/// `ECPrivateKey ::= SEQUENCE { version, privateKey OCTET STRING, [0] parameters, [1] publicKey BIT STRING }`.
+fn public_half(der_key: &[u8]) -> Option<PublicHalf<'_>> {
+    let (seq, _) = der::read(der_key)?;
+    if seq.tag != 0x30 {
+        return None;
+    }
+    let parts = der::elements(seq.value)?;
+    match parts.as_slice() {
+        [v, n, e, ..] if v.tag == 0x02 && n.tag == 0x02 && e.tag == 0x02 => {
+            Some(PublicHalf::Rsa { n: n.value, e: e.value })
+        }
+        [v, k, rest @ ..] if v.tag == 0x02 && k.tag == 0x04 => {
+            let public = rest.iter().find(|p| p.tag == 0xa1)?;
+            let (bits, _) = der::read(public.value)?;
+            // a BIT STRING: one byte of unused bits (0 for a point), then the point
+            match bits.value.split_first() {
+                Some((0, point)) if bits.tag == 0x03 => Some(PublicHalf::Ec(point)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// `RSAPublicKey ::= SEQUENCE { n, e }` as a certificate carries it.
+fn rsa_public(raw: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (seq, _) = der::read(raw)?;
+    match der::elements(seq.value)?.as_slice() {
+        [n, e] if seq.tag == 0x30 && n.tag == 0x02 && e.tag == 0x02 => Some((strip(n.value), strip(e.value))),
+        _ => None,
+    }
+}
+
+/// An unsigned INTEGER's value without DER's leading zero.
+fn strip(int: &[u8]) -> &[u8] {
+    let zeros = int.iter().take_while(|&&b| b == 0).count();
+    &int[zeros..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PKCS#8 straight from aws-lc, and the kubeadm encoding (PKCS#1 / SEC1) inside it.
+    fn encodings(alg: KeyAlgorithm) -> [String; 2] {
+        let pkcs8 = if alg.is_rsa() {
+            aws_lc_rs::rsa::KeyPair::generate(KeySize::Rsa2048).unwrap().as_der().unwrap().as_ref().to_vec()
+        } else {
+            let signing = if alg == KeyAlgorithm::EcdsaP256 {
+                &ECDSA_P256_SHA256_ASN1_SIGNING
+            } else {
+                &ECDSA_P384_SHA384_ASN1_SIGNING
+            };
+            EcdsaKeyPair::generate(signing).unwrap().to_pkcs8v1().unwrap().as_ref().to_vec()
+        };
+        let tag = if alg.is_rsa() { "RSA PRIVATE KEY" } else { "EC PRIVATE KEY" };
+        [pem_encode("PRIVATE KEY", &pkcs8), pem_encode(tag, der::pkcs8_inner(&pkcs8).unwrap())]
+    }
+
+    /// The cheap reading agrees with loading the key, for the algorithms kubeadm makes, in each encoding.
+    #[test]
+    fn belongs_to_agrees_with_the_full_parse() {
+        let path = Path::new("test.key");
+        let algs = [KeyAlgorithm::Rsa2048, KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384];
+        let keys: Vec<[String; 2]> = algs.iter().map(|a| encodings(*a)).collect();
+        let public: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|k| PrivateKey::from_pem_bytes(path, k[0].as_bytes()).unwrap().public_key_raw().to_vec())
+            .collect();
+        for (i, encoded) in keys.iter().enumerate() {
+            for pem in encoded {
+                let block = pem::parse(pem).unwrap();
+                let inner = if block.tag() == "PRIVATE KEY" {
+                    der::pkcs8_inner(block.contents())
+                } else {
+                    Some(block.contents())
+                };
+                assert!(inner.and_then(public_half).is_some(), "{} {}: read the cheap way", algs[i], block.tag());
+                for (j, other) in public.iter().enumerate() {
+                    assert_eq!(belongs_to(path, pem.as_bytes(), other).unwrap(), i == j, "{} vs {}", algs[i], algs[j]);
+                }
+            }
+        }
+        let corrupt = b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+        assert!(belongs_to(path, corrupt, &public[0]).is_err());
+    }
+}

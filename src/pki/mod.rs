@@ -280,6 +280,113 @@ impl Pki {
     }
 }
 
+/// Something `check` finds wrong beyond dates. `broken`: a component loading these files fails, whatever
+/// the dates say; otherwise the finding is only worth saying (a key this user may not read).
+#[derive(Debug)]
+pub struct Finding {
+    pub broken: bool,
+    pub message: String,
+}
+
+impl Pki {
+    /// What `validate` cannot see without keys: each present certificate's private key belongs to it, each
+    /// CA's key to the CA, and the CA of every present certificate is there. Cheap (a public-key comparison
+    /// per pair: `check` stays a few milliseconds). A CA without its key is kubeadm's external CA, not a
+    /// fault; a key that cannot be read for lack of permission (check as a non-root user) is a warning.
+    pub fn integrity(&self) -> Vec<Finding> {
+        let mut found = Vec::new();
+        for ca in &self.cas {
+            let signed: Vec<&str> = self
+                .entries
+                .iter()
+                .filter(|e| e.loaded.is_some() && e.spec.ca == ca.spec.id)
+                .map(|e| e.spec.name)
+                .collect();
+            match &ca.cert {
+                None if !signed.is_empty() => found.push(Finding {
+                    broken: true,
+                    message: format!(
+                        "{}: {} is missing, but {} it signed {} here: nothing can verify {} (components fail \
+                         TLS with it); restore the CA certificate",
+                        ca.spec.name,
+                        ca.cert_path.display(),
+                        signed.join(", "),
+                        if signed.len() == 1 { "is" } else { "are" },
+                        if signed.len() == 1 { "it" } else { "them" },
+                    ),
+                }),
+                Some(cert) if ca.has_key => {
+                    found.extend(pair_finding(ca.spec.name, &ca.key_path, &ca.cert_path, &cert.public_key_raw))
+                }
+                _ => {}
+            }
+        }
+        for entry in &self.entries {
+            let Some(loaded) = &entry.loaded else { continue };
+            let name = entry.spec.name;
+            match (&entry.location, &loaded.kubeconfig) {
+                (Location::Kubeconfig { path }, Some(kc)) => {
+                    match key::belongs_to(path, &kc.client_key_pem, &loaded.cert.public_key_raw) {
+                        Ok(true) => {}
+                        Ok(false) => found.push(Finding {
+                            broken: true,
+                            message: format!(
+                                "{name}: {}: client-key-data does not match client-certificate-data: whoever uses \
+                                 this kubeconfig is refused; restore the file from a backup",
+                                path.display()
+                            ),
+                        }),
+                        Err(e) => {
+                            found.push(Finding { broken: true, message: format!("{name}: client-key-data: {e}") })
+                        }
+                    }
+                }
+                (location, _) => {
+                    found.extend(pair_finding(name, location.key_path(), location.path(), &loaded.cert.public_key_raw))
+                }
+            }
+        }
+        found
+    }
+}
+
+/// The key file of a PEM pair against its certificate's public key.
+fn pair_finding(name: &str, key_path: &Path, cert_path: &Path, public: &[u8]) -> Option<Finding> {
+    let broken = |message: String| Some(Finding { broken: true, message });
+    let bytes = match read_file(key_path, Links::Follow) {
+        Ok(b) => b,
+        Err(Error::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            return broken(format!(
+                "{name}: the private key {} is missing: the certificate {} cannot be used without it",
+                key_path.display(),
+                cert_path.display()
+            ));
+        }
+        Err(Error::Read { source, .. }) if source.kind() == io::ErrorKind::PermissionDenied => {
+            return Some(Finding {
+                broken: false,
+                message: format!(
+                    "{name}: cannot read {} ({source}): whether it matches {} is not checked; run check as root",
+                    key_path.display(),
+                    cert_path.display()
+                ),
+            });
+        }
+        Err(e) => return broken(format!("{name}: {e}")),
+    };
+    match key::belongs_to(key_path, &bytes, public) {
+        Ok(true) => None,
+        Ok(false) => broken(format!(
+            "{name}: the private key {} does not match the certificate {} (their public keys differ): a \
+             component loading this pair cannot start; restore the key that belongs to the certificate (a \
+             backup NAME.key.*~), then renew",
+            key_path.display(),
+            cert_path.display()
+        )),
+        Err(e) => broken(format!("{name}: {e}")),
+    }
+}
+
 fn load_entry(location: &Location, keys: Keys) -> Result<Loaded> {
     match location {
         Location::PemPair { cert, key } => {

@@ -120,20 +120,140 @@ pub fn json(out: &Outcome) -> String {
     s
 }
 
-/// kubectl's YAML printer goes through JSON into a map, so keys come out sorted.
+/// kubectl's YAML printer: the JSON document through `sigs.k8s.io/yaml` (go-yaml v2): keys sorted, lists
+/// flush with their key, and a string that would read back as something else quoted. That matters for
+/// `expirationDate`: an RFC 3339 time left plain is a YAML 1.1 timestamp, which PyYAML (Ansible's
+/// `from_yaml`) and other YAML 1.1 readers turn into a date; kubeadm writes `expirationDate: "2027-…Z"`.
 pub fn yaml(out: &Outcome) -> String {
     let value: serde_json::Value = serde_json::to_value(info(out)).expect("serializing plain data");
-    serde_norway::to_string(&sort_keys(value)).expect("serializing plain data")
+    let mut text = String::new();
+    go_yaml_map(&value, 0, &mut text);
+    text
 }
 
-fn sort_keys(v: serde_json::Value) -> serde_json::Value {
-    match v {
-        serde_json::Value::Object(m) => {
-            let mut entries: Vec<_> = m.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sort_keys(v))).collect())
+/// A mapping's entries, sorted by key, at `indent` spaces.
+fn go_yaml_map(v: &serde_json::Value, indent: usize, text: &mut String) {
+    let serde_json::Value::Object(map) = v else { return };
+    let mut entries: Vec<_> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    for (i, (key, value)) in entries.into_iter().enumerate() {
+        // the first entry of a list item shares the line of its `- `
+        if i > 0 || indent == 0 {
+            text.push_str(&" ".repeat(indent));
         }
-        serde_json::Value::Array(a) => serde_json::Value::Array(a.into_iter().map(sort_keys).collect()),
-        other => other,
+        text.push_str(&go_yaml_scalar_str(key));
+        text.push(':');
+        match value {
+            serde_json::Value::Array(items) if !items.is_empty() => {
+                text.push('\n');
+                for item in items {
+                    text.push_str(&" ".repeat(indent));
+                    text.push_str("- ");
+                    match item {
+                        serde_json::Value::Object(_) => go_yaml_map(item, indent + 2, text),
+                        other => {
+                            text.push_str(&go_yaml_scalar(other));
+                            text.push('\n');
+                        }
+                    }
+                }
+            }
+            serde_json::Value::Object(m) if !m.is_empty() => {
+                text.push('\n');
+                go_yaml_map(value, indent + 2, text);
+            }
+            other => {
+                text.push(' ');
+                text.push_str(&go_yaml_scalar(other));
+                text.push('\n');
+            }
+        }
+    }
+}
+
+fn go_yaml_scalar(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "null".into(),
+        serde_json::Value::Bool(b) => b.to_string(),
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) => go_yaml_scalar_str(s),
+        serde_json::Value::Array(_) => "[]".into(),
+        serde_json::Value::Object(_) => "{}".into(),
+    }
+}
+
+/// Plain when the string reads back as that string (names like `etcd-ca`, `output.kubeadm.k8s.io/v1alpha3`),
+/// else double-quoted as go-yaml quotes: whatever YAML 1.1 would resolve to a bool, null, number or
+/// timestamp, or whatever holds a character outside the plainly safe ones.
+fn go_yaml_scalar_str(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '_' | '-');
+    let starts_plain = s.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    let resolves_otherwise = matches!(
+        s.to_ascii_lowercase().as_str(),
+        "y" | "yes" | "n" | "no" | "true" | "false" | "on" | "off" | "null" | "~"
+    );
+    if starts_plain && s.chars().all(safe) && !resolves_otherwise {
+        return s.to_string();
+    }
+    // JSON's escaping is YAML's double-quoted escaping for everything these documents hold
+    serde_json::to_string(s).expect("a string serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{CaReport, CertReport};
+
+    fn cert(name: &str, not_after: Option<&str>, residual: i64) -> CertReport {
+        CertReport {
+            name: name.into(),
+            kind: "cert",
+            path: String::new(),
+            subject: None,
+            sans: Vec::new(),
+            serial: None,
+            not_before: None,
+            not_after: not_after.map(String::from),
+            residual_seconds: not_after.map(|_| residual),
+            residual: None,
+            ca: "ca",
+            key_algorithm: None,
+            externally_managed: false,
+            missing: not_after.is_none(),
+            action: crate::report::Action::None,
+            reason: None,
+        }
+    }
+
+    /// The bytes `sigs.k8s.io/yaml.JSONToYAML` (kubeadm's vendored copy, go-yaml v2.2.8) prints for the
+    /// same JSON document, run with Go 1.19: time strings double-quoted, a missing date `null`, an empty
+    /// list `[]`, keys sorted, list items flush with their key.
+    #[test]
+    fn yaml_is_byte_for_byte_what_kubeadm_prints() {
+        let out = Outcome {
+            certificates: vec![
+                cert("admin.conf", Some("2027-11-29T00:42:00Z"), 31535999),
+                cert("super-admin.conf", None, 0),
+            ],
+            certificate_authorities: Vec::<CaReport>::new(),
+            ..Outcome::default()
+        };
+        let go = "apiVersion: output.kubeadm.k8s.io/v1alpha3
+certificateAuthorities: []
+certificates:
+- caName: ca
+  expirationDate: \"2027-11-29T00:42:00Z\"
+  externallyManaged: false
+  missing: false
+  name: admin.conf
+  residualTime: 31535999
+- expirationDate: null
+  externallyManaged: false
+  missing: true
+  name: super-admin.conf
+  residualTime: 0
+kind: CertificateExpirationInfo
+";
+        assert_eq!(yaml(&out), go);
     }
 }

@@ -121,7 +121,16 @@ options:
   csr_dir:
     description:
       - Where O(state=csr) writes C(NAME.csr) and C(NAME.key), and where O(state=install) reads C(NAME.key).
-      - Defaults to O(cert_dir), as kubeadm's C(--csr-dir).
+      - Required when O(state=csr) or O(state=install) (kubeadm 1.20 also refuses C(--csr-only) without
+        C(--csr-dir)); the task fails naming O(csr_dir) when it is missing. Other states ignore it.
+      - Never a directory of the PKI. O(cert_dir), its C(etcd/), O(kubeconfig_dir), or any directory a file
+        of the PKI really lives in (paths compared with symbolic links and C(..) resolved) is refused, because
+        C(NAME.key) there would replace a key the control plane uses (C(apiserver.key) is the apiserver's).
+      - O(state=csr) creates it and its parents with mode C(0700) when missing. It holds private keys, so it is
+        refused when another user owns it or can write it (group- or other-writable), or could swap it through
+        a directory above it (owned by another non-root user, or writable by others without the sticky bit).
+      - A C(NAME.csr) or C(NAME.key) in it that another user owns is never kept, and O(state=install) refuses
+        such a key; new keys always belong to the user the module runs as.
     type: path
   signed_dir:
     description:
@@ -177,6 +186,8 @@ notes:
     O(fail_within) with O(state=renew), O(signed_dir) without O(state=install)) fails the task, naming it,
     instead of being ignored.
   - Needs read access to O(cert_dir) and O(kubeconfig_dir) (root on a kubeadm node, so C(become=true)).
+  - O(state=check) compares each certificate's public key with its private key's (cheap, no signing), so a
+    replaced or mismatched key fails the check; see RV(warnings).
 seealso:
   - name: kubeadm certificate management
     description: How kubeadm renews certificates and what has to be restarted afterwards.
@@ -532,6 +543,10 @@ warnings:
   description:
     - Things the user should know, such as a validity clamped to the CA's expiry, or that an interrupted
       renewal was completed first (also in a failed task).
+    - With O(state=check), what the dates do not show. A key that does not match its certificate, a key that is
+      missing, or a CA certificate missing while certificates it signed are present make the PKI broken, and the
+      task fails (C(failed=true), RV(msg) starts with C(the PKI is broken)) whatever the dates say; the report is
+      still returned. A key the module may not read (run without C(become)) is only a warning.
   returned: when there is something to say
   type: list
   elements: str

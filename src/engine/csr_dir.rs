@@ -1,0 +1,204 @@
+//! The CSR directory of `csr` and `install`: where new private keys wait for their signed certificates.
+//! Three rules, because each was a way to lose or leak a key:
+//!
+//! - It is never a directory of the PKI. `csr` writes `NAME.key` there; in the cert dir that name *is*
+//!   the live key of `apiserver`, `apiserver-kubelet-client`, `apiserver-etcd-client` and
+//!   `front-proxy-client`, and replacing it breaks the pair the control plane loads. Paths are compared
+//!   canonicalized (symbolic links, `..`), against the cert dir, its `etcd/`, the kubeconfig dir and
+//!   every directory a file of the PKI really lives in (a PKI file may be a link to elsewhere).
+//! - It holds private keys, so nobody else may write it: owned by the user running the tool, not group-
+//!   or other-writable, and no directory above it that someone else could use to swap it (owned by root
+//!   or us; writable by others only with the sticky bit, like /tmp).
+//! - `csr` creates it, and its parents, 0700, as kubeadm creates `--csr-dir` (kubeadm uses 0755; these
+//!   files are private keys).
+
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::inventory::{CAS, CERTIFICATES};
+use crate::pki::{Layout, Location};
+
+unsafe extern "C" {
+    /// POSIX `geteuid(2)`: always succeeds, no side effects (libc is linked by std already).
+    safe fn geteuid() -> u32;
+}
+
+/// The effective user id of this process: the owner every file it creates gets.
+pub fn euid() -> u32 {
+    geteuid()
+}
+
+/// `path` with symbolic links and `..` resolved: the longest existing ancestor canonicalized, then the
+/// components that do not exist yet. A `..` after a missing component cannot be resolved honestly.
+pub fn canonical(path: &Path) -> Result<PathBuf> {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(|e| Error::read(path, e))?.join(path)
+    };
+    let mut existing = absolute.clone();
+    let mut missing = Vec::new();
+    loop {
+        match std::fs::canonicalize(&existing) {
+            Ok(c) => {
+                let mut out = c;
+                for part in missing.iter().rev() {
+                    out.push(part);
+                }
+                return Ok(out);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::read(&existing, e)),
+        }
+        let last = existing.components().next_back();
+        match last {
+            Some(Component::Normal(name)) => missing.push(PathBuf::from(name)),
+            Some(Component::CurDir) => {}
+            _ => {
+                return Err(Error::invalid(
+                    path,
+                    "contains `..` after a directory that does not exist; give the CSR directory without `..`",
+                ));
+            }
+        }
+        existing.pop();
+    }
+}
+
+/// The directories of the PKI, canonicalized, each with what it is (for the message).
+fn pki_dirs(layout: &Layout) -> Vec<(PathBuf, String)> {
+    let mut dirs = vec![
+        (layout.cert_dir.clone(), "the cert dir".to_string()),
+        (layout.cert_dir.join("etcd"), "the etcd cert dir".to_string()),
+        (layout.kubeconfig_dir.clone(), "the kubeconfig dir".to_string()),
+    ];
+    let mut files: Vec<PathBuf> = Vec::new();
+    for ca in CAS {
+        let (crt, key) = layout.ca_paths(ca);
+        files.extend([crt, key]);
+    }
+    for spec in CERTIFICATES {
+        match layout.location(spec) {
+            Location::PemPair { cert, key } => files.extend([cert, key]),
+            Location::Kubeconfig { path } => files.push(path),
+        }
+    }
+    for file in files {
+        // a PKI file that is a link: the directory it points into holds the PKI too
+        if let Ok(real) = std::fs::canonicalize(&file)
+            && let Some(parent) = real.parent()
+        {
+            dirs.push((parent.to_path_buf(), format!("where {} really is", file.display())));
+        }
+    }
+    dirs.into_iter().filter_map(|(d, what)| std::fs::canonicalize(&d).ok().map(|c| (c, what))).collect()
+}
+
+/// Refuses a CSR dir that is a directory of the PKI.
+fn refuse_pki_dir(layout: &Layout, given: &Path, real: &Path) -> Result<()> {
+    if let Some((_, what)) = pki_dirs(layout).into_iter().find(|(d, _)| d == real) {
+        let shown = if real == given { String::new() } else { format!(" (that is {})", real.display()) };
+        return Err(Error::invalid(
+            given,
+            format!(
+                "the CSR directory{shown} is {what}: a CSR run writes NAME.key there, which would replace a \
+                 key the control plane uses; give --csr-dir (csr_dir) a directory of its own, e.g. \
+                 /etc/kubernetes/kubeadm-certs/csr"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether someone other than us (and root) could change what is in `dir`.
+fn foreign_writer(dir: &Path, meta: &std::fs::Metadata, me: u32, is_target: bool) -> Option<String> {
+    let mode = meta.mode();
+    if meta.uid() != me && (is_target || meta.uid() != 0) {
+        return Some(format!(
+            "{} is owned by uid {}, not by the user running kubeadm-certs (uid {me})",
+            dir.display(),
+            meta.uid()
+        ));
+    }
+    let sticky = mode & 0o1000 != 0;
+    if mode & 0o022 != 0 && (is_target || !sticky) {
+        return Some(format!(
+            "{} is writable by {} (mode {:o})",
+            dir.display(),
+            if mode & 0o002 != 0 { "other users" } else { "its group" },
+            mode & 0o7777
+        ));
+    }
+    None
+}
+
+/// Refuses a CSR dir that another user could write, or swap through a directory above it. `from` is the
+/// CSR dir itself when it exists, else its nearest existing ancestor (the directory it will be made in).
+fn refuse_foreign(given: &Path, from: &Path, from_is_target: bool) -> Result<()> {
+    let me = euid();
+    for (i, d) in from.ancestors().enumerate() {
+        let is_target = from_is_target && i == 0;
+        let meta = std::fs::metadata(d).map_err(|e| Error::read(d, e))?;
+        if is_target && !meta.is_dir() {
+            return Err(Error::invalid(given, "is not a directory"));
+        }
+        if let Some(why) = foreign_writer(d, &meta, me, is_target) {
+            return Err(Error::invalid(
+                given,
+                format!(
+                    "refusing a CSR directory another user could write or swap: {why}; it holds new private keys \
+                     (chmod 0700 it, chown it to the user running kubeadm-certs, or pick another)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What `csr` and `install` learn about the CSR dir before touching anything.
+pub struct CsrDir {
+    pub path: PathBuf,
+    pub exists: bool,
+}
+
+/// The checks that need no lock and change nothing: not a PKI dir, and, when it exists, ours alone.
+pub fn check(layout: &Layout, given: &Path) -> Result<CsrDir> {
+    let real = canonical(given)?;
+    refuse_pki_dir(layout, given, &real)?;
+    let exists = match std::fs::symlink_metadata(&real) {
+        Ok(_) => true,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => return Err(Error::read(given, e)),
+    };
+    if exists {
+        refuse_foreign(given, &real, true)?;
+    } else if let Some(parent) = real.ancestors().find(|a| a.exists()) {
+        refuse_foreign(given, parent, false)?;
+    }
+    // the path as given is what the files are written through: a link on it lives in a directory whose
+    // owner could point it elsewhere between this check and the write
+    let absolute = std::path::absolute(given).map_err(|e| Error::read(given, e))?;
+    if let Some(parent) = absolute.ancestors().skip(1).find(|a| a.exists()) {
+        refuse_foreign(given, parent, false)?;
+    }
+    Ok(CsrDir { path: given.to_path_buf(), exists })
+}
+
+/// Creates the CSR dir and its parents 0700 (kubeadm creates `--csr-dir` too), then checks it again.
+pub fn create(given: &Path) -> Result<()> {
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(given).map_err(|e| Error::write(given, e))?;
+    refuse_foreign(given, &canonical(given)?, true)
+}
+
+/// `install` reads keys from the CSR dir: it must exist.
+pub fn require_existing(dir: &CsrDir) -> Result<()> {
+    if !dir.exists {
+        return Err(Error::invalid(
+            &dir.path,
+            "the CSR directory does not exist; run `kubeadm-certs csr --csr-dir DIR` first, then install from the same DIR",
+        ));
+    }
+    Ok(())
+}
