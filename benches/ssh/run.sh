@@ -121,7 +121,7 @@ done
 out=$repo/target/bench/ssh.md
 mkdir -p "$(dirname "$out")"
 {
-  echo "## Fleet over SSH: $NODES nodes, $(nproc) CPUs, $(ansible --version | head -1)"
+  echo "## Fleet over SSH: $NODES nodes, $(nproc) CPUs, $(ansible --version 2>/dev/null | sed -n 1p)"
   echo
   echo "playbook | forks | run | total (s) | per host (s) | ratio to ours-check | bytes to each host | module runs per host | bytes per host per module run"
   echo "---|---|---|---|---|---|---|---|---"
