@@ -188,6 +188,18 @@ notes:
   - Needs read access to O(cert_dir) and O(kubeconfig_dir) (root on a kubeadm node, so C(become=true)).
   - O(state=check) compares each certificate's public key with its private key's (cheap, no signing), so a
     replaced or mismatched key fails the check; see RV(warnings).
+  - The binary crosses the wire once per host and version. Ansible copies a binary module to the target for
+    every task (pipelining cannot help binary modules); this module's action plugin instead keeps the binary on
+    the target as C(/var/lib/kubeadm-certs/bin/VERSION-SHA256) (root-owned, mode 0755, written through a
+    temporary name and renamed) and from then on sends only the task's arguments, on standard input where the
+    connection can. Before every use the target checks that the copy is a regular file, that it and its two
+    folders are owned by root with mode 0755, and that its sha256 is the one of the collection's binary; a copy
+    that fails any check is never run (a warning names the reason) and is replaced. Copies of other versions
+    are removed when a new one is written.
+  - The copy is written only by root (C(become=true), or the remote user root) and never in check mode. Where it
+    cannot be written (no root, a read-only C(/var/lib)), async tasks, and with the variable
+    C(kubeadm_certs_binary_cache=false) (set it for a host, a group or a play to turn this off), the task uses
+    Ansible's ordinary transfer of the binary; a failed write warns once per host and playbook run.
 seealso:
   - name: kubeadm certificate management
     description: How kubeadm renews certificates and what has to be restarted afterwards.

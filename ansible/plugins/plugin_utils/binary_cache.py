@@ -1,0 +1,117 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubeadm-certs contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""The module binary, kept once per version on each target (the certs action plugin's "copy once").
+
+Ansible copies a binary module to the target for every task (pipelining cannot help binary modules): a play
+that runs the 3 MiB module five times per host moves 16 MiB per host. The action plugin instead keeps the
+binary of the collection's version on the target, under CACHE_DIR, named VERSION-SHA256, and from then on a
+task sends only its arguments.
+
+What makes that safe is in the shell scripts below, which run on the target:
+- the copy is used only when it and the two folders above it are owned by root and writable by root alone
+  (mode 0755 exactly), it is a regular file and not a link, and its sha256 is the one the controller computed
+  from the collection's own binary, checked before every use: a corrupted or tampered copy is never run;
+- it is written by root through a temporary name in the same folder, checked, then renamed: a reader sees the
+  old file or the whole new one;
+- other versions in the folder are removed when a new one is written.
+
+These functions only build scripts and read their answers; the action plugin runs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shlex
+
+CACHE_ROOT = '/var/lib/kubeadm-certs'
+CACHE_DIR = CACHE_ROOT + '/bin'
+
+# What the use script prints, alone on its first line, when it will not run the cached copy. The module's
+# own output is one JSON object, so the marker cannot be mistaken for it.
+MISS_MARKER = 'KUBEADM_CERTS_CACHE_MISS'
+# The exit code that goes with the marker (the binary itself exits 0 to 3).
+MISS_RC = 97
+
+_VERSION_RE = re.compile(r'^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$')
+_SHA256_RE = re.compile(r'^[0-9a-f]{64}$')
+
+_SHA_CACHE = {}
+
+
+def file_sha256(path):
+    """sha256 of a local file, computed once per controller process and path."""
+    digest = _SHA_CACHE.get(path)
+    if digest is None:
+        h = hashlib.sha256()
+        with open(path, 'rb') as f:
+            for block in iter(lambda: f.read(1 << 20), b''):
+                h.update(block)
+        digest = _SHA_CACHE[path] = h.hexdigest()
+    return digest
+
+
+def cached_path(version, sha256):
+    """Where the target keeps the binary of this version: CACHE_DIR/VERSION-SHA256."""
+    if not _VERSION_RE.match(version or ''):
+        raise ValueError('collection version %r cannot name a file' % (version,))
+    if not _SHA256_RE.match(sha256 or ''):
+        raise ValueError('%r is not a sha256' % (sha256,))
+    return '%s/%s-%s' % (CACHE_DIR, version, sha256)
+
+
+def _checks(path, sha256):
+    """Shell that exits non-zero, printing why on stdout, unless PATH is the safe copy described above."""
+    q = shlex.quote
+    return (
+        'p={path}; '
+        '[ -e "$p" ] || {{ echo "{marker} absent"; exit {rc}; }}; '
+        'for d in {root} {dir}; do '
+        '[ -d "$d" ] && [ ! -L "$d" ] && [ "$(stat -c %u:%a "$d" 2>/dev/null)" = 0:755 ] '
+        '|| {{ echo "{marker} unsafe-dir $d"; exit {rc}; }}; done; '
+        '[ -f "$p" ] && [ ! -L "$p" ] && [ "$(stat -c %u:%a "$p" 2>/dev/null)" = 0:755 ] '
+        '|| {{ echo "{marker} unsafe-file"; exit {rc}; }}; '
+        'printf "%s  %s\\n" {sha} "$p" | sha256sum -c --status 2>/dev/null '
+        '|| {{ echo "{marker} mismatch"; exit {rc}; }}; '
+    ).format(path=q(path), root=q(CACHE_ROOT), dir=q(CACHE_DIR), sha=q(sha256), marker=MISS_MARKER, rc=MISS_RC)
+
+
+def use_script(path, sha256, args_path=None):
+    """Shell that runs the cached binary with the task's args file, after the checks.
+
+    With ARGS_PATH None the arguments come on standard input (connections that can send data with a command:
+    one round trip per task); they go to a 0600 temporary file, removed when the module has run.
+    """
+    q = shlex.quote
+    script = _checks(path, sha256)
+    if args_path is None:
+        script += ('umask 077; a=$(mktemp) || exit 1; cat >"$a" || { rm -f "$a"; exit 1; }; '
+                   '"$p" "$a"; rc=$?; rm -f "$a"; exit $rc')
+    else:
+        script += '"$p" %s' % q(args_path)
+    return script
+
+
+def install_script(path, sha256, source):
+    """Shell (run as root) that writes SOURCE as the cached binary, checked, atomically, and removes others."""
+    q = shlex.quote
+    return (
+        'set -e; umask 022; '
+        'for d in {root} {dir}; do [ -L "$d" ] && rm -f "$d"; mkdir -p "$d"; chown 0:0 "$d"; chmod 0755 "$d"; done; '
+        't={dir}/.new-$$; trap \'rm -f "$t"\' EXIT; '
+        'cp {src} "$t"; chown 0:0 "$t"; chmod 0755 "$t"; sync "$t" 2>/dev/null || sync; '
+        'printf "%s  %s\\n" {sha} "$t" | sha256sum -c --status; '
+        'mv -f "$t" {path}; trap - EXIT; '
+        'for f in {dir}/*; do [ "$f" = {path} ] || [ ! -e "$f" ] || rm -f "$f"; done; '
+        # temporary files of installs that died: an hour is long past any install still running
+        'find {dir} -maxdepth 1 -name ".new-*" -mmin +60 -delete 2>/dev/null || true'
+    ).format(root=q(CACHE_ROOT), dir=q(CACHE_DIR), src=q(source), sha=q(sha256), path=q(path))
+
+
+def miss_reason(stdout):
+    """The reason the use script gave for not running the copy, or None when the module ran."""
+    first = (stdout or '').lstrip().split('\n', 1)[0].strip()
+    if not first.startswith(MISS_MARKER):
+        return None
+    return first[len(MISS_MARKER):].strip() or 'unknown'
