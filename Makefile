@@ -1,7 +1,8 @@
 # kubeadm-certs: build targets that are not plain `cargo build`.
 #
 #   make collection        portable release binaries for x86_64 and aarch64 Linux (glibc 2.17 floor, cargo zigbuild),
-#                          placed into the Ansible collection, and the collection tarball in dist/
+#                          placed into the Ansible collection, and the collection tarball in dist/; installs what
+#                          it needs when missing (scripts/setup.sh collection: root or sudo on a fresh Debian)
 #   make collection-smoke  runs the aarch64 binary under qemu-aarch64 against a kubeadm-made PKI and compares its
 #                          report with the x86_64 binary's
 #   make ansible-checks    ansible-lint (production profile), ansible-test sanity, ansible-doc
@@ -12,8 +13,10 @@
 # binary read as documentation makes it warn), and `ansible-galaxy collection build` keeps both. All of them are
 # git-ignored: a committed binary under plugins/ breaks ansible-test sanity.
 
+# scripts/setup.sh installs what a target needs when it is missing; its tools (cargo, a Python virtualenv on
+# machines whose Python is Debian's) are found through this PATH.
+export PATH := $(shell $(CURDIR)/scripts/setup.sh path)
 CARGO ?= cargo
-PYTHON ?= python3
 # The release profile strips already (strip = true); GNU strip handles both ELF flavours (elf64-little) if not.
 STRIP ?= strip
 ARCHES := x86_64 aarch64
@@ -46,12 +49,10 @@ collection-binaries: collection-deps
 	done
 	@scripts/check-binaries.sh $(COLLECTION)/bin
 
-# Installs only what is missing: zig (PyPI `ziglang`), cargo-zigbuild (crates.io), the aarch64 Rust standard library.
+# Installs only what is missing (scripts/setup.sh collection): ansible-core (ansible-galaxy) and zig (PyPI
+# ziglang), cargo-zigbuild (crates.io), the x86_64 and aarch64 Rust standard libraries, binutils, a C compiler.
 collection-deps:
-	@$(PYTHON) -c 'import ziglang' 2>/dev/null || $(PYTHON) -m pip install --quiet ziglang
-	@command -v cargo-zigbuild >/dev/null || $(CARGO) install --locked cargo-zigbuild
-	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
-	@rustup target list --installed | grep -qx x86_64-unknown-linux-gnu || rustup target add x86_64-unknown-linux-gnu
+	@scripts/setup.sh collection
 
 collection-smoke:
 	scripts/smoke-aarch64.sh $(COLLECTION)/bin

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# examples/demo.sh: the main job on a demo PKI, without root and without a cluster.
+# examples/demo.sh: the main job on a demo PKI, without a cluster (and without root where Rust, a C compiler
+# and OpenSSL are installed; scripts/setup.sh demo installs them when they are missing).
 #
 # examples/demo-pki/ is a control-plane PKI made by real kubeadm v1.20.2 (scripts/mkpki.sh, node demo-cp1,
 # documentation address 192.0.2.11). Its keys are public: a demo, never a cluster's. The demo works on a
@@ -14,6 +15,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 bin=${KUBEADM_CERTS:-}
 if [ -z "$bin" ]; then
+  # Rust, a C compiler and OpenSSL, installed when missing (root or sudo then; nothing to do, and no root, if present)
+  "$repo/scripts/setup.sh" demo
+  PATH=$("$repo/scripts/setup.sh" path)
   (cd "$repo" && cargo build --release --quiet)
   bin=$repo/target/release/kubeadm-certs
 fi

@@ -92,6 +92,27 @@ impl Cluster {
         }
     }
 
+    /// With the apiserver down, waits until the run `pid` tries it again: the test holds the apiserver's
+    /// address and port and closes, unanswered, every connection (a failed request, as against a restarting
+    /// apiserver) until one comes from the run, so that the outage is known to have been met, not slept
+    /// through. kube-controller-manager's connections are refused the same way.
+    fn wait_for_a_request_while_down(&self, pid: u32) {
+        let listener = std::net::TcpListener::bind((self.ip, 6443)).expect("the apiserver's port is free");
+        listener.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match listener.accept() {
+                Ok((_conn, peer)) if holds_socket(pid, peer) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < deadline, "the run did not ask the apiserver again within 30 s");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+    }
+
     /// Plays an external signer: issues the request `name` with the CA `ca` (its base name under pki/) and
     /// writes the certificate to the request's status, as cert-manager or a custom signer would.
     fn sign_as_external_signer(&self, name: &str, ca: &str) {
@@ -168,6 +189,22 @@ impl Drop for Cluster {
             .args(["stop", &self.pki.root().display().to_string(), self.ip])
             .output();
     }
+}
+
+/// Whether process `pid` holds the TCP socket whose local end is `addr` (its inode from /proc/net/tcp,
+/// among the process's file descriptors).
+fn holds_socket(pid: u32, addr: std::net::SocketAddr) -> bool {
+    let std::net::SocketAddr::V4(a) = addr else { return false };
+    let local = format!("{:08X}:{:04X}", u32::from_ne_bytes(a.ip().octets()), a.port());
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let inode = tcp.lines().skip(1).find_map(|l| {
+        let fields: Vec<&str> = l.split_whitespace().collect();
+        (fields.get(1) == Some(&local.as_str())).then(|| fields[9].to_string())
+    });
+    let Some(inode) = inode else { return false };
+    let link = format!("socket:[{inode}]");
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+    fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.to_string_lossy() == link))
 }
 
 fn stderr(out: &Output) -> String {
@@ -400,7 +437,7 @@ fn refusals_denials_and_timeouts_change_nothing_and_leave_no_requests() {
         .unwrap();
     let name = &cluster.wait_for_new_csrs(&csrs_now, 1)[0];
     cluster.kill("kube-apiserver");
-    std::thread::sleep(Duration::from_secs(3));
+    cluster.wait_for_a_request_while_down(child.id());
     cluster.script("start");
     cluster.kubectl(&["certificate", "approve", name]);
     let out = child.wait_with_output().unwrap();
