@@ -5,7 +5,8 @@
 #
 # Each step asserts its cause: what is on the node afterwards, what the node received (its eth0 rx counter),
 # and what Ansible printed. Prints "N passed, N failed"; exits 1 when any step failed.
-# Needs root, Docker, ansible (the `ansible` package), scripts/k8s-bin.sh.
+# Needs root, Docker, ansible (the `ansible` package), scripts/k8s-bin.sh. Builds the release binary first (cargo
+# build --release, incremental) unless KUBEADM_CERTS_E2E_BIN names a freshly built one.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 tests=$repo/ansible/tests/binary_cache
@@ -16,8 +17,18 @@ ok() { passed=$((passed + 1)); echo "ok: $*"; }
 bad() { failed=$((failed + 1)); echo "FAILED: $*"; }
 
 image=$("$repo/benches/ssh/image.sh") || exit 1
-(cd "$repo" && cargo build --release --locked --bin kubeadm-certs >&2) || exit 1
-bin=$repo/target/release/kubeadm-certs
+# the binary under test is built from this tree (cargo is incremental), or the one KUBEADM_CERTS_E2E_BIN names (the
+# portable binary `make collection` made just before, as scripts/test-all.sh passes it), if it is newer than the sources
+if [ -n "${KUBEADM_CERTS_E2E_BIN:-}" ]; then
+  bin=$KUBEADM_CERTS_E2E_BIN
+else
+  (cd "$repo" && cargo build --release --locked --bin kubeadm-certs >&2) || exit 1
+  bin=$repo/target/release/kubeadm-certs
+fi
+stale=$(cd "$repo" && find src Cargo.toml Cargo.lock -newer "$bin" -print -quit 2>/dev/null)
+if [ ! -x "$bin" ] || [ -n "$stale" ]; then
+  log "$bin is missing or older than ${stale:-src}: build it (cargo build --release, or make collection)"; exit 1
+fi
 sha=$(sha256sum "$bin" | cut -d' ' -f1)
 version=$(awk '/^version:/ {print $2}' "$repo/ansible/galaxy.yml")
 cached=/var/lib/kubeadm-certs/bin/$version-$sha

@@ -27,13 +27,13 @@ CARGO_BIN=${CARGO_HOME:-$HOME/.cargo}/bin
 # ---- what the project needs, per profile (each includes the one before)
 DEMO_DEBS=(ca-certificates curl gcc libc6-dev openssl)
 COLLECTION_DEBS=(binutils make git python3 python3-venv python3-pip)
-ALL_DEBS=(jq rsync debootstrap strace time hyperfine etcd-server etcd-client golang-go dpkg-dev
+ALL_DEBS=(jq rsync debootstrap strace time hyperfine etcd-server etcd-client golang-go dpkg-dev sudo
           qemu-user libc6-arm64-cross binutils-aarch64-linux-gnu)
 COLLECTION_PY=('ansible-core>=2.16' ziglang)
-ALL_PY=('ansible>=9' 'ansible-lint>=24' 'molecule>=24' 'molecule-plugins[docker]')
+ALL_PY=('ansible>=9' 'ansible-lint>=24' 'molecule>=24' 'molecule-plugins[docker]' pytest)
 # commands and Python modules whose presence means the PyPI packages above are installed
 COLLECTION_PY_HAVE=(cmd:ansible-galaxy mod:ziglang)
-ALL_PY_HAVE=(cmd:ansible-playbook cmd:ansible-lint cmd:ansible-test cmd:molecule mod:molecule_plugins.docker
+ALL_PY_HAVE=(cmd:ansible-playbook cmd:ansible-lint cmd:ansible-test cmd:molecule mod:molecule_plugins.docker mod:pytest
              mod:ansible_collections.community.docker mod:ansible_collections.ansible.posix
              mod:ansible_collections.community.general)
 

@@ -6,12 +6,13 @@
 #   1. Rust: cargo fmt --check, cargo clippy --all-targets -D warnings, cargo test (the integration tests
 #      build kubeadm, kube-apiserver, kube-controller-manager and kube-scheduler v1.20.2 once via
 #      scripts/k8s-bin.sh and run real etcd + kube-apiserver + kube-controller-manager on 127.0.0.0/8 addresses),
-#      including the full crash-safety campaign (CRASH_RUNS, default 200 here: 122 fault-point kills and 200
+#      including the full crash-safety campaign (CRASH_RUNS, default 200 here: 173 fault-point kills and 200
 #      random SIGKILLs, as scripts/crash-safety.sh runs it; plain `cargo test` runs each fault point once and
 #      a dozen random kills); its summaries are printed at the end of the stage; then examples/demo.sh, the
 #      README's first command
 #   2. the collection: `make collection` (x86_64 + aarch64 binaries, glibc 2.17 floor), the aarch64 binary
-#      under qemu-aarch64, ansible-lint (production), ansible-test sanity, ansible-doc, the roles end to end
+#      under qemu-aarch64, ansible-lint (production), ansible-test sanity, ansible-doc, the roles end to end,
+#      the module binary kept on each node over real SSH (scripts/binary-cache-test.sh)
 #   3. Molecule: default, ha, external_ca, schedule on docker (scripts/molecule-tests.sh)
 #
 # STAGES="rust collection molecule" (default: all) picks stages; SETUP=0 skips scripts/setup.sh.
@@ -47,8 +48,12 @@ collection() {
   stage "collection: binaries, tarball, aarch64 smoke test"
   make collection
   make collection-smoke
+  # the end-to-end tests run the binary the collection ships (no second release build)
+  export KUBEADM_CERTS_E2E_BIN=$repo/ansible/bin/kubeadm-certs-x86_64
   stage "collection: lint, sanity, docs, end to end"
   scripts/ansible-checks.sh
+  stage "collection: the module binary kept on each node, over real SSH (scripts/binary-cache-test.sh)"
+  scripts/binary-cache-test.sh
 }
 
 molecule() {
