@@ -11,6 +11,7 @@ pub mod duration;
 pub mod engine;
 pub mod error;
 pub mod frontend;
+pub mod inuse;
 pub mod inventory;
 pub mod pki;
 pub mod render;

@@ -83,6 +83,19 @@ pub struct CsrReport {
     pub changed: bool,
 }
 
+/// A control-plane component found running on this PKI (or not), and whether it uses what is on disk.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ComponentReport {
+    /// As `restart` takes it: etcd, kube-apiserver, kube-controller-manager, kube-scheduler.
+    pub name: &'static str,
+    pub pid: Option<u32>,
+    /// RFC 3339 UTC, to the second.
+    #[serde(rename = "startedAt")]
+    pub started_at: Option<String>,
+    pub stale: bool,
+    pub reason: String,
+}
+
 /// One changed entry, community.crypto style: what a reviewer compares, never key material.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct DiffEntry {
@@ -106,6 +119,9 @@ pub struct Outcome {
     pub csr_names: Vec<String>,
     /// Control-plane components that must restart to load what was renewed or installed.
     pub restart: Vec<&'static str>,
+    /// The control-plane components running on this PKI (empty when none runs here): `check`, and every
+    /// state that writes, as they stand after the run.
+    pub components: Vec<ComponentReport>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub csrs: Vec<CsrReport>,
     /// Names (certificates and CAs) expiring within `fail_within`.
@@ -115,6 +131,9 @@ pub struct Outcome {
     pub warnings: Vec<String>,
     #[serde(skip)]
     pub diff: Vec<DiffEntry>,
+    /// Why each of `restart` must restart (the text and the CLI table say it).
+    #[serde(skip)]
+    pub stale: Vec<ComponentReport>,
     /// Set when `fail_within` found something: the front doors turn it into exit 3 / `failed`.
     #[serde(skip)]
     pub threshold_failed: bool,

@@ -36,6 +36,9 @@ pub fn actions_table(out: &Outcome) -> String {
             out.restart.join(", ")
         ));
     }
+    for s in out.stale.iter().filter(|s| s.pid.is_some()) {
+        text.push_str(&format!("[stale] {} (pid {}): {}\n", s.name, s.pid.unwrap_or_default(), s.reason));
+    }
     text
 }
 
