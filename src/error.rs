@@ -42,6 +42,10 @@ pub enum Error {
     #[error("{0}")]
     Signer(String),
 
+    /// `restart`: which component, what failed, and what became of its manifest.
+    #[error("{0}")]
+    Restart(String),
+
     /// signer=api: what went wrong with which CertificateSigningRequest, and what became of the ones
     /// this run had created.
     #[error(transparent)]

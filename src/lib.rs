@@ -17,3 +17,4 @@ pub mod pki;
 pub mod render;
 pub mod report;
 pub mod request;
+pub mod restart;

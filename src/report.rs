@@ -96,6 +96,18 @@ pub struct ComponentReport {
     pub reason: String,
 }
 
+/// `restart`: what became of one component.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct RestartReport {
+    pub name: &'static str,
+    /// restarted, would_restart, not_running, not_restarted (method none)
+    pub action: &'static str,
+    pub method: &'static str,
+    pub pid_before: Option<u32>,
+    pub pid_after: Option<u32>,
+    pub reason: String,
+}
+
 /// One changed entry, community.crypto style: what a reviewer compares, never key material.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct DiffEntry {
@@ -131,6 +143,9 @@ pub struct Outcome {
     pub warnings: Vec<String>,
     #[serde(skip)]
     pub diff: Vec<DiffEntry>,
+    /// `restart`: one entry per component asked for (or found stale).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restarts: Vec<RestartReport>,
     /// Why each of `restart` must restart (the text and the CLI table say it).
     #[serde(skip)]
     pub stale: Vec<ComponentReport>,

@@ -157,3 +157,144 @@ fn served_certificates_are_judged_by_the_serial_served_and_etcd_reloads_its_own(
     let reason = api["reason"].as_str().unwrap();
     assert!(reason.starts_with("serves apiserver serial ") && reason.contains("apiserver.crt has serial"), "{v}");
 }
+
+fn restart_json(pki: &Pki, args: &[&str]) -> (i32, Value, String) {
+    let mut all = vec!["restart"];
+    all.extend_from_slice(args);
+    all.extend(["-o", "json"]);
+    let (code, out, err) = run_on(pki, &all);
+    (code, serde_json::from_str(&out).unwrap_or(Value::Null), format!("{out}{err}"))
+}
+
+/// A test-only stand-in for what restarts a component (the kubelet, systemd): stops the pid it is given
+/// and starts the component again with scripts/cluster.sh. Used through method `command`.
+fn cluster_restart_command(pki: &Pki, ip: &str) -> String {
+    let root = pki.root().display();
+    format!(
+        "kill \"$KUBEADM_CERTS_PID\"; \
+         while [ -e /proc/$KUBEADM_CERTS_PID ] && ! grep -q ') Z' /proc/$KUBEADM_CERTS_PID/stat; do sleep 0.1; done; \
+         rm -f {root}/run/$KUBEADM_CERTS_COMPONENT.pid; K8S_BIN={} {} start {root} {ip}",
+        k8s_bin().display(),
+        repo().join("scripts/cluster.sh").display()
+    )
+}
+
+#[test]
+fn restart_stale_restarts_the_stale_apiserver_and_gates_on_its_health_and_certificates() {
+    let ip = "127.0.0.63";
+    let pki = kubeadm_pki("std", "cp1", ip);
+    let cluster = Cluster::start(&pki, ip);
+    let (code, v, text) = restart_json(&pki, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(v["msg"], "nothing stale", "{text}");
+    assert_eq!(v["changed"], false);
+
+    let (code, out, err) = run_on(&pki, &["renew", "apiserver-kubelet-client", "--force"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let before = cluster.pid("kube-apiserver");
+
+    // check mode says what it would do and does nothing
+    let cmd = cluster_restart_command(&pki, ip);
+    let (code, v, text) = restart_json(&pki, &["stale", "--check", "--method", "command", "--restart-command", &cmd]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(v["restarts"][0]["name"], "kube-apiserver", "{text}");
+    assert_eq!(v["restarts"][0]["action"], "would_restart", "{text}");
+    assert_eq!(v["changed"], false, "{text}");
+    let m = module_on(
+        &pki,
+        serde_json::json!({"state": "restart", "method": "command", "restart_command": cmd, "_ansible_check_mode": true}),
+    );
+    assert_eq!(m["restarts"][0]["action"], "would_restart", "{m}");
+    assert_eq!(m["restart"], serde_json::json!(["kube-apiserver"]), "{m}");
+    assert_eq!(cluster.pid("kube-apiserver"), before);
+
+    // the real run: restarted, running again, /readyz verified against the CA, the renewed file in use
+    let (code, v, text) =
+        restart_json(&pki, &["stale", "--method", "command", "--restart-command", &cmd, "--timeout", "90s"]);
+    assert_eq!(code, 0, "{text}");
+    let r = &v["restarts"][0];
+    assert_eq!((r["name"].as_str(), r["action"].as_str()), (Some("kube-apiserver"), Some("restarted")), "{text}");
+    assert_eq!(r["pid_before"], before, "{text}");
+    let after = cluster.pid("kube-apiserver");
+    assert_ne!(after, before);
+    assert_eq!(r["pid_after"], after, "{text}");
+    assert_eq!(v["changed"], true);
+    assert_eq!(v["restart"], serde_json::json!([]), "nothing stale after: {text}");
+    assert_eq!(component(&v, "kube-apiserver")["stale"], false, "{text}");
+    assert_eq!(component(&v, "etcd")["pid"], cluster.pid("etcd"), "etcd was left alone: {text}");
+
+    // a component not running is reported, not an error
+    let (code, v, text) = restart_json(&pki, &["kube-scheduler", "--method", "none"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(v["restarts"][0]["action"], "not_running", "{text}");
+    assert_eq!(v["msg"], "not running: kube-scheduler", "{text}");
+}
+
+#[test]
+fn a_static_pod_restart_puts_the_manifest_back_at_once_when_the_process_does_not_stop() {
+    let ip = "127.0.0.64";
+    let pki = kubeadm_pki("std", "cp1", ip);
+    let cluster = Cluster::start(&pki, ip);
+    let pid = cluster.pid("kube-apiserver");
+    let manifests = pki.kube().join("manifests");
+    std::fs::create_dir(&manifests).unwrap();
+    let manifest = manifests.join("kube-apiserver.yaml");
+    let text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\n  namespace: kube-system\nspec:\n  containers:\n  - name: kube-apiserver\n    image: k8s.gcr.io/kube-apiserver:v1.20.2\n";
+    std::fs::write(&manifest, text).unwrap();
+
+    // a tool the method needs is missing: said first, nothing moved
+    let out = bin()
+        .args(["restart", "kube-apiserver", "--method", "crictl"])
+        .args(pki.dirs())
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("method crictl needs crictl") && err.contains("nothing was restarted"), "{err}");
+
+    // no kubelet here: the process never stops, so the manifest must come back, unchanged
+    let (code, _, err) = run_on(&pki, &["restart", "kube-apiserver", "--timeout", "2s"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("kube-apiserver: pid ") && err.contains("still runs"), "{err}");
+    assert!(err.contains("is back in place"), "{err}");
+    assert_eq!(std::fs::read_to_string(&manifest).unwrap(), text);
+    let held: Vec<_> = std::fs::read_dir(pki.kube().join("kubeadm-certs-held")).unwrap().collect();
+    assert!(held.is_empty(), "{held:?}");
+    assert_eq!(cluster.pid("kube-apiserver"), pid);
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+
+    // a component that is not a static pod here is refused before anything moves
+    std::fs::remove_file(&manifest).unwrap();
+    let (code, _, err) = run_on(&pki, &["restart", "kube-apiserver"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot read its static pod manifest") && err.contains("nothing was restarted"), "{err}");
+}
+
+#[test]
+fn every_state_first_puts_back_a_manifest_an_interrupted_restart_left_held() {
+    let pki = std_pki();
+    let manifests = pki.kube().join("manifests");
+    let held = pki.kube().join("kubeadm-certs-held");
+    std::fs::create_dir_all(&manifests).unwrap();
+    std::fs::create_dir_all(&held).unwrap();
+    std::fs::write(held.join("kube-apiserver.yaml"), "kind: Pod\n").unwrap();
+
+    // check mode says so and leaves it
+    let (code, out, err) = run_on(&pki, &["renew", "--check", "-o", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("left held by an interrupted restart"), "{out}");
+    assert!(held.join("kube-apiserver.yaml").exists());
+    // check (a real run of a state that writes nothing else) puts it back and warns on stderr
+    let (code, out, err) = run_on(&pki, &["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("put back") && err.contains("kube-apiserver.yaml"), "{err}");
+    assert_eq!(std::fs::read_to_string(manifests.join("kube-apiserver.yaml")).unwrap(), "kind: Pod\n");
+    assert!(!held.join("kube-apiserver.yaml").exists());
+    // the module too (a renew with nothing due)
+    std::fs::rename(manifests.join("kube-apiserver.yaml"), held.join("kube-apiserver.yaml")).unwrap();
+    let v = module_on(&pki, serde_json::json!({"state": "renew"}));
+    assert_eq!(v["changed"], true, "{v}");
+    assert!(v["warnings"].to_string().contains("put back"), "{v}");
+    assert!(manifests.join("kube-apiserver.yaml").exists());
+}

@@ -24,13 +24,34 @@ use crate::pki::Layout;
 use crate::report::Outcome;
 use crate::request::Request;
 
-/// Runs one request as of `now`.
+/// Runs one request as of `now`. Every run first puts back a static pod manifest an interrupted restart
+/// left held (its component is down until then); check mode only warns.
 pub fn run(request: &Request, now: DateTime<Utc>) -> Result<Outcome> {
-    match request {
+    let mut recovered = Outcome::default();
+    let (manifests_dir, check_mode) = held_manifests(request);
+    crate::restart::recover_held(&manifests_dir, check_mode, &mut recovered)?;
+    let mut out = match request {
         Request::Check(r) => check::check(r, now),
         Request::Renew(r) => renew::renew(r, now),
         Request::Csr(r) => csr::csr(r, now),
         Request::Install(r) => install::install(r, now),
+        Request::Restart(r) => crate::restart::restart(r, now),
+    }?;
+    out.changed |= recovered.changed;
+    recovered.warnings.append(&mut out.warnings);
+    out.warnings = recovered.warnings;
+    Ok(out)
+}
+
+/// Where a request's static pod manifests are, and whether it may change anything.
+fn held_manifests(request: &Request) -> (std::path::PathBuf, bool) {
+    let default = |layout: &Layout| crate::request::default_manifests_dir(&layout.kubeconfig_dir);
+    match request {
+        Request::Check(r) => (default(&r.layout), false),
+        Request::Renew(r) => (default(&r.layout), r.check_mode),
+        Request::Csr(r) => (default(&r.layout), r.check_mode),
+        Request::Install(r) => (default(&r.layout), r.check_mode),
+        Request::Restart(r) => (r.manifests_dir.clone(), r.check_mode),
     }
 }
 

@@ -29,7 +29,7 @@ enum Kind {
 
 /// The argument spec (name, type, choices); defaults live where the values are used.
 const SPEC: &[(&str, Kind, &[&str])] = &[
-    ("state", Kind::Str, &["check", "renew", "csr", "install"]),
+    ("state", Kind::Str, &["check", "renew", "csr", "install", "restart"]),
     ("certificates", Kind::List, &[]),
     ("cert_dir", Kind::Path, &[]),
     ("kubeconfig_dir", Kind::Path, &[]),
@@ -48,6 +48,11 @@ const SPEC: &[(&str, Kind, &[&str])] = &[
     ("api_kubeconfig", Kind::Path, &[]),
     ("api_timeout", Kind::Str, &[]),
     ("lock_timeout", Kind::Str, &[]),
+    ("components", Kind::List, &[]),
+    ("method", Kind::Str, &["static_pod", "crictl", "systemd", "command", "none"]),
+    ("manifests_dir", Kind::Path, &[]),
+    ("restart_command", Kind::Str, &[]),
+    ("restart_timeout", Kind::Str, &[]),
 ];
 
 /// Parameters after coercion.
@@ -232,6 +237,9 @@ impl Params {
         ] {
             only(p, &["renew"])?;
         }
+        for p in ["components", "method", "manifests_dir", "restart_command", "restart_timeout"] {
+            only(p, &["restart"])?;
+        }
         Ok(match state {
             "check" => Request::Check(CheckRequest {
                 layout,
@@ -274,6 +282,19 @@ impl Params {
                 csr_dir,
                 force: self.bool("force"),
                 key_algorithm,
+                check_mode: self.check_mode,
+                lock_timeout,
+            }),
+            "restart" => Request::Restart(RestartRequest {
+                components: RestartRequest::parse_components(&self.list("components"))?,
+                method: self.str("method").and_then(RestartMethod::parse).unwrap_or(RestartMethod::StaticPod),
+                manifests_dir: self
+                    .str("manifests_dir")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| default_manifests_dir(&layout.kubeconfig_dir)),
+                layout,
+                command: self.str("restart_command").map(String::from),
+                timeout: self.span("restart_timeout", DEFAULT_RESTART_TIMEOUT)?,
                 check_mode: self.check_mode,
                 lock_timeout,
             }),

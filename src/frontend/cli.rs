@@ -42,6 +42,8 @@ enum Command {
     Csr(CsrArgs),
     /// Install certificates an external CA signed for the keys `csr` wrote
     Install(InstallArgs),
+    /// Restart control-plane components (default: every stale one) and wait until each is healthy and uses the certificates on disk
+    Restart(RestartArgs),
 }
 
 #[derive(Args)]
@@ -212,9 +214,36 @@ struct InstallArgs {
     writing: Writing,
 }
 
+#[derive(Args)]
+struct RestartArgs {
+    /// etcd, kube-apiserver, kube-controller-manager, kube-scheduler, or stale (default: every stale one)
+    components: Vec<String>,
+    #[command(flatten)]
+    dirs: Dirs,
+    /// static_pod, crictl, systemd, command, none
+    #[arg(long, value_name = "METHOD", value_parser = restart_method, default_value = "static_pod")]
+    method: RestartMethod,
+    /// Where the static pod manifests are (default: KUBECONFIG_DIR/manifests)
+    #[arg(long, value_name = "DIR")]
+    manifests_dir: Option<PathBuf>,
+    /// With --method command: run this with sh -c (KUBEADM_CERTS_COMPONENT and KUBEADM_CERTS_PID are set)
+    #[arg(long, value_name = "COMMAND")]
+    restart_command: Option<String>,
+    /// How long to wait for each step: gone, running again, healthy
+    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "5m")]
+    timeout: Span,
+    #[command(flatten)]
+    writing: Writing,
+}
+
+fn restart_method(s: &str) -> Result<RestartMethod, String> {
+    RestartMethod::parse(s).ok_or_else(|| format!("unknown restart method {s:?} ({})", RestartMethod::NAMES))
+}
+
 enum Print {
     Check(CheckFormat),
     Actions { format: Format, diff: bool },
+    Restart(Format),
 }
 
 fn request(cli: Cli) -> Result<(Request, Print), Error> {
@@ -283,6 +312,19 @@ fn request(cli: Cli) -> Result<(Request, Print), Error> {
             }),
             Print::Actions { format: a.writing.output, diff: false },
         ),
+        Command::Restart(a) => (
+            Request::Restart(RestartRequest {
+                components: RestartRequest::parse_components(&a.components)?,
+                manifests_dir: a.manifests_dir.unwrap_or_else(|| default_manifests_dir(&a.dirs.kubeconfig_dir)),
+                layout: a.dirs.layout(),
+                method: a.method,
+                command: a.restart_command,
+                timeout: a.timeout,
+                check_mode: a.writing.check,
+                lock_timeout: a.writing.lock_timeout,
+            }),
+            Print::Restart(a.writing.output),
+        ),
     })
 }
 
@@ -292,6 +334,8 @@ fn text_for(out: &Outcome, how: &Print) -> String {
         Print::Check(CheckFormat::Table) => render::kubeadm::table(out),
         Print::Check(CheckFormat::Json) => render::kubeadm::json(out),
         Print::Check(CheckFormat::Yaml) => render::kubeadm::yaml(out),
+        Print::Restart(Format::Table) => render::restart::table(out),
+        Print::Restart(Format::Json) => serde_json::to_string_pretty(out).expect("plain data") + "\n",
         Print::Actions { format: Format::Json, diff } => {
             let mut v = serde_json::to_value(out).expect("plain data");
             if *diff {

@@ -58,9 +58,15 @@ impl Process {
         self.named_paths().into_iter().find(|n| self.names_file(n, ours)).map(PathBuf::from)
     }
 
+    /// The same process (a pid can be reused; its start cannot).
+    pub fn same_as(&self, other: &Process) -> bool {
+        self.pid == other.pid && self.start_ticks == other.start_ticks
+    }
+
     /// Whether the process is still there and still the same one (a reused pid starts at another time).
     pub fn alive(&self) -> bool {
-        start_ticks(self.pid) == Some(self.start_ticks)
+        // a zombie (killed, not yet reaped by its parent) has let go of everything: gone
+        stat_fields(self.pid).is_some_and(|(state, ticks)| ticks == self.start_ticks && !matches!(state, 'Z' | 'X'))
     }
 }
 
@@ -115,10 +121,16 @@ pub fn start_time(pid: u32) -> Option<DateTime<Utc>> {
 }
 
 fn start_ticks(pid: u32) -> Option<u64> {
+    stat_fields(pid).map(|(_, ticks)| ticks)
+}
+
+/// State (field 3) and start time in ticks (field 22) of `/proc/PID/stat`.
+fn stat_fields(pid: u32) -> Option<(char, u64)> {
     let stat = fs::read_to_string(Path::new(PROC).join(pid.to_string()).join("stat")).ok()?;
     // the command name (field 2) is in parentheses and may hold spaces: count fields after the last ')'
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(19)?.parse().ok()
+    let mut after = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = after.next()?.chars().next()?;
+    Some((state, after.nth(18)?.parse().ok()?))
 }
 
 fn ticks_to_time(ticks: u64) -> Option<DateTime<Utc>> {

@@ -82,7 +82,7 @@ fn why_stale(layout: &Layout, p: &Process) -> Vec<String> {
 }
 
 /// Whether `p` runs on this PKI: its command line names one of the files the inventory says it reads.
-fn uses(layout: &Layout, p: &Process) -> bool {
+pub fn uses(layout: &Layout, p: &Process) -> bool {
     !files_of(layout, p).is_empty()
 }
 

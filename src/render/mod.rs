@@ -1,6 +1,7 @@
 //! Printing results for people and scripts. Deciding happens elsewhere; this only formats.
 
 pub mod kubeadm;
+pub mod restart;
 pub mod tabwriter;
 
 use crate::report::{Action, Outcome};
