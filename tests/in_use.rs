@@ -11,22 +11,27 @@ use serde_json::Value;
 struct Cluster<'a> {
     pki: &'a Pki,
     ip: &'static str,
+    all: bool,
 }
 
 impl<'a> Cluster<'a> {
     fn start(pki: &'a Pki, ip: &'static str) -> Cluster<'a> {
-        let c = Cluster { pki, ip };
+        let c = Cluster { pki, ip, all: false };
+        c.cluster_sh("start");
+        c
+    }
+    /// With kube-controller-manager and kube-scheduler too.
+    fn start_all(pki: &'a Pki, ip: &'static str) -> Cluster<'a> {
+        let c = Cluster { pki, ip, all: true };
         c.cluster_sh("start");
         c
     }
     fn cluster_sh(&self, cmd: &str) {
-        let out = Command::new(repo().join("scripts/cluster.sh"))
-            .arg(cmd)
-            .arg(self.pki.root())
-            .arg(self.ip)
-            .env("K8S_BIN", k8s_bin())
-            .output()
-            .unwrap();
+        let mut command = Command::new(repo().join("scripts/cluster.sh"));
+        if self.all {
+            command.env("WITH_KCM", "1").env("WITH_SCHEDULER", "1");
+        }
+        let out = command.arg(cmd).arg(self.pki.root()).arg(self.ip).env("K8S_BIN", k8s_bin()).output().unwrap();
         assert!(
             out.status.success(),
             "cluster.sh {cmd}: {}{}",
@@ -173,7 +178,8 @@ fn cluster_restart_command(pki: &Pki, ip: &str) -> String {
     format!(
         "kill \"$KUBEADM_CERTS_PID\"; \
          while [ -e /proc/$KUBEADM_CERTS_PID ] && ! grep -q ') Z' /proc/$KUBEADM_CERTS_PID/stat; do sleep 0.1; done; \
-         rm -f {root}/run/$KUBEADM_CERTS_COMPONENT.pid; K8S_BIN={} {} start {root} {ip}",
+         rm -f {root}/run/$KUBEADM_CERTS_COMPONENT.pid; \
+         WITH_KCM=1 WITH_SCHEDULER=1 K8S_BIN={} {} start {root} {ip}",
         k8s_bin().display(),
         repo().join("scripts/cluster.sh").display()
     )
@@ -297,4 +303,36 @@ fn every_state_first_puts_back_a_manifest_an_interrupted_restart_left_held() {
     assert_eq!(v["changed"], true, "{v}");
     assert!(v["warnings"].to_string().contains("put back"), "{v}");
     assert!(manifests.join("kube-apiserver.yaml").exists());
+}
+
+#[test]
+fn controller_manager_and_scheduler_are_stale_after_their_kubeconfigs_are_renewed_until_restarted() {
+    let ip = "127.0.0.65";
+    let pki = kubeadm_pki("std", "cp1", ip);
+    let cluster = Cluster::start_all(&pki, ip);
+    let v = check_json(&pki);
+    for name in ["kube-controller-manager", "kube-scheduler"] {
+        assert_eq!(component(&v, name)["pid"], cluster.pid(name), "{v}");
+        assert_eq!(component(&v, name)["stale"], false, "{v}");
+    }
+    let (code, out, err) =
+        run_on(&pki, &["renew", "controller-manager.conf", "scheduler.conf", "--force", "-o", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["restart"], serde_json::json!(["kube-controller-manager", "kube-scheduler"]), "{out}");
+    for name in ["kube-controller-manager", "kube-scheduler"] {
+        let reason = component(&v, name)["reason"].as_str().unwrap().to_string();
+        assert!(reason.contains(".conf was written"), "{name}: {reason}");
+    }
+    // both restarted in one run; each gated on its /healthz on the secure port
+    let before = (cluster.pid("kube-controller-manager"), cluster.pid("kube-scheduler"));
+    let cmd = cluster_restart_command(&pki, ip);
+    let (code, v, text) = restart_json(&pki, &["--method", "command", "--restart-command", &cmd, "--timeout", "90s"]);
+    assert_eq!(code, 0, "{text}");
+    let names: Vec<&str> = v["restarts"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["kube-controller-manager", "kube-scheduler"], "{text}");
+    assert!(v["restarts"].as_array().unwrap().iter().all(|r| r["action"] == "restarted"), "{text}");
+    let after = (cluster.pid("kube-controller-manager"), cluster.pid("kube-scheduler"));
+    assert!(after.0 != before.0 && after.1 != before.1, "{text}");
+    assert_eq!(v["restart"], serde_json::json!([]), "{text}");
 }
