@@ -123,7 +123,15 @@ fn restart_one(req: &RestartRequest, tool: &Tool, p: &Process, now: DateTime<Utc
         RestartMethod::Command => method::command(req.command.as_deref().unwrap_or_default(), p)?,
         RestartMethod::None => return Ok(p.clone()),
     }
-    let failed = |why: String| Error::Restart(format!("{name}: {why}"));
+    // the method did its part (a static pod's manifest is back in place): what follows is the component's
+    let hint = match req.method {
+        RestartMethod::StaticPod | RestartMethod::Crictl => {
+            " (its manifest is in place; see `journalctl -u kubelet` and `crictl ps -a`)"
+        }
+        RestartMethod::Systemd => " (see `systemctl status` and `journalctl -u` of the unit)",
+        _ => "",
+    };
+    let failed = |why: String| Error::Restart(format!("{name}: {why}{hint}"));
     let new = wait::running_again(&req.layout, p, timeout).map_err(failed)?;
     wait::healthy(&new, &req.layout, timeout).map_err(|e| failed(format!("restarted as pid {}, but {e}", new.pid)))?;
     let judged = stale::judge(&req.layout, new.clone());
