@@ -127,6 +127,13 @@ fn a_stale_apiserver_is_found_by_start_time_and_fresh_again_after_it_restarts() 
     assert_eq!(m["changed"], false, "{m}");
     assert_eq!(m["restart"], serde_json::json!(["kube-apiserver"]), "{m}");
     assert_eq!(m["components"].as_array().map(Vec::len), Some(4), "{m}");
+    // every state that writes names it (csr writes nothing a component reads)
+    let csr_dir = tempfile::tempdir().unwrap();
+    let m = module_on(
+        &pki,
+        serde_json::json!({"state": "csr", "csr_dir": csr_dir.path().display().to_string(), "_ansible_check_mode": true}),
+    );
+    assert_eq!(m["restart"], serde_json::json!(["kube-apiserver"]), "{m}");
 
     // 4. restarted, it reads the new file: fresh
     cluster.stop("kube-apiserver");
@@ -173,13 +180,14 @@ fn restart_json(pki: &Pki, args: &[&str]) -> (i32, Value, String) {
 
 /// A test-only stand-in for what restarts a component (the kubelet, systemd): stops the pid it is given
 /// and starts the component again with scripts/cluster.sh. Used through method `command`.
-fn cluster_restart_command(pki: &Pki, ip: &str) -> String {
-    let root = pki.root().display();
+fn cluster_restart_command(cluster: &Cluster<'_>) -> String {
+    let (root, ip) = (cluster.pki.root().display(), cluster.ip);
+    let with = if cluster.all { "WITH_KCM=1 WITH_SCHEDULER=1 " } else { "" };
     format!(
         "kill \"$KUBEADM_CERTS_PID\"; \
          while [ -e /proc/$KUBEADM_CERTS_PID ] && ! grep -q ') Z' /proc/$KUBEADM_CERTS_PID/stat; do sleep 0.1; done; \
          rm -f {root}/run/$KUBEADM_CERTS_COMPONENT.pid; \
-         WITH_KCM=1 WITH_SCHEDULER=1 K8S_BIN={} {} start {root} {ip}",
+         {with}K8S_BIN={} {} start {root} {ip}",
         k8s_bin().display(),
         repo().join("scripts/cluster.sh").display()
     )
@@ -200,7 +208,7 @@ fn restart_stale_restarts_the_stale_apiserver_and_gates_on_its_health_and_certif
     let before = cluster.pid("kube-apiserver");
 
     // check mode says what it would do and does nothing
-    let cmd = cluster_restart_command(&pki, ip);
+    let cmd = cluster_restart_command(&cluster);
     let (code, v, text) = restart_json(&pki, &["stale", "--check", "--method", "command", "--restart-command", &cmd]);
     assert_eq!(code, 0, "{text}");
     assert_eq!(v["restarts"][0]["name"], "kube-apiserver", "{text}");
@@ -326,7 +334,7 @@ fn controller_manager_and_scheduler_are_stale_after_their_kubeconfigs_are_renewe
     }
     // both restarted in one run; each gated on its /healthz on the secure port
     let before = (cluster.pid("kube-controller-manager"), cluster.pid("kube-scheduler"));
-    let cmd = cluster_restart_command(&pki, ip);
+    let cmd = cluster_restart_command(&cluster);
     let (code, v, text) = restart_json(&pki, &["--method", "command", "--restart-command", &cmd, "--timeout", "90s"]);
     assert_eq!(code, 0, "{text}");
     let names: Vec<&str> = v["restarts"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
