@@ -273,7 +273,7 @@ fn a_static_pod_restart_puts_the_manifest_back_at_once_when_the_process_does_not
     assert!(err.contains("kube-apiserver: pid ") && err.contains("still runs"), "{err}");
     assert!(err.contains("is back in place"), "{err}");
     assert_eq!(std::fs::read_to_string(&manifest).unwrap(), text);
-    let held: Vec<_> = std::fs::read_dir(pki.kube().join("kubeadm-certs-held")).unwrap().collect();
+    let held: Vec<_> = std::fs::read_dir(pki.kube().join("tmp/kubeadm-certs-paused-manifests")).unwrap().collect();
     assert!(held.is_empty(), "{held:?}");
     assert_eq!(cluster.pid("kube-apiserver"), pid);
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
@@ -289,7 +289,7 @@ fn a_static_pod_restart_puts_the_manifest_back_at_once_when_the_process_does_not
 fn every_state_first_puts_back_a_manifest_an_interrupted_restart_left_held() {
     let pki = std_pki();
     let manifests = pki.kube().join("manifests");
-    let held = pki.kube().join("kubeadm-certs-held");
+    let held = pki.kube().join("tmp/kubeadm-certs-paused-manifests");
     std::fs::create_dir_all(&manifests).unwrap();
     std::fs::create_dir_all(&held).unwrap();
     std::fs::write(held.join("kube-apiserver.yaml"), "kind: Pod\n").unwrap();

@@ -30,8 +30,11 @@ impl Finding {
 /// The components of this PKI as a report: empty when none of them runs here (a copy of a PKI, a
 /// backup, a node being prepared), so that output on such a PKI stays kubeadm's.
 pub fn components(layout: &Layout) -> Vec<ComponentReport> {
-    let findings = stale::look(layout);
-    if !stale::any_running(&findings) {
+    reports(&stale::look(layout))
+}
+
+pub fn reports(findings: &[Finding]) -> Vec<ComponentReport> {
+    if !stale::any_running(findings) {
         return Vec::new();
     }
     findings.iter().map(Finding::report).collect()
@@ -42,13 +45,13 @@ pub fn components(layout: &Layout) -> Vec<ComponentReport> {
 /// component; every `used` one not seen running (that it uses the new files cannot be shown; restarting
 /// what is not running is harmless); in check mode, every running `at_start` one (it would be stale).
 pub fn restart_after(
-    layout: &Layout,
+    findings: &[Finding],
     used: &BTreeSet<Component>,
     at_start: &BTreeSet<Component>,
     check_mode: bool,
 ) -> Vec<ComponentReport> {
     let mut out: Vec<ComponentReport> = Vec::new();
-    for f in stale::look(layout) {
+    for f in findings {
         let reason = match (&f.process, f.stale) {
             (_, true) => Some(f.reason.clone()),
             (None, false) if used.contains(&f.component) => {
@@ -74,8 +77,9 @@ pub fn settle(out: &mut Outcome, layout: &Layout, changed: &[&'static CertSpec],
     let used: BTreeSet<Component> = changed.iter().flat_map(|s| s.used_by.iter().copied()).collect();
     let at_start: BTreeSet<Component> =
         changed.iter().flat_map(|s| s.used_by.iter().copied().filter(|c| !s.reloaded_by.contains(c))).collect();
-    let restart = restart_after(layout, &used, &at_start, check_mode);
+    let findings = stale::look(layout);
+    let restart = restart_after(&findings, &used, &at_start, check_mode);
     out.restart = restart.iter().map(|r| r.name).collect();
-    out.components = components(layout);
+    out.components = reports(&findings);
     out.stale = restart;
 }

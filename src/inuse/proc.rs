@@ -100,12 +100,17 @@ fn read_argv(pid: u32) -> Option<Vec<String>> {
 
 /// Every process running `component`, oldest first.
 pub fn find(component: Component) -> Vec<Process> {
+    find_all().into_iter().filter(|p| p.component == component).collect()
+}
+
+/// Every process of any control-plane component, oldest first: one pass over `/proc`.
+pub fn find_all() -> Vec<Process> {
     let Ok(entries) = fs::read_dir(PROC) else { return Vec::new() };
     let mut found: Vec<Process> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter_map(|pid| {
             let argv = read_argv(pid)?;
-            (component_of(&argv)? == component).then_some(())?;
+            let component = component_of(&argv)?;
             let start_ticks = start_ticks(pid)?;
             Some(Process { component, pid, started: ticks_to_time(start_ticks)?, start_ticks, argv })
         })

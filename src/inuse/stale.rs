@@ -89,8 +89,9 @@ pub fn uses(layout: &Layout, p: &Process) -> bool {
 /// Every component, each running process of it on this PKI judged (several are listed one by one).
 pub fn look(layout: &Layout) -> Vec<Finding> {
     let mut out = Vec::new();
+    let all: Vec<Process> = proc::find_all().into_iter().filter(|p| uses(layout, p)).collect();
     for component in Component::ALL {
-        let running: Vec<Process> = proc::find(component).into_iter().filter(|p| uses(layout, p)).collect();
+        let running: Vec<Process> = all.iter().filter(|p| p.component == component).cloned().collect();
         if running.is_empty() {
             out.push(Finding { component, process: None, stale: false, reason: "not running on this PKI".into() });
         }

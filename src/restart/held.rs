@@ -1,7 +1,9 @@
 //! The holding dir: where a static pod manifest waits while its component stops. It is
-//! `<manifests dir>/../kubeadm-certs-held` (`/etc/kubernetes/kubeadm-certs-held` on a kubeadm node): beside
-//! the manifests dir, so that moving a manifest there and back is a rename on one filesystem, and outside
-//! it, because the kubelet runs every file it finds in the manifests dir.
+//! `<manifests dir>/../tmp/kubeadm-certs-paused-manifests` (`/etc/kubernetes/tmp/kubeadm-certs-paused-manifests`
+//! on a kubeadm node, where `kubeadm upgrade` keeps its own temporary manifests, and the dir the collection's
+//! `control_plane_restart` and `schedule` roles have always used): near the manifests dir, so that moving a
+//! manifest there and back is a rename on one filesystem, and outside it, because the kubelet runs every file
+//! it finds in the manifests dir.
 //!
 //! A manifest found there belongs in the manifests dir: a run that was interrupted (killed, the node
 //! rebooted) while holding it left the component down. Every run of every state puts it back first.
@@ -13,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-pub const HELD_DIR: &str = "kubeadm-certs-held";
+pub const HELD_DIR: &str = "tmp/kubeadm-certs-paused-manifests";
 /// kubeadm writes manifests 0600.
 const MODE: u32 = 0o600;
 
@@ -100,8 +102,9 @@ mod tests {
 
     #[test]
     fn the_holding_dir_is_beside_the_manifests_dir() {
-        assert_eq!(held_dir(Path::new("/etc/kubernetes/manifests")), Path::new("/etc/kubernetes/kubeadm-certs-held"));
-        assert_eq!(held_dir(Path::new("/etc/kubernetes/manifests/")), Path::new("/etc/kubernetes/kubeadm-certs-held"));
+        let want = Path::new("/etc/kubernetes/tmp/kubeadm-certs-paused-manifests");
+        assert_eq!(held_dir(Path::new("/etc/kubernetes/manifests")), want);
+        assert_eq!(held_dir(Path::new("/etc/kubernetes/manifests/")), want);
     }
 
     #[test]

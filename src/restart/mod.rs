@@ -188,8 +188,9 @@ pub fn restart(req: &RestartRequest, now: DateTime<Utc>) -> Result<Outcome> {
         out.restarts.push(entry);
     }
 
-    out.components = crate::inuse::components(&req.layout);
-    out.stale = stale::look(&req.layout).iter().filter(|f| f.stale).map(Finding::report).collect();
+    let after = stale::look(&req.layout);
+    out.components = crate::inuse::reports(&after);
+    out.stale = after.iter().filter(|f| f.stale).map(Finding::report).collect();
     out.restart = out.stale.iter().map(|r| r.name).collect();
     out.changed |= !done.is_empty();
     out.msg = summary(req, &out, &done);

@@ -183,7 +183,7 @@ options:
     description:
       - O(state=restart) how to restart a component.
       - V(static_pod) is kubeadm's way. It moves the manifest out of O(manifests_dir) into the holding dir
-        C(kubeadm-certs-held) beside it, waits until the process is gone, puts the manifest back with the
+        C(tmp/kubeadm-certs-paused-manifests) beside it (the roles' holding dir), waits until the process is gone, puts the manifest back with the
         annotation C(kubeadm-certs.k8s-pki.io/restartedAt) changed (a new pod UID, so the kubelet's crash backoff
         does not apply), and waits until it runs again. Anything failing puts the manifest back at once, unchanged.
       - V(crictl) stops the component's containers with C(crictl stop); V(systemd) runs C(systemctl restart NAME);
