@@ -108,6 +108,28 @@ pub struct RestartReport {
     pub reason: String,
 }
 
+/// The cluster gate passed: the etcd members and apiservers it found healthy.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ClusterReport {
+    /// Names; empty when etcd was not gated from this node (see the warnings).
+    pub etcd_members: Vec<String>,
+    /// `host:port`.
+    pub apiservers: Vec<String>,
+}
+
+/// The Lease this node took turns with: when it held it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct LeaseReport {
+    /// `kube-system/NAME`.
+    pub name: String,
+    pub holder: String,
+    pub acquired_at: String,
+    pub released_at: Option<String>,
+    pub waited_seconds: u64,
+    /// The holder whose lease had expired, when taken over.
+    pub took_over_from: Option<String>,
+}
+
 /// One changed entry, community.crypto style: what a reviewer compares, never key material.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct DiffEntry {
@@ -146,6 +168,12 @@ pub struct Outcome {
     /// `restart`: one entry per component asked for (or found stale).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub restarts: Vec<RestartReport>,
+    /// `restart` with the cluster gate: what it found healthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterReport>,
+    /// `restart` with a lease: when this node held it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseReport>,
     /// Why each of `restart` must restart (the text and the CLI table say it).
     #[serde(skip)]
     pub stale: Vec<ComponentReport>,

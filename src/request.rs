@@ -217,6 +217,48 @@ pub struct RestartRequest {
     pub timeout: Span,
     pub check_mode: bool,
     pub lock_timeout: Span,
+    pub cluster: ClusterOptions,
+}
+
+/// `restart`'s look beyond this node (docs/in-use.md, "Cluster gates").
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    /// Refuse unless every etcd member and every apiserver is healthy.
+    pub gate: bool,
+    /// Take turns with the other nodes through a Lease.
+    pub lease: Option<LeaseOptions>,
+    /// Whose credentials (default admin.conf).
+    pub kubeconfig: PathBuf,
+}
+
+impl ClusterOptions {
+    pub fn wanted(&self) -> bool {
+        self.gate || self.lease.is_some()
+    }
+}
+
+pub const DEFAULT_LEASE_NAME: &str = "kubeadm-certs-restart";
+/// Longer than any one restart takes; renewed every third of it while held.
+pub const DEFAULT_LEASE_DURATION: Span = Span(900);
+/// How long a node waits for its turn.
+pub const DEFAULT_LEASE_TIMEOUT: Span = Span(1800);
+
+#[derive(Clone, Debug)]
+pub struct LeaseOptions {
+    pub name: String,
+    /// holderIdentity: the node name.
+    pub identity: String,
+    pub duration: Span,
+    pub timeout: Span,
+}
+
+/// The node name a lease is held under by default: the host name, as the kubelet names its node.
+pub fn node_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_lowercase())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown-node".into())
 }
 
 impl RestartRequest {

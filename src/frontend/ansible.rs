@@ -53,6 +53,12 @@ const SPEC: &[(&str, Kind, &[&str])] = &[
     ("manifests_dir", Kind::Path, &[]),
     ("restart_command", Kind::Str, &[]),
     ("restart_timeout", Kind::Str, &[]),
+    ("cluster_gate", Kind::Bool, &[]),
+    ("lease", Kind::Bool, &[]),
+    ("lease_name", Kind::Str, &[]),
+    ("lease_identity", Kind::Str, &[]),
+    ("lease_duration", Kind::Str, &[]),
+    ("lease_timeout", Kind::Str, &[]),
 ];
 
 /// Parameters after coercion.
@@ -225,21 +231,32 @@ impl Params {
         };
         only("fail_within", &["check"])?;
         only("signed_dir", &["install"])?;
-        for p in [
-            "signer",
-            "approve",
-            "signer_name",
-            "api_kubeconfig",
-            "api_timeout",
-            "renew_before",
-            "validity",
-            "extra_sans",
-        ] {
+        for p in ["signer", "approve", "signer_name", "api_timeout", "renew_before", "validity", "extra_sans"] {
             only(p, &["renew"])?;
         }
-        for p in ["components", "method", "manifests_dir", "restart_command", "restart_timeout"] {
+        only("api_kubeconfig", &["renew", "restart"])?;
+        for p in [
+            "components",
+            "method",
+            "manifests_dir",
+            "restart_command",
+            "restart_timeout",
+            "cluster_gate",
+            "lease",
+            "lease_name",
+            "lease_identity",
+            "lease_duration",
+            "lease_timeout",
+        ] {
             only(p, &["restart"])?;
         }
+        for p in ["lease_name", "lease_identity", "lease_duration", "lease_timeout"] {
+            if self.values.contains_key(p) && !self.bool("lease") {
+                return Err(Error::Usage(format!("{p} applies with lease: true")));
+            }
+        }
+        let api_kubeconfig =
+            self.str("api_kubeconfig").map(PathBuf::from).unwrap_or_else(|| layout.kubeconfig_dir.join("admin.conf"));
         Ok(match state {
             "check" => Request::Check(CheckRequest {
                 layout,
@@ -250,10 +267,7 @@ impl Params {
             "renew" => {
                 let signer = match self.str("signer").unwrap_or("local") {
                     "api" => SignerChoice::Api(ApiOptions {
-                        kubeconfig: self
-                            .str("api_kubeconfig")
-                            .map(PathBuf::from)
-                            .unwrap_or_else(|| layout.kubeconfig_dir.join("admin.conf")),
+                        kubeconfig: api_kubeconfig,
                         approve: self.bool("approve"),
                         signer_name: self.str("signer_name").map(String::from),
                         timeout: self.span("api_timeout", Span(300))?,
@@ -297,6 +311,19 @@ impl Params {
                 timeout: self.span("restart_timeout", DEFAULT_RESTART_TIMEOUT)?,
                 check_mode: self.check_mode,
                 lock_timeout,
+                cluster: ClusterOptions {
+                    gate: self.bool("cluster_gate"),
+                    lease: match self.bool("lease") {
+                        false => None,
+                        true => Some(LeaseOptions {
+                            name: self.str("lease_name").unwrap_or(DEFAULT_LEASE_NAME).to_string(),
+                            identity: self.str("lease_identity").map(String::from).unwrap_or_else(node_name),
+                            duration: self.span("lease_duration", DEFAULT_LEASE_DURATION)?,
+                            timeout: self.span("lease_timeout", DEFAULT_LEASE_TIMEOUT)?,
+                        }),
+                    },
+                    kubeconfig: api_kubeconfig,
+                },
             }),
             _ => Request::Install(InstallRequest {
                 layout,

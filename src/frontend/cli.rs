@@ -232,6 +232,27 @@ struct RestartArgs {
     /// How long to wait for each step: gone, running again, healthy
     #[arg(long, value_name = "DURATION", value_parser = span, default_value = "5m")]
     timeout: Span,
+    /// Refuse, naming who, unless every etcd member and every apiserver of the cluster is healthy
+    #[arg(long)]
+    cluster_gate: bool,
+    /// Take turns with the other nodes: hold a coordination.k8s.io Lease in kube-system while restarting
+    #[arg(long)]
+    lease: bool,
+    /// With --lease: the Lease's name
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_LEASE_NAME, requires = "lease")]
+    lease_name: String,
+    /// With --lease: the holder identity (default: this node's name, the host name)
+    #[arg(long, value_name = "NAME", requires = "lease")]
+    lease_identity: Option<String>,
+    /// With --lease: how long the lease holds unless renewed (renewed every third of it)
+    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "15m", requires = "lease")]
+    lease_duration: Span,
+    /// With --lease: how long to wait for the turn of this node
+    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "30m", requires = "lease")]
+    lease_timeout: Span,
+    /// For --cluster-gate and --lease: whose credentials (default: KUBECONFIG_DIR/admin.conf)
+    #[arg(long, value_name = "PATH")]
+    api_kubeconfig: Option<PathBuf>,
     #[command(flatten)]
     writing: Writing,
 }
@@ -322,6 +343,16 @@ fn request(cli: Cli) -> Result<(Request, Print), Error> {
                 timeout: a.timeout,
                 check_mode: a.writing.check,
                 lock_timeout: a.writing.lock_timeout,
+                cluster: ClusterOptions {
+                    gate: a.cluster_gate,
+                    lease: a.lease.then(|| LeaseOptions {
+                        name: a.lease_name,
+                        identity: a.lease_identity.unwrap_or_else(node_name),
+                        duration: a.lease_duration,
+                        timeout: a.lease_timeout,
+                    }),
+                    kubeconfig: a.api_kubeconfig.unwrap_or_else(|| a.dirs.kubeconfig_dir.join("admin.conf")),
+                },
             }),
             Print::Restart(a.writing.output),
         ),

@@ -47,7 +47,7 @@ fn dial_host(bound: &str, fallback: Option<&str>) -> String {
 }
 
 /// The first `SCHEME://host:port` of a comma-separated URL list (etcd's `--listen-*-urls`).
-fn first_url(urls: &str, scheme: &str) -> Option<Endpoint> {
+pub fn first_url(urls: &str, scheme: &str) -> Option<Endpoint> {
     urls.split(',').find_map(|u| {
         let rest = u.trim().strip_prefix(scheme)?.strip_prefix("://")?;
         let hostport = rest.split('/').next()?;
@@ -182,23 +182,23 @@ fn pem_certs(path: &Path) -> Result<Vec<Certificate<'static>>, String> {
     Ok(certs)
 }
 
-/// GETs the health URL; `Ok` when it answers 2xx with the expected text, else what it said.
-pub fn check_health(h: &Health<'_>) -> Result<(), String> {
+/// An HTTPS agent that verifies the server against `ca` (or, `None`, not at all) and presents `client`.
+fn agent(ca: Option<&Path>, client: Option<(&Path, &Path)>) -> Result<ureq::Agent, String> {
     let mut tls = TlsConfig::builder()
         .provider(TlsProvider::Rustls)
         .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
-    tls = match h.ca {
+    tls = match ca {
         Some(ca) => tls.root_certs(RootCerts::new_with_certs(&pem_certs(ca)?)),
         None => tls.disable_verification(true),
     };
-    if let Some((cert, key)) = h.client {
+    if let Some((cert, key)) = client {
         let key_bytes = std::fs::read(key).map_err(|e| format!("{}: cannot read: {e}", key.display()))?;
         // ureq's PEM reader never echoes key bytes in its error
         let key_pem = PrivateKey::from_pem(&key_bytes)
             .map_err(|e| format!("{}: cannot load the private key: {e}", key.display()))?;
         tls = tls.client_cert(Some(ClientCert::new_with_certs(&pem_certs(cert)?, key_pem)));
     }
-    let agent = ureq::Agent::config_builder()
+    Ok(ureq::Agent::config_builder()
         .tls_config(tls.build())
         .proxy(None)
         .max_redirects(0)
@@ -206,16 +206,43 @@ pub fn check_health(h: &Health<'_>) -> Result<(), String> {
         .timeout_connect(Some(CONNECT_TIMEOUT))
         .timeout_global(Some(IO_TIMEOUT))
         .build()
-        .new_agent();
-    let mut resp = agent.get(&h.url).call().map_err(|e| format!("{}: {e}", h.url))?;
+        .new_agent())
+}
+
+/// Status and (bounded) body of an answer.
+fn answer(url: &str, sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<(u16, String), String> {
+    let mut resp = sent.map_err(|e| format!("{url}: {e}"))?;
     let status = resp.status().as_u16();
     let mut body = String::new();
-    let _ = resp.body_mut().as_reader().take(64 << 10).read_to_string(&mut body);
+    let _ = resp.body_mut().as_reader().take(1 << 20).read_to_string(&mut body);
+    Ok((status, body))
+}
+
+/// GETs the health URL; `Ok` when it answers 2xx with the expected text, else what it said.
+pub fn check_health(h: &Health<'_>) -> Result<(), String> {
+    let agent = agent(h.ca, h.client)?;
+    let (status, body) = answer(&h.url, agent.get(&h.url).call())?;
     let body = body.trim();
     if !(200..300).contains(&status) || !body.contains(h.expect) {
         return Err(format!("{}: HTTP {status}: {}", h.url, body.chars().take(300).collect::<String>()));
     }
     Ok(())
+}
+
+/// POSTs `body` (JSON) to `url`, verified against `ca`, presenting `client`; the JSON answer of a 2xx.
+pub fn post_json(
+    url: &str,
+    body: &serde_json::Value,
+    ca: &Path,
+    client: (&Path, &Path),
+) -> Result<serde_json::Value, String> {
+    let agent = agent(Some(ca), Some(client))?;
+    let sent = agent.post(url).content_type("application/json").send(body.to_string());
+    let (status, text) = answer(url, sent)?;
+    if !(200..300).contains(&status) {
+        return Err(format!("{url}: HTTP {status}: {}", text.trim().chars().take(300).collect::<String>()));
+    }
+    serde_json::from_str(&text).map_err(|e| format!("{url}: not JSON: {e}"))
 }
 
 /// The health check of a running component, as kubeadm's own probes ask it.

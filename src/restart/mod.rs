@@ -3,7 +3,10 @@
 //! running again, healthy (`inuse::probe::health_of`), and using the certificates on disk
 //! (`inuse::stale::judge`). docs/in-use.md has the whole story.
 
+pub mod cluster;
+pub mod cluster_gate;
 pub mod held;
+pub mod lease;
 pub mod method;
 pub mod static_pod;
 pub mod wait;
@@ -11,12 +14,13 @@ pub mod wait;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::error::{Error, Result};
 use crate::inuse::proc::Process;
 use crate::inuse::stale::{self, Finding};
-use crate::report::{Outcome, RestartReport};
+use crate::inventory::Component;
+use crate::report::{ClusterReport, LeaseReport, Outcome, RestartReport};
 use crate::request::{RestartMethod, RestartRequest};
 
 /// Puts back what an interrupted restart left held (every run of every state does this first); in
@@ -165,8 +169,90 @@ pub fn restart(req: &RestartRequest, now: DateTime<Utc>) -> Result<Outcome> {
     let targets = targets(req, &findings);
     let tool = tool_for(req, &targets)?;
 
+    // the cluster is asked only when something would restart; check mode gates but takes no lease
+    let restarting: Vec<Component> = targets.iter().filter(|f| f.process.is_some()).map(|f| f.component).collect();
+    let would_restart = req.method != RestartMethod::None && !restarting.is_empty();
+    let client = match would_restart && req.cluster.wanted() {
+        true => Some(api_client(&req.cluster.kubeconfig)?),
+        false => None,
+    };
+    // the lease first: the gate then sees the cluster after the node before us is healthy again
+    let held = match (&client, &req.cluster.lease) {
+        (Some(c), Some(opts)) if !req.check_mode => Some(lease::take(c, opts)?),
+        _ => None,
+    };
+    let gated = match &client {
+        Some(c) if req.cluster.gate => gate(req, c, &findings, &restarting, &mut out),
+        _ => Ok(()),
+    };
+    let done = gated.and_then(|()| restart_targets(req, &tool, &targets, now, &mut out));
+    if let Some(h) = held {
+        let (acquired, waited, from) = (h.acquired, h.waited, h.took_over_from.clone());
+        let (released, warnings) = h.release();
+        out.warnings.extend(warnings);
+        out.lease = req.cluster.lease.as_ref().map(|o| LeaseReport {
+            name: format!("{}/{}", lease::NAMESPACE, o.name),
+            holder: o.identity.clone(),
+            acquired_at: acquired.to_rfc3339_opts(SecondsFormat::Micros, true),
+            released_at: Some(released.to_rfc3339_opts(SecondsFormat::Micros, true)),
+            waited_seconds: waited.as_secs(),
+            took_over_from: from,
+        });
+    }
+    let done = done?;
+
+    let after = stale::look(&req.layout);
+    out.components = crate::inuse::reports(&after);
+    out.stale = after.iter().filter(|f| f.stale).map(Finding::report).collect();
+    out.restart = out.stale.iter().map(|r| r.name).collect();
+    out.changed |= !done.is_empty();
+    out.msg = summary(req, &out, &done);
+    Ok(out)
+}
+
+fn api_client(kubeconfig: &Path) -> Result<crate::api::client::Client> {
+    let creds = crate::api::credentials::Credentials::read(kubeconfig)?;
+    crate::api::client::Client::new(&creds)
+}
+
+/// Every etcd member and apiserver healthy, or a refusal naming each that is not; changes nothing.
+fn gate(
+    req: &RestartRequest,
+    client: &crate::api::client::Client,
+    findings: &[Finding],
+    restarting: &[Component],
+    out: &mut Outcome,
+) -> Result<()> {
+    let seen = cluster::observe(&req.layout, client, findings, restarting, &mut out.warnings);
+    let refusals = cluster_gate::decide(&seen);
+    if !refusals.is_empty() {
+        let each: Vec<String> = refusals.iter().map(ToString::to_string).collect();
+        return Err(Error::Restart(format!(
+            "cluster gate: not restarting anything while {}; nothing was restarted (see `kubectl get --raw \
+             /readyz?verbose` and etcd's /health; run again when healthy)",
+            each.join("; ")
+        )));
+    }
+    out.cluster = Some(ClusterReport {
+        etcd_members: match seen.etcd {
+            Some(Ok(members)) => members.into_iter().map(|m| m.name).collect(),
+            _ => vec![],
+        },
+        apiservers: seen.apiservers.into_iter().map(|a| a.address).collect(),
+    });
+    Ok(())
+}
+
+/// Restarts each target in turn; the names restarted.
+fn restart_targets(
+    req: &RestartRequest,
+    tool: &Tool,
+    targets: &[&Finding],
+    now: DateTime<Utc>,
+    out: &mut Outcome,
+) -> Result<Vec<&'static str>> {
     let mut done: Vec<&'static str> = Vec::new();
-    for f in &targets {
+    for f in targets {
         let entry = match &f.process {
             None => report(f, "not_running", req.method, None, f.reason.clone()),
             Some(_) if req.check_mode => report(f, "would_restart", req.method, None, f.reason.clone()),
@@ -174,7 +260,7 @@ pub fn restart(req: &RestartRequest, now: DateTime<Utc>) -> Result<Outcome> {
                 report(f, "not_restarted", req.method, None, f.reason.clone())
             }
             Some(p) => {
-                let new = restart_one(req, &tool, p, now).map_err(|e| match (done.is_empty(), e) {
+                let new = restart_one(req, tool, p, now).map_err(|e| match (done.is_empty(), e) {
                     (false, Error::Restart(m)) => {
                         Error::Restart(format!("restarted {} first; then {m}", done.join(", ")))
                     }
@@ -187,14 +273,7 @@ pub fn restart(req: &RestartRequest, now: DateTime<Utc>) -> Result<Outcome> {
         };
         out.restarts.push(entry);
     }
-
-    let after = stale::look(&req.layout);
-    out.components = crate::inuse::reports(&after);
-    out.stale = after.iter().filter(|f| f.stale).map(Finding::report).collect();
-    out.restart = out.stale.iter().map(|r| r.name).collect();
-    out.changed |= !done.is_empty();
-    out.msg = summary(req, &out, &done);
-    Ok(out)
+    Ok(done)
 }
 
 fn summary(req: &RestartRequest, out: &Outcome, done: &[&str]) -> String {
