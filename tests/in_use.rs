@@ -344,3 +344,200 @@ fn controller_manager_and_scheduler_are_stale_after_their_kubeconfigs_are_renewe
     assert!(after.0 != before.0 && after.1 != before.1, "{text}");
     assert_eq!(v["restart"], serde_json::json!([]), "{text}");
 }
+
+/// kubectl (the machine's) against the test cluster, as the admin; stdin given.
+fn kubectl(pki: &Pki, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(pki.kube().join("admin.conf"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_cluster_gate_passes_a_healthy_cluster_and_refuses_naming_a_hung_etcd_member_or_a_down_apiserver() {
+    let ip = "127.0.0.66";
+    let pki = kubeadm_pki("std", "cp1", ip);
+    let cluster = Cluster::start(&pki, ip);
+    let cmd = cluster_restart_command(&cluster);
+    let gated =
+        ["kube-apiserver", "--cluster-gate", "--method", "command", "--restart-command", &cmd, "--timeout", "90s"];
+
+    // healthy: every member and apiserver named as checked, then restarted
+    let before = cluster.pid("kube-apiserver");
+    let (code, v, text) = restart_json(&pki, &gated);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(v["cluster"]["etcd_members"], serde_json::json!(["cp1"]), "{text}");
+    assert_eq!(v["cluster"]["apiservers"], serde_json::json!([format!("{ip}:6443")]), "{text}");
+    assert_eq!(v["restarts"][0]["action"], "restarted", "{text}");
+    assert_ne!(cluster.pid("kube-apiserver"), before);
+
+    // another control-plane node kubeadm recorded (v1.20 ClusterStatus), whose apiserver is down
+    let status = format!(
+        "apiEndpoints:\n  cp1:\n    advertiseAddress: {ip}\n    bindPort: 6443\n  cp2:\n    advertiseAddress: 127.0.0.67\n    bindPort: 6443\napiVersion: kubeadm.k8s.io/v1beta2\nkind: ClusterStatus\n"
+    );
+    let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "kubeadm-config", "namespace": "kube-system"}, "data": {"ClusterStatus": status}});
+    kubectl(&pki, &["create", "-f", "-"], &cm.to_string());
+    let pid = cluster.pid("kube-apiserver");
+    let (code, _, text) = restart_json(&pki, &gated);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("cluster gate: not restarting anything while kube-apiserver 127.0.0.67:6443: not ready"),
+        "{text}"
+    );
+    assert!(!text.contains("etcd member cp1"), "etcd is healthy: {text}");
+    assert_eq!(cluster.pid("kube-apiserver"), pid, "nothing restarted");
+    let m = module_on(
+        &pki,
+        serde_json::json!({"state": "restart", "components": ["kube-apiserver"], "cluster_gate": true,
+        "method": "command", "restart_command": cmd}),
+    );
+    assert_eq!(m["failed"], true, "{m}");
+    assert!(m["msg"].as_str().unwrap().contains("kube-apiserver 127.0.0.67:6443"), "{m}");
+    kubectl(&pki, &["-n", "kube-system", "delete", "configmap", "kubeadm-config"], "");
+
+    // this node's etcd member hangs (SIGSTOP): refused, naming it
+    let etcd = cluster.pid("etcd").to_string();
+    assert!(Command::new("kill").args(["-STOP", &etcd]).status().unwrap().success());
+    let (code, _, text) = restart_json(&pki, &gated);
+    assert!(Command::new("kill").args(["-CONT", &etcd]).status().unwrap().success());
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains(&format!("etcd member cp1 (https://{ip}:2379): cannot list the etcd members")), "{text}");
+    assert!(text.contains("nothing was restarted"), "{text}");
+    assert_eq!(cluster.pid("kube-apiserver"), pid, "nothing restarted");
+}
+
+struct LeaseRun {
+    holder: String,
+    acquired: chrono::DateTime<chrono::Utc>,
+    released: chrono::DateTime<chrono::Utc>,
+    waited: u64,
+}
+
+fn lease_run(v: &Value, text: &str) -> LeaseRun {
+    let t = |k: &str| {
+        chrono::DateTime::parse_from_rfc3339(v["lease"][k].as_str().unwrap_or_else(|| panic!("no lease.{k}: {text}")))
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    LeaseRun {
+        holder: v["lease"]["holder"].as_str().unwrap().into(),
+        acquired: t("acquired_at"),
+        released: t("released_at"),
+        waited: v["lease"]["waited_seconds"].as_u64().unwrap(),
+    }
+}
+
+#[test]
+fn two_nodes_restarting_with_the_lease_never_hold_it_at_once() {
+    // two nodes, each its own etcd and apiserver; they take turns through the Lease in node A's apiserver
+    let (ip_a, ip_b) = ("127.0.0.68", "127.0.0.69");
+    let (pki_a, pki_b) = (kubeadm_pki("std", "cp1", ip_a), kubeadm_pki("std", "cp2", ip_b));
+    let (a, b) = (Cluster::start(&pki_a, ip_a), Cluster::start(&pki_b, ip_b));
+    let admin = pki_a.kube().join("admin.conf").display().to_string();
+    let spawn = |pki: &Pki, cluster: &Cluster<'_>, node: &str| {
+        let cmd = cluster_restart_command(cluster);
+        Command::new(bin_path())
+            .args(["restart", "kube-apiserver", "--lease", "--lease-identity", node, "--api-kubeconfig", &admin])
+            .args(["--method", "command", "--restart-command", &cmd, "--timeout", "90s", "-o", "json"])
+            .args(pki.dirs())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (before_a, before_b) = (a.pid("kube-apiserver"), b.pid("kube-apiserver"));
+    let (run_a, run_b) = (spawn(&pki_a, &a, "cp1"), spawn(&pki_b, &b, "cp2"));
+    let mut runs = Vec::new();
+    for child in [run_a, run_b] {
+        let out = child.wait_with_output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        let v: Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+        assert_eq!(v["restarts"][0]["action"], "restarted", "{text}");
+        runs.push(lease_run(&v, &text));
+    }
+    assert_ne!(a.pid("kube-apiserver"), before_a);
+    assert_ne!(b.pid("kube-apiserver"), before_b);
+    assert_eq!((runs[0].holder.as_str(), runs[1].holder.as_str()), ("cp1", "cp2"));
+    let (first, second) =
+        if runs[0].acquired <= runs[1].acquired { (&runs[0], &runs[1]) } else { (&runs[1], &runs[0]) };
+    assert!(
+        first.released <= second.acquired,
+        "held at once: {:?}..{:?} and {:?}..{:?}",
+        first.acquired,
+        first.released,
+        second.acquired,
+        second.released
+    );
+    assert!(second.waited >= 1, "the second waited for its turn");
+    // released: nobody holds it
+    let lease = kubectl(&pki_a, &["-n", "kube-system", "get", "lease", "kubeadm-certs-restart", "-o", "json"], "");
+    let lease: Value = serde_json::from_str(&lease).unwrap();
+    assert!(lease["spec"]["holderIdentity"].is_null(), "{lease}");
+}
+
+#[test]
+fn a_lease_another_node_holds_makes_the_run_wait_and_an_expired_one_is_taken_over() {
+    let ip = "127.0.0.70";
+    let pki = kubeadm_pki("std", "cp1", ip);
+    let cluster = Cluster::start(&pki, ip);
+    let cmd = cluster_restart_command(&cluster);
+    let lease = |renewed: chrono::DateTime<chrono::Utc>| {
+        serde_json::json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "kubeadm-certs-restart", "namespace": "kube-system"},
+            "spec": {"holderIdentity": "cp9", "leaseDurationSeconds": 600,
+                     "renewTime": renewed.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)}})
+        .to_string()
+    };
+    let args = [
+        "kube-apiserver",
+        "--lease",
+        "--lease-identity",
+        "cp1",
+        "--method",
+        "command",
+        "--restart-command",
+        &cmd,
+        "--timeout",
+        "90s",
+    ];
+
+    // held by cp9 and renewed just now: cp1 waits, then gives up at --lease-timeout, restarting nothing
+    kubectl(&pki, &["create", "-f", "-"], &lease(chrono::Utc::now()));
+    let pid = cluster.pid("kube-apiserver");
+    let mut waiting = args.to_vec();
+    waiting.extend(["--lease-timeout", "3s"]);
+    let started = std::time::Instant::now();
+    let (code, _, text) = restart_json(&pki, &waiting);
+    assert_eq!(code, 1, "{text}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(3), "it waited");
+    assert!(
+        text.contains("lease kube-system/kubeadm-certs-restart not taken in 3s") && text.contains("held by cp9"),
+        "{text}"
+    );
+    assert!(text.contains("nothing was restarted"), "{text}");
+    assert_eq!(cluster.pid("kube-apiserver"), pid);
+
+    // cp9 stopped renewing 11 minutes ago (its 10 minutes are past): taken over, restarted, released
+    kubectl(&pki, &["replace", "-f", "-"], &lease(chrono::Utc::now() - chrono::Duration::minutes(11)));
+    let (code, v, text) = restart_json(&pki, &args);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(v["lease"]["took_over_from"], "cp9", "{text}");
+    assert_eq!(v["restarts"][0]["action"], "restarted", "{text}");
+    assert_ne!(cluster.pid("kube-apiserver"), pid);
+    let got = kubectl(&pki, &["-n", "kube-system", "get", "lease", "kubeadm-certs-restart", "-o", "json"], "");
+    let got: Value = serde_json::from_str(&got).unwrap();
+    assert!(got["spec"]["holderIdentity"].is_null(), "released: {got}");
+    assert_eq!(got["spec"]["leaseTransitions"], 1, "{got}");
+}

@@ -156,7 +156,8 @@ options:
     type: str
   api_kubeconfig:
     description:
-      - O(signer=api) the credentials used to talk to the API server. Defaults to C(admin.conf) in O(kubeconfig_dir).
+      - O(signer=api), and O(state=restart) with O(cluster_gate) or O(lease), the credentials used to talk to the
+        API server. Defaults to C(admin.conf) in O(kubeconfig_dir).
     type: path
   api_timeout:
     description:
@@ -208,6 +209,44 @@ options:
       - O(state=restart) how long to wait for each step (the process gone, running again, healthy), as a duration.
     type: str
     default: 5m
+  cluster_gate:
+    description:
+      - O(state=restart) before anything restarts, require every etcd member (listed through etcd's v3 JSON
+        gateway with C(etcd/healthcheck-client), each C(/health) asked) and every apiserver of the cluster (the
+        C(kubernetes) Endpoints, kubeadm's C(ClusterStatus), the kubeconfig's server; each C(/readyz) verified
+        against C(ca.crt)) to be healthy; otherwise fail naming each one and why, restarting nothing.
+      - This node's own component that this run restarts may be down already.
+      - Checked only when something would restart; check mode checks too.
+    type: bool
+    default: false
+  lease:
+    description:
+      - O(state=restart) take turns with the other nodes of the cluster, never restarting two at once: hold the
+        C(coordination.k8s.io/v1) Lease O(lease_name) in C(kube-system) (through the API server, with
+        O(api_kubeconfig)) while restarting, renewed in the background, released when done.
+      - A node that cannot take it waits (up to O(lease_timeout)); a holder whose C(renewTime) plus
+        C(leaseDurationSeconds) is past is taken over. Check mode takes no lease.
+    type: bool
+    default: false
+  lease_name:
+    description:
+      - O(lease=true) the Lease's name in C(kube-system).
+    type: str
+    default: kubeadm-certs-restart
+  lease_identity:
+    description:
+      - O(lease=true) the C(holderIdentity) this node holds it under. Defaults to the host name (the node name).
+    type: str
+  lease_duration:
+    description:
+      - O(lease=true) C(leaseDurationSeconds), as a duration; renewed every third of it while held.
+    type: str
+    default: 15m
+  lease_timeout:
+    description:
+      - O(lease=true) how long to wait for this node's turn, as a duration; then fail, restarting nothing.
+    type: str
+    default: 30m
 notes:
   - Run it on every control-plane node; each node has its own C(apiserver) and C(etcd-*) certificates. The
     playbook C(k8s_pki.kubeadm.renew) does this one node at a time and restarts the components that use a
@@ -288,6 +327,14 @@ EXAMPLES = r"""
     state: restart
     components: [kube-apiserver]
     method: crictl
+  become: true
+
+- name: Restart what is stale only when the whole cluster is healthy, one node of the cluster at a time
+  k8s_pki.kubeadm.certs:
+    state: restart
+    cluster_gate: true
+    lease: true
+    lease_identity: "{{ inventory_hostname_short }}"
   become: true
 
 - name: Write CSRs and new keys for an external CA
@@ -553,6 +600,58 @@ restarts:
       returned: always
       type: str
       sample: "was stale or asked for: started ... before ... was written; healthy and using the certificates on disk"
+cluster:
+  description: O(cluster_gate=true) what the gate found healthy before anything restarted.
+  returned: when O(cluster_gate) passed
+  type: dict
+  contains:
+    etcd_members:
+      description: The etcd members' names (empty when etcd is not gated from this node, see RV(warnings)).
+      returned: always
+      type: list
+      elements: str
+      sample: [cp1, cp2, cp3]
+    apiservers:
+      description: The apiservers checked, as C(host:port).
+      returned: always
+      type: list
+      elements: str
+      sample: ["10.0.0.1:6443", "10.0.0.2:6443"]
+lease:
+  description: O(lease=true) when this node held the Lease.
+  returned: when the lease was taken
+  type: dict
+  contains:
+    name:
+      description: C(kube-system/NAME).
+      returned: always
+      type: str
+      sample: kube-system/kubeadm-certs-restart
+    holder:
+      description: The holder identity.
+      returned: always
+      type: str
+      sample: cp1
+    acquired_at:
+      description: When it was taken (RFC 3339, microseconds).
+      returned: always
+      type: str
+      sample: "2026-11-29T19:36:12.650112Z"
+    released_at:
+      description: When it was released.
+      returned: always
+      type: str
+      sample: "2026-11-29T19:36:40.120001Z"
+    waited_seconds:
+      description: How long this node waited for its turn.
+      returned: always
+      type: int
+      sample: 12
+    took_over_from:
+      description: The holder whose lease had expired, when taken over; null otherwise.
+      returned: always
+      type: str
+      sample: cp2
 expiring:
   description: With O(fail_within), the certificates and CAs that expire within it.
   returned: when O(fail_within) found something
