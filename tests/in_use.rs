@@ -440,15 +440,19 @@ fn lease_run(v: &Value, text: &str) -> LeaseRun {
 
 #[test]
 fn two_nodes_restarting_with_the_lease_never_hold_it_at_once() {
-    // two nodes, each its own etcd and apiserver; they take turns through the Lease in node A's apiserver
-    let (ip_a, ip_b) = ("127.0.0.68", "127.0.0.69");
-    let (pki_a, pki_b) = (kubeadm_pki("std", "cp1", ip_a), kubeadm_pki("std", "cp2", ip_b));
-    let (a, b) = (Cluster::start(&pki_a, ip_a), Cluster::start(&pki_b, ip_b));
-    let admin = pki_a.kube().join("admin.conf").display().to_string();
+    // two nodes, each its own etcd and apiserver; they take turns through the Lease in a third apiserver
+    // (the cluster's, as a load balancer would reach it), so each keeps renewing while its own restarts
+    let (ip_a, ip_b, ip_c) = ("127.0.0.68", "127.0.0.69", "127.0.0.71");
+    let (pki_a, pki_b, pki_c) =
+        (kubeadm_pki("std", "cp1", ip_a), kubeadm_pki("std", "cp2", ip_b), kubeadm_pki("std", "cp3", ip_c));
+    let (a, b, _c) = (Cluster::start(&pki_a, ip_a), Cluster::start(&pki_b, ip_b), Cluster::start(&pki_c, ip_c));
+    let admin = pki_c.kube().join("admin.conf").display().to_string();
     let spawn = |pki: &Pki, cluster: &Cluster<'_>, node: &str| {
         let cmd = cluster_restart_command(cluster);
         Command::new(bin_path())
             .args(["restart", "kube-apiserver", "--lease", "--lease-identity", node, "--api-kubeconfig", &admin])
+            // shorter than a restart (~8 s): held throughout only because it is renewed
+            .args(["--lease-duration", "3s"])
             .args(["--method", "command", "--restart-command", &cmd, "--timeout", "90s", "-o", "json"])
             .args(pki.dirs())
             .stdout(std::process::Stdio::piped())
@@ -482,7 +486,7 @@ fn two_nodes_restarting_with_the_lease_never_hold_it_at_once() {
     );
     assert!(second.waited >= 1, "the second waited for its turn");
     // released: nobody holds it
-    let lease = kubectl(&pki_a, &["-n", "kube-system", "get", "lease", "kubeadm-certs-restart", "-o", "json"], "");
+    let lease = kubectl(&pki_c, &["-n", "kube-system", "get", "lease", "kubeadm-certs-restart", "-o", "json"], "");
     let lease: Value = serde_json::from_str(&lease).unwrap();
     assert!(lease["spec"]["holderIdentity"].is_null(), "{lease}");
 }
