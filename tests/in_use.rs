@@ -545,3 +545,23 @@ fn a_lease_another_node_holds_makes_the_run_wait_and_an_expired_one_is_taken_ove
     assert!(got["spec"]["holderIdentity"].is_null(), "released: {got}");
     assert_eq!(got["spec"]["leaseTransitions"], 1, "{got}");
 }
+
+#[test]
+fn lease_and_gate_options_outside_a_restart_with_a_lease_are_named_as_mistakes() {
+    let pki = std_pki();
+    let v = module_on(&pki, serde_json::json!({"state": "renew", "cluster_gate": true}));
+    assert_eq!(v["failed"], true, "{v}");
+    assert_eq!(v["msg"], "cluster_gate applies to state restart, not renew", "{v}");
+    let v = module_on(&pki, serde_json::json!({"state": "restart", "lease_timeout": "1m"}));
+    assert_eq!(v["failed"], true, "{v}");
+    assert_eq!(v["msg"], "lease_timeout applies with lease: true", "{v}");
+    let (code, _, err) = run_on(&pki, &["restart", "--lease-timeout", "1m"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--lease"), "{err}");
+    // nothing runs on this PKI: nothing would restart, so neither the gate nor the lease asks the cluster
+    // (no apiserver listens for this PKI's admin.conf)
+    let (code, v, text) =
+        restart_json(&pki, &["--cluster-gate", "--lease", "--method", "command", "--restart-command", "true"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(v["lease"].is_null() && v["cluster"].is_null(), "{text}");
+}
