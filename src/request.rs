@@ -252,6 +252,30 @@ pub struct LeaseOptions {
     pub timeout: Span,
 }
 
+impl LeaseOptions {
+    /// The name goes into the Lease's URL: a DNS subdomain, as the apiserver requires of it.
+    pub fn checked(self) -> Result<LeaseOptions> {
+        let n = &self.name;
+        let ok = !n.is_empty()
+            && n.len() <= 253
+            && n.split('.').all(|l| {
+                !l.is_empty()
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            });
+        if !ok {
+            return Err(Error::Usage(format!(
+                "invalid lease name {n:?}: a Lease's name is a lowercase DNS subdomain, e.g. kubeadm-certs-restart"
+            )));
+        }
+        if self.identity.trim().is_empty() {
+            return Err(Error::Usage("the lease identity (the node name) is empty".into()));
+        }
+        Ok(self)
+    }
+}
+
 /// The node name a lease is held under by default: the host name, as the kubelet names its node.
 pub fn node_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

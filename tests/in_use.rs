@@ -558,6 +558,14 @@ fn lease_and_gate_options_outside_a_restart_with_a_lease_are_named_as_mistakes()
     let (code, _, err) = run_on(&pki, &["restart", "--lease-timeout", "1m"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--lease"), "{err}");
+    // the name goes into the Lease's URL
+    for bad in ["a/../../configmaps/x", "Upper", "x?watch=1"] {
+        let (code, _, err) = run_on(&pki, &["restart", "--lease", "--lease-name", bad]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(&format!("invalid lease name {bad:?}")), "{err}");
+    }
+    let v = module_on(&pki, serde_json::json!({"state": "restart", "lease": true, "lease_name": "a/b"}));
+    assert!(v["failed"] == true && v["msg"].as_str().unwrap().contains("invalid lease name"), "{v}");
     // nothing runs on this PKI: nothing would restart, so neither the gate nor the lease asks the cluster
     // (no apiserver listens for this PKI's admin.conf)
     let (code, v, text) =

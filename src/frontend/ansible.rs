@@ -315,12 +315,15 @@ impl Params {
                     gate: self.bool("cluster_gate"),
                     lease: match self.bool("lease") {
                         false => None,
-                        true => Some(LeaseOptions {
-                            name: self.str("lease_name").unwrap_or(DEFAULT_LEASE_NAME).to_string(),
-                            identity: self.str("lease_identity").map(String::from).unwrap_or_else(node_name),
-                            duration: self.span("lease_duration", DEFAULT_LEASE_DURATION)?,
-                            timeout: self.span("lease_timeout", DEFAULT_LEASE_TIMEOUT)?,
-                        }),
+                        true => Some(
+                            LeaseOptions {
+                                name: self.str("lease_name").unwrap_or(DEFAULT_LEASE_NAME).to_string(),
+                                identity: self.str("lease_identity").map(String::from).unwrap_or_else(node_name),
+                                duration: self.span("lease_duration", DEFAULT_LEASE_DURATION)?,
+                                timeout: self.span("lease_timeout", DEFAULT_LEASE_TIMEOUT)?,
+                            }
+                            .checked()?,
+                        ),
                     },
                     kubeconfig: api_kubeconfig,
                 },

@@ -333,29 +333,38 @@ fn request(cli: Cli) -> Result<(Request, Print), Error> {
             }),
             Print::Actions { format: a.writing.output, diff: false },
         ),
-        Command::Restart(a) => (
-            Request::Restart(RestartRequest {
-                components: RestartRequest::parse_components(&a.components)?,
-                manifests_dir: a.manifests_dir.unwrap_or_else(|| default_manifests_dir(&a.dirs.kubeconfig_dir)),
-                layout: a.dirs.layout(),
-                method: a.method,
-                command: a.restart_command,
-                timeout: a.timeout,
-                check_mode: a.writing.check,
-                lock_timeout: a.writing.lock_timeout,
-                cluster: ClusterOptions {
-                    gate: a.cluster_gate,
-                    lease: a.lease.then(|| LeaseOptions {
+        Command::Restart(a) => {
+            let lease = match a.lease {
+                false => None,
+                true => Some(
+                    LeaseOptions {
                         name: a.lease_name,
                         identity: a.lease_identity.unwrap_or_else(node_name),
                         duration: a.lease_duration,
                         timeout: a.lease_timeout,
-                    }),
-                    kubeconfig: a.api_kubeconfig.unwrap_or_else(|| a.dirs.kubeconfig_dir.join("admin.conf")),
-                },
-            }),
-            Print::Restart(a.writing.output),
-        ),
+                    }
+                    .checked()?,
+                ),
+            };
+            (
+                Request::Restart(RestartRequest {
+                    components: RestartRequest::parse_components(&a.components)?,
+                    manifests_dir: a.manifests_dir.unwrap_or_else(|| default_manifests_dir(&a.dirs.kubeconfig_dir)),
+                    layout: a.dirs.layout(),
+                    method: a.method,
+                    command: a.restart_command,
+                    timeout: a.timeout,
+                    check_mode: a.writing.check,
+                    lock_timeout: a.writing.lock_timeout,
+                    cluster: ClusterOptions {
+                        gate: a.cluster_gate,
+                        lease,
+                        kubeconfig: a.api_kubeconfig.unwrap_or_else(|| a.dirs.kubeconfig_dir.join("admin.conf")),
+                    },
+                }),
+                Print::Restart(a.writing.output),
+            )
+        }
     })
 }
 
