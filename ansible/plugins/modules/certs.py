@@ -221,7 +221,7 @@ options:
     default: false
   lease:
     description:
-      - O(state=restart) take turns with the other nodes of the cluster, never restarting two at once: hold the
+      - O(state=restart) take turns with the other nodes of the cluster, never restarting two at once, by holding the
         C(coordination.k8s.io/v1) Lease O(lease_name) in C(kube-system) (through the API server, with
         O(api_kubeconfig)) while restarting, renewed in the background, released when done.
       - A node that cannot take it waits (up to O(lease_timeout)); a holder whose C(renewTime) plus
