@@ -442,7 +442,7 @@ fn lease_run(v: &Value, text: &str) -> LeaseRun {
 fn two_nodes_restarting_with_the_lease_never_hold_it_at_once() {
     // two nodes, each its own etcd and apiserver; they take turns through the Lease in a third apiserver
     // (the cluster's, as a load balancer would reach it), so each keeps renewing while its own restarts
-    let (ip_a, ip_b, ip_c) = ("127.0.0.68", "127.0.0.69", "127.0.0.71");
+    let (ip_a, ip_b, ip_c) = ("127.0.0.68", "127.0.0.69", "127.0.0.72");
     let (pki_a, pki_b, pki_c) =
         (kubeadm_pki("std", "cp1", ip_a), kubeadm_pki("std", "cp2", ip_b), kubeadm_pki("std", "cp3", ip_c));
     let (a, b, _c) = (Cluster::start(&pki_a, ip_a), Cluster::start(&pki_b, ip_b), Cluster::start(&pki_c, ip_c));
