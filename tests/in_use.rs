@@ -573,3 +573,128 @@ fn lease_and_gate_options_outside_a_restart_with_a_lease_are_named_as_mistakes()
     assert_eq!(code, 0, "{text}");
     assert!(v["lease"].is_null() && v["cluster"].is_null(), "{text}");
 }
+
+/// Three etcd members, one per node PKI (one CA), kube-apiserver on the first; stopped on drop.
+struct ThreeMembers {
+    dir: tempfile::TempDir,
+    ips: [&'static str; 3],
+}
+
+impl ThreeMembers {
+    fn root(&self, i: usize) -> std::path::PathBuf {
+        self.dir.path().join(format!("n{}", i + 1))
+    }
+    fn members(&self) -> String {
+        self.ips
+            .iter()
+            .enumerate()
+            .map(|(i, ip)| format!("cp{}=https://{ip}:2380", i + 1))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+    fn sh(&self, script: &str, args: &[&str], i: usize) {
+        let out = Command::new(repo().join(script))
+            .args(args)
+            .env("K8S_BIN", k8s_bin())
+            .env("ETCD_MEMBERS", self.members())
+            .env("CA_FROM", self.root(0))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script} {args:?} (node {i}): {}", String::from_utf8_lossy(&out.stderr));
+    }
+    fn start(ips: [&'static str; 3]) -> ThreeMembers {
+        let c = ThreeMembers { dir: tempfile::tempdir().unwrap(), ips };
+        for (i, ip) in ips.iter().enumerate() {
+            let root = c.root(i);
+            std::fs::create_dir(&root).unwrap();
+            let node = format!("cp{}", i + 1);
+            let mut cmd = Command::new(repo().join("scripts/mkpki.sh"));
+            cmd.arg(&root).args(["std", &node, ip]).env("K8S_BIN", k8s_bin());
+            if i > 0 {
+                cmd.env("CA_FROM", c.root(0));
+            }
+            let out = cmd.output().unwrap();
+            assert!(out.status.success(), "mkpki.sh: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        for (i, ip) in ips.iter().enumerate() {
+            c.sh("scripts/cluster.sh", &["start-etcd", &c.root(i).display().to_string(), ip], i);
+        }
+        // the apiserver waits until etcd has its quorum and /readyz answers
+        c.sh("scripts/cluster.sh", &["start", &c.root(0).display().to_string(), ips[0]], 0);
+        c
+    }
+    /// etcd's /health on member `i`, asked with curl (not with the code under test).
+    fn etcd_healthy(&self, i: usize) -> bool {
+        let p = self.root(i).join("etc/kubernetes/pki/etcd");
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "2", "--cacert"])
+            .arg(p.join("ca.crt"))
+            .arg("--cert")
+            .arg(p.join("healthcheck-client.crt"))
+            .arg("--key")
+            .arg(p.join("healthcheck-client.key"))
+            .arg(format!("https://{}:2379/health", self.ips[i]))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("\"health\":\"true\"")
+    }
+    fn etcd_pid(&self, i: usize) -> String {
+        std::fs::read_to_string(self.root(i).join("run/etcd.pid")).unwrap().trim().to_string()
+    }
+}
+
+impl Drop for ThreeMembers {
+    fn drop(&mut self) {
+        for i in 0..3 {
+            let _ = Command::new("kill").args(["-CONT", &self.etcd_pid(i)]).status();
+            let _ = Command::new(repo().join("scripts/cluster.sh")).arg("stop").arg(self.root(i)).output();
+        }
+    }
+}
+
+#[test]
+fn the_cluster_gate_asks_every_etcd_member_and_names_the_one_that_hangs() {
+    let c = ThreeMembers::start(["127.0.0.73", "127.0.0.74", "127.0.0.75"]);
+    let root = c.root(0);
+    let kube = root.join("etc/kubernetes");
+    let gate = |extra: &[&str]| {
+        let out = bin()
+            .args(["restart", "kube-apiserver", "--cluster-gate", "--check", "--method", "command"])
+            .args(["--restart-command", "true", "-o", "json", "--cert-dir"])
+            .arg(kube.join("pki"))
+            .arg("--kubeconfig-dir")
+            .arg(&kube)
+            .args(extra)
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code(), serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null), text)
+    };
+    // the list comes from this node's member; each member's /health is asked on its own client URL
+    let (code, v, text) = gate(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    let mut names: Vec<&str> =
+        v["cluster"]["etcd_members"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    names.sort();
+    assert_eq!(names, ["cp1", "cp2", "cp3"], "{text}");
+
+    // cp3 hangs: the quorum holds (cp1 and cp2 answer), and the gate names cp3 alone
+    let stopped = c.etcd_pid(2);
+    assert!(Command::new("kill").args(["-STOP", &stopped]).status().unwrap().success());
+    // if cp3 led, cp1 and cp2 elect a new leader first (about a second): until then they too are unhealthy
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !(c.etcd_healthy(0) && c.etcd_healthy(1)) {
+        assert!(std::time::Instant::now() < deadline, "cp1 and cp2 never healthy without cp3");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (code, _, text) = gate(&[]);
+    assert!(Command::new("kill").args(["-CONT", &stopped]).status().unwrap().success());
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(
+            "cluster gate: not restarting anything while etcd member cp3 (https://127.0.0.75:2379): not healthy"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("etcd member cp1") && !text.contains("etcd member cp2"), "{text}");
+}
