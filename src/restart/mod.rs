@@ -303,5 +303,12 @@ fn summary(req: &RestartRequest, out: &Outcome, done: &[&str]) -> String {
     if !out.restart.is_empty() {
         parts.push(format!("stale: {}", out.restart.join(", ")));
     }
+    if let Some(c) = &out.cluster {
+        let etcd = if c.etcd_members.is_empty() { "not gated".to_string() } else { c.etcd_members.join(", ") };
+        parts.push(format!("cluster healthy first (etcd: {etcd}; kube-apiserver: {})", c.apiservers.join(", ")));
+    }
+    if let Some(l) = &out.lease {
+        parts.push(format!("held lease {} as {} (waited {}s)", l.name, l.holder, l.waited_seconds));
+    }
     parts.join("; ")
 }
