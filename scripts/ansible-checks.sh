@@ -98,7 +98,9 @@ check_doc() { # $1: collections dir
   out=$(ANSIBLE_COLLECTIONS_PATH=$1 ansible-doc k8s_pki.kubeadm.certs 2>"$tmp/doc.err") || fail "ansible-doc k8s_pki.kubeadm.certs"
   for want in state certificates cert_dir kubeconfig_dir renew_before force validity extra_sans key_algorithm backup \
               csr_dir signed_dir fail_within signer approve signer_name api_kubeconfig api_timeout install \
-              certificate_authorities renewed restart csr_files csrs key_usage extended_key_usage backup_files diff warnings; do
+              certificate_authorities renewed restart csr_files csrs key_usage extended_key_usage backup_files diff warnings \
+              components restarts method manifests_dir restart_command restart_timeout cluster_gate lease lease_name \
+              lease_identity lease_duration lease_timeout etcd_members apiservers took_over_from; do
     grep -qw -- "$want" <<<"$out" || fail "ansible-doc k8s_pki.kubeadm.certs does not mention $want"
   done
   out=$(ANSIBLE_COLLECTIONS_PATH=$1 ansible-doc -l k8s_pki.kubeadm 2>"$tmp/list.err") || fail "ansible-doc -l"

@@ -50,6 +50,10 @@ pub enum Error {
     )]
     AfterRecovery { done: String, source: Box<Error> },
 
+    /// `restart`: which component, what failed, and what became of its manifest.
+    #[error("{0}")]
+    Restart(String),
+
     /// signer=api: what went wrong with which CertificateSigningRequest, and what became of the ones
     /// this run had created.
     #[error(transparent)]

@@ -61,7 +61,31 @@ pub enum Component {
     KubeScheduler,
 }
 
+/// Where a component serves a certificate, so that a TLS handshake can show which one it has loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listener {
+    /// kube-apiserver: `--bind-address` (or `--advertise-address` when it binds every address) and
+    /// `--secure-port` (default 6443).
+    ApiserverSecurePort,
+    /// etcd: the first `https://` URL of `--listen-client-urls`.
+    EtcdClientUrls,
+    /// etcd: the first `https://` URL of `--listen-peer-urls`.
+    EtcdPeerUrls,
+}
+
 impl Component {
+    /// Every component, in the order reports list them.
+    pub const ALL: [Component; 4] = [Etcd, KubeApiserver, KubeControllerManager, KubeScheduler];
+
+    /// The name as typed on the command line (`restart etcd`) or in a module's `components`.
+    pub fn parse(name: &str) -> Option<Component> {
+        Component::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    pub fn known_names() -> String {
+        Component::ALL.map(|c| c.name()).join(", ")
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Component::Etcd => "etcd",
@@ -80,6 +104,13 @@ pub struct CertSpec {
     pub ca: CaId,
     pub usages: &'static [Usage],
     pub used_by: &'static [Component],
+    /// Of `used_by`, the components that read the file again while running (the rest read it only at
+    /// start): kube-apiserver 1.20 its serving certificate and the front-proxy client certificate
+    /// (dynamiccertificates), etcd 3.4 its server and peer certificates on every handshake. See
+    /// docs/in-use.md for the sources.
+    pub reloaded_by: &'static [Component],
+    /// Where a component serves this certificate (a handshake there shows the one it has loaded).
+    pub served_on: Option<Listener>,
     /// Only in clusters made by kubeadm 1.29+; absent on follower control-plane nodes.
     pub optional: bool,
 }
@@ -96,6 +127,8 @@ pub const CERTIFICATES: &[CertSpec] = &[
         ca: CaId::Ca,
         usages: &[ClientAuth],
         used_by: &[],
+        reloaded_by: &[],
+        served_on: None,
         optional: false,
     },
     CertSpec {
@@ -105,6 +138,8 @@ pub const CERTIFICATES: &[CertSpec] = &[
         ca: CaId::Ca,
         usages: &[ServerAuth],
         used_by: &[KubeApiserver],
+        reloaded_by: &[KubeApiserver],
+        served_on: Some(Listener::ApiserverSecurePort),
         optional: false,
     },
     CertSpec {
@@ -114,6 +149,8 @@ pub const CERTIFICATES: &[CertSpec] = &[
         ca: CaId::EtcdCa,
         usages: &[ClientAuth],
         used_by: &[KubeApiserver],
+        reloaded_by: &[],
+        served_on: None,
         optional: false,
     },
     CertSpec {
@@ -123,6 +160,8 @@ pub const CERTIFICATES: &[CertSpec] = &[
         ca: CaId::Ca,
         usages: &[ClientAuth],
         used_by: &[KubeApiserver],
+        reloaded_by: &[],
+        served_on: None,
         optional: false,
     },
     CertSpec {
@@ -132,6 +171,8 @@ pub const CERTIFICATES: &[CertSpec] = &[
         ca: CaId::Ca,
         usages: &[ClientAuth],
         used_by: &[KubeControllerManager],
+        reloaded_by: &[],
+        served_on: None,
         optional: false,
     },
     CertSpec {
@@ -141,6 +182,8 @@ pub const CERTIFICATES: &[CertSpec] = &[
         ca: CaId::EtcdCa,
         usages: &[ClientAuth],
         used_by: &[],
+        reloaded_by: &[],
+        served_on: None,
         optional: false,
     },
     CertSpec {
@@ -150,6 +193,8 @@ pub const CERTIFICATES: &[CertSpec] = &[
         ca: CaId::EtcdCa,
         usages: &[ServerAuth, ClientAuth],
         used_by: &[Etcd],
+        reloaded_by: &[Etcd],
+        served_on: Some(Listener::EtcdPeerUrls),
         optional: false,
     },
     CertSpec {
@@ -159,6 +204,8 @@ pub const CERTIFICATES: &[CertSpec] = &[
         ca: CaId::EtcdCa,
         usages: &[ServerAuth, ClientAuth],
         used_by: &[Etcd],
+        reloaded_by: &[Etcd],
+        served_on: Some(Listener::EtcdClientUrls),
         optional: false,
     },
     CertSpec {
@@ -168,6 +215,8 @@ pub const CERTIFICATES: &[CertSpec] = &[
         ca: CaId::FrontProxyCa,
         usages: &[ClientAuth],
         used_by: &[KubeApiserver],
+        reloaded_by: &[KubeApiserver],
+        served_on: None,
         optional: false,
     },
     CertSpec {
@@ -177,6 +226,8 @@ pub const CERTIFICATES: &[CertSpec] = &[
         ca: CaId::Ca,
         usages: &[ClientAuth],
         used_by: &[KubeScheduler],
+        reloaded_by: &[],
+        served_on: None,
         optional: false,
     },
     CertSpec {
@@ -186,6 +237,8 @@ pub const CERTIFICATES: &[CertSpec] = &[
         ca: CaId::Ca,
         usages: &[ClientAuth],
         used_by: &[],
+        reloaded_by: &[],
+        served_on: None,
         optional: true,
     },
 ];

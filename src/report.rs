@@ -83,6 +83,53 @@ pub struct CsrReport {
     pub changed: bool,
 }
 
+/// A control-plane component found running on this PKI (or not), and whether it uses what is on disk.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ComponentReport {
+    /// As `restart` takes it: etcd, kube-apiserver, kube-controller-manager, kube-scheduler.
+    pub name: &'static str,
+    pub pid: Option<u32>,
+    /// RFC 3339 UTC, to the second.
+    #[serde(rename = "startedAt")]
+    pub started_at: Option<String>,
+    pub stale: bool,
+    pub reason: String,
+}
+
+/// `restart`: what became of one component.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct RestartReport {
+    pub name: &'static str,
+    /// restarted, would_restart, not_running, not_restarted (method none)
+    pub action: &'static str,
+    pub method: &'static str,
+    pub pid_before: Option<u32>,
+    pub pid_after: Option<u32>,
+    pub reason: String,
+}
+
+/// The cluster gate passed: the etcd members and apiservers it found healthy.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ClusterReport {
+    /// Names; empty when etcd was not gated from this node (see the warnings).
+    pub etcd_members: Vec<String>,
+    /// `host:port`.
+    pub apiservers: Vec<String>,
+}
+
+/// The Lease this node took turns with: when it held it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct LeaseReport {
+    /// `kube-system/NAME`.
+    pub name: String,
+    pub holder: String,
+    pub acquired_at: String,
+    pub released_at: Option<String>,
+    pub waited_seconds: u64,
+    /// The holder whose lease had expired, when taken over.
+    pub took_over_from: Option<String>,
+}
+
 /// One changed entry, community.crypto style: what a reviewer compares, never key material.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct DiffEntry {
@@ -106,6 +153,9 @@ pub struct Outcome {
     pub csr_names: Vec<String>,
     /// Control-plane components that must restart to load what was renewed or installed.
     pub restart: Vec<&'static str>,
+    /// The control-plane components running on this PKI (empty when none runs here): `check`, and every
+    /// state that writes, as they stand after the run.
+    pub components: Vec<ComponentReport>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub csrs: Vec<CsrReport>,
     /// Names (certificates and CAs) expiring within `fail_within`.
@@ -115,6 +165,18 @@ pub struct Outcome {
     pub warnings: Vec<String>,
     #[serde(skip)]
     pub diff: Vec<DiffEntry>,
+    /// `restart`: one entry per component asked for (or found stale).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restarts: Vec<RestartReport>,
+    /// `restart` with the cluster gate: what it found healthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterReport>,
+    /// `restart` with a lease: when this node held it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseReport>,
+    /// Why each of `restart` must restart (the text and the CLI table say it).
+    #[serde(skip)]
+    pub stale: Vec<ComponentReport>,
     /// Set when `fail_within` found something: the front doors turn it into exit 3 / `failed`.
     #[serde(skip)]
     pub threshold_failed: bool,

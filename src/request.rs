@@ -157,10 +157,163 @@ pub struct InstallRequest {
     pub lock_timeout: Span,
 }
 
+/// How `restart` restarts a component.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartMethod {
+    /// kubeadm's: move the static pod manifest out, wait until the process is gone, put it back changed (a
+    /// restart annotation: a new pod UID, no crash backoff), wait until it runs again.
+    StaticPod,
+    /// `crictl stop` the component's containers; the kubelet starts them again.
+    Crictl,
+    /// `systemctl restart COMPONENT` (components run as systemd units).
+    Systemd,
+    /// A command of the user's (`sh -c`), told the component and its pid in the environment.
+    Command,
+    /// Restart nothing: report what is stale.
+    None,
+}
+
+impl RestartMethod {
+    pub const NAMES: &'static str = "static_pod, crictl, systemd, command, none";
+    pub fn parse(s: &str) -> Option<RestartMethod> {
+        Some(match s {
+            "static_pod" => RestartMethod::StaticPod,
+            "crictl" => RestartMethod::Crictl,
+            "systemd" => RestartMethod::Systemd,
+            "command" => RestartMethod::Command,
+            "none" => RestartMethod::None,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            RestartMethod::StaticPod => "static_pod",
+            RestartMethod::Crictl => "crictl",
+            RestartMethod::Systemd => "systemd",
+            RestartMethod::Command => "command",
+            RestartMethod::None => "none",
+        }
+    }
+}
+
+/// How long `restart` waits for each step (process gone, running again, healthy) by default.
+pub const DEFAULT_RESTART_TIMEOUT: Span = Span(300);
+
+/// The static pod manifests of a node whose kubeconfig dir is `kubeconfig_dir` (kubeadm's layout).
+pub fn default_manifests_dir(kubeconfig_dir: &std::path::Path) -> PathBuf {
+    kubeconfig_dir.join("manifests")
+}
+
+#[derive(Clone, Debug)]
+pub struct RestartRequest {
+    pub layout: Layout,
+    /// `None`: every stale component (`restart stale`, or no names).
+    pub components: Option<Vec<inventory::Component>>,
+    pub method: RestartMethod,
+    pub manifests_dir: PathBuf,
+    /// method `command`: run with `sh -c`.
+    pub command: Option<String>,
+    /// Each wait (gone, running again, healthy) gives up after this.
+    pub timeout: Span,
+    pub check_mode: bool,
+    pub lock_timeout: Span,
+    pub cluster: ClusterOptions,
+}
+
+/// `restart`'s look beyond this node (docs/in-use.md, "Cluster gates").
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    /// Refuse unless every etcd member and every apiserver is healthy.
+    pub gate: bool,
+    /// Take turns with the other nodes through a Lease.
+    pub lease: Option<LeaseOptions>,
+    /// Whose credentials (default admin.conf).
+    pub kubeconfig: PathBuf,
+}
+
+impl ClusterOptions {
+    pub fn wanted(&self) -> bool {
+        self.gate || self.lease.is_some()
+    }
+}
+
+pub const DEFAULT_LEASE_NAME: &str = "kubeadm-certs-restart";
+/// Longer than any one restart takes; renewed every third of it while held.
+pub const DEFAULT_LEASE_DURATION: Span = Span(900);
+/// How long a node waits for its turn.
+pub const DEFAULT_LEASE_TIMEOUT: Span = Span(1800);
+
+#[derive(Clone, Debug)]
+pub struct LeaseOptions {
+    pub name: String,
+    /// holderIdentity: the node name.
+    pub identity: String,
+    pub duration: Span,
+    pub timeout: Span,
+}
+
+impl LeaseOptions {
+    /// The name goes into the Lease's URL: a DNS subdomain, as the apiserver requires of it.
+    pub fn checked(self) -> Result<LeaseOptions> {
+        let n = &self.name;
+        let ok = !n.is_empty()
+            && n.len() <= 253
+            && n.split('.').all(|l| {
+                !l.is_empty()
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            });
+        if !ok {
+            return Err(Error::Usage(format!(
+                "invalid lease name {n:?}: a Lease's name is a lowercase DNS subdomain, e.g. kubeadm-certs-restart"
+            )));
+        }
+        if self.identity.trim().is_empty() {
+            return Err(Error::Usage("the lease identity (the node name) is empty".into()));
+        }
+        Ok(self)
+    }
+}
+
+/// The node name a lease is held under by default: the host name, as the kubelet names its node.
+pub fn node_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_lowercase())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown-node".into())
+}
+
+impl RestartRequest {
+    /// Component names as typed: empty or `stale` means the stale ones; unknown names are a usage error.
+    pub fn parse_components<S: AsRef<str>>(names: &[S]) -> Result<Option<Vec<inventory::Component>>> {
+        let names: Vec<&str> = names.iter().map(|s| s.as_ref().trim()).filter(|s| !s.is_empty()).collect();
+        if names.is_empty() || names == ["stale"] {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for n in names {
+            let c = inventory::Component::parse(n).ok_or_else(|| {
+                Error::Usage(format!(
+                    "unknown component {n:?}; known: {}, or stale (alone)",
+                    inventory::Component::known_names()
+                ))
+            })?;
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+        out.sort();
+        Ok(Some(out))
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Request {
     Check(CheckRequest),
     Renew(RenewRequest),
     Csr(CsrRequest),
     Install(InstallRequest),
+    Restart(RestartRequest),
 }

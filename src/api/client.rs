@@ -19,6 +19,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// One request, start to end. Waiting for approval is many short requests, never one long one.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+#[derive(Clone)]
 pub struct Client {
     agent: ureq::Agent,
     server: String,

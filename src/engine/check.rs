@@ -63,6 +63,7 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
             .map(|e| cert_row(&pki, e, e.loaded.as_ref().map(|l| &l.cert), now, Action::None))
             .collect(),
         certificate_authorities: ca_rows(&pki, now),
+        components: crate::inuse::components(&req.layout),
         ..Outcome::default()
     };
     if commit::journal_pending(&req.layout) {

@@ -180,6 +180,8 @@ pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
         }
     }
     out.certificate_authorities = ca_rows(&pki, now);
+    // a CSR changes nothing a component reads: restart is what is stale already
+    crate::inuse::settle(&mut out, &req.layout, &[], req.check_mode);
     out.changed |= !out.csr_files.is_empty();
     out.msg = match (out.csr_files.len(), req.check_mode) {
         (0, _) => "CSRs up to date".into(),

@@ -3,7 +3,6 @@
 //! SANs and usages of the certificate it replaces, not expired), then installs them all in one
 //! transaction: PEM pairs into the cert dir, kubeconfig credentials embedded.
 
-use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -71,7 +70,7 @@ pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
         out.backup_files =
             commit::commit(&req.layout, &writes, req.backup, now)?.iter().map(|p| p.display().to_string()).collect();
     }
-    let mut restart = BTreeSet::new();
+    let mut changed = Vec::new();
     for (index, entry) in pki.entries.iter().enumerate() {
         let (action, reason) = actions[index].clone();
         let shown = if action == Action::Installed {
@@ -83,7 +82,7 @@ pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
         row.reason = reason;
         if action.changes() {
             out.renewed.push(entry.spec.name.to_string());
-            restart.extend(entry.spec.used_by.iter().map(|c| c.name()));
+            changed.push(entry.spec);
             let before = entry.loaded.as_ref().map(|l| diff::describe(&l.cert)).unwrap_or_default();
             let after = new_certs[index].as_ref().map(diff::describe).unwrap_or_default();
             out.diff.push(diff::entry(&row.path, before, after));
@@ -91,7 +90,7 @@ pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
         out.certificates.push(row);
     }
     out.certificate_authorities = ca_rows(&pki, now);
-    out.restart = restart.into_iter().collect();
+    crate::inuse::settle(&mut out, &req.layout, &changed, req.check_mode);
     out.changed |= !out.renewed.is_empty();
     out.msg = match (out.renewed.is_empty(), req.check_mode) {
         (true, _) => "nothing to install".into(),

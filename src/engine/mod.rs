@@ -26,9 +26,21 @@ use crate::pki::Layout;
 use crate::report::Outcome;
 use crate::request::Request;
 
-/// Runs one request as of `now`. A writing request (renew, csr, install) runs under the PKI lock, after a
-/// journal an interrupted run left is settled (`begin`).
+/// Runs one request as of `now`. Every run first puts back a static pod manifest an interrupted restart
+/// left held (its component is down until then); check mode only warns. A writing request (renew, csr,
+/// install, restart) then runs under the PKI lock, after a journal an interrupted run left is settled (`begin`).
 pub fn run(request: &Request, now: DateTime<Utc>) -> Result<Outcome> {
+    let mut recovered = Outcome::default();
+    let (manifests_dir, check_mode) = held_manifests(request);
+    crate::restart::recover_held(&manifests_dir, check_mode, &mut recovered)?;
+    let mut out = run_request(request, now)?;
+    out.changed |= recovered.changed;
+    recovered.warnings.append(&mut out.warnings);
+    out.warnings = recovered.warnings;
+    Ok(out)
+}
+
+fn run_request(request: &Request, now: DateTime<Utc>) -> Result<Outcome> {
     let Some(w) = Writing::of(request) else {
         return match request {
             Request::Check(r) => check::check(r, now),
@@ -47,9 +59,22 @@ pub fn run(request: &Request, now: DateTime<Utc>) -> Result<Outcome> {
         Request::Renew(r) => renew::renew(r, now),
         Request::Csr(r) => csr::csr(r, now),
         Request::Install(r) => install::install(r, now),
+        Request::Restart(r) => crate::restart::restart(r, now),
         Request::Check(_) => unreachable!("check does not write"),
     };
     begun.finish(result)
+}
+
+/// Where a request's static pod manifests are, and whether it may change anything.
+fn held_manifests(request: &Request) -> (std::path::PathBuf, bool) {
+    let default = |layout: &Layout| crate::request::default_manifests_dir(&layout.kubeconfig_dir);
+    match request {
+        Request::Check(r) => (default(&r.layout), false),
+        Request::Renew(r) => (default(&r.layout), r.check_mode),
+        Request::Csr(r) => (default(&r.layout), r.check_mode),
+        Request::Install(r) => (default(&r.layout), r.check_mode),
+        Request::Restart(r) => (r.manifests_dir.clone(), r.check_mode),
+    }
 }
 
 /// What [`begin`] needs of a writing request.
@@ -78,6 +103,13 @@ impl<'a> Writing<'a> {
                 lock_timeout: r.lock_timeout,
             },
             Request::Install(r) => Writing {
+                layout: &r.layout,
+                extra_dirs: vec![],
+                check_mode: r.check_mode,
+                lock_timeout: r.lock_timeout,
+            },
+            // a restart reads the PKI to judge what is stale: no renewal may change it meanwhile
+            Request::Restart(r) => Writing {
                 layout: &r.layout,
                 extra_dirs: vec![],
                 check_mode: r.check_mode,

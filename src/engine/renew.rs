@@ -208,7 +208,7 @@ pub fn renew(req: &RenewRequest, now: DateTime<Utc>) -> Result<Outcome> {
     }
 
     // report
-    let mut restart = BTreeSet::new();
+    let mut changed = Vec::new();
     for (index, entry) in pki.entries.iter().enumerate() {
         let old = entry.loaded.as_ref().map(|l| &l.cert);
         let due_here = due.iter().find(|d| d.index == index);
@@ -232,7 +232,7 @@ pub fn renew(req: &RenewRequest, now: DateTime<Utc>) -> Result<Outcome> {
         if action.changes() {
             let d = due_here.expect("changes only for due entries");
             out.renewed.push(entry.spec.name.to_string());
-            restart.extend(entry.spec.used_by.iter().map(|c| c.name()));
+            changed.push(entry.spec);
             let before = old.map(diff::describe).unwrap_or_default();
             let after = match &issued[index] {
                 Some(new) => diff::describe(new),
@@ -243,7 +243,8 @@ pub fn renew(req: &RenewRequest, now: DateTime<Utc>) -> Result<Outcome> {
         out.certificates.push(row);
     }
     out.certificate_authorities = ca_rows(&pki, now);
-    out.restart = restart.into_iter().collect();
+    // what runs on this PKI, after the run: a restart an earlier run left undone is named here too
+    crate::inuse::settle(&mut out, &req.layout, &changed, req.check_mode);
     out.changed |= !out.renewed.is_empty();
     out.msg = summary(req.check_mode, &out);
     Ok(out)
@@ -266,6 +267,10 @@ fn summary(check_mode: bool, out: &Outcome) -> String {
     }
     if !out.restart.is_empty() {
         msg.push_str(&format!("; restart {} to use the new certificates", out.restart.join(", ")));
+    }
+    // a restart that an earlier run left undone, named with its evidence
+    for s in out.stale.iter().filter(|s| s.pid.is_some()) {
+        msg.push_str(&format!("; {} (pid {}) is stale: {}", s.name, s.pid.unwrap_or_default(), s.reason));
     }
     msg
 }

@@ -29,7 +29,7 @@ enum Kind {
 
 /// The argument spec (name, type, choices); defaults live where the values are used.
 const SPEC: &[(&str, Kind, &[&str])] = &[
-    ("state", Kind::Str, &["check", "renew", "csr", "install"]),
+    ("state", Kind::Str, &["check", "renew", "csr", "install", "restart"]),
     ("certificates", Kind::List, &[]),
     ("cert_dir", Kind::Path, &[]),
     ("kubeconfig_dir", Kind::Path, &[]),
@@ -48,6 +48,17 @@ const SPEC: &[(&str, Kind, &[&str])] = &[
     ("api_kubeconfig", Kind::Path, &[]),
     ("api_timeout", Kind::Str, &[]),
     ("lock_timeout", Kind::Str, &[]),
+    ("components", Kind::List, &[]),
+    ("method", Kind::Str, &["static_pod", "crictl", "systemd", "command", "none"]),
+    ("manifests_dir", Kind::Path, &[]),
+    ("restart_command", Kind::Str, &[]),
+    ("restart_timeout", Kind::Str, &[]),
+    ("cluster_gate", Kind::Bool, &[]),
+    ("lease", Kind::Bool, &[]),
+    ("lease_name", Kind::Str, &[]),
+    ("lease_identity", Kind::Str, &[]),
+    ("lease_duration", Kind::Str, &[]),
+    ("lease_timeout", Kind::Str, &[]),
 ];
 
 /// Parameters after coercion.
@@ -231,18 +242,32 @@ impl Params {
         };
         only("fail_within", &["check"])?;
         only("signed_dir", &["install"])?;
-        for p in [
-            "signer",
-            "approve",
-            "signer_name",
-            "api_kubeconfig",
-            "api_timeout",
-            "renew_before",
-            "validity",
-            "extra_sans",
-        ] {
+        for p in ["signer", "approve", "signer_name", "api_timeout", "renew_before", "validity", "extra_sans"] {
             only(p, &["renew"])?;
         }
+        only("api_kubeconfig", &["renew", "restart"])?;
+        for p in [
+            "components",
+            "method",
+            "manifests_dir",
+            "restart_command",
+            "restart_timeout",
+            "cluster_gate",
+            "lease",
+            "lease_name",
+            "lease_identity",
+            "lease_duration",
+            "lease_timeout",
+        ] {
+            only(p, &["restart"])?;
+        }
+        for p in ["lease_name", "lease_identity", "lease_duration", "lease_timeout"] {
+            if self.values.contains_key(p) && !self.bool("lease") {
+                return Err(Error::Usage(format!("{p} applies with lease: true")));
+            }
+        }
+        let api_kubeconfig =
+            self.str("api_kubeconfig").map(PathBuf::from).unwrap_or_else(|| layout.kubeconfig_dir.join("admin.conf"));
         Ok(match state {
             "check" => Request::Check(CheckRequest {
                 layout,
@@ -253,10 +278,7 @@ impl Params {
             "renew" => {
                 let signer = match self.str("signer").unwrap_or("local") {
                     "api" => SignerChoice::Api(ApiOptions {
-                        kubeconfig: self
-                            .str("api_kubeconfig")
-                            .map(PathBuf::from)
-                            .unwrap_or_else(|| layout.kubeconfig_dir.join("admin.conf")),
+                        kubeconfig: api_kubeconfig,
                         approve: self.bool("approve"),
                         signer_name: self.str("signer_name").map(String::from),
                         timeout: self.span("api_timeout", Span(300))?,
@@ -287,6 +309,35 @@ impl Params {
                 key_algorithm,
                 check_mode: self.check_mode,
                 lock_timeout,
+            }),
+            "restart" => Request::Restart(RestartRequest {
+                components: RestartRequest::parse_components(&self.list("components"))?,
+                method: self.str("method").and_then(RestartMethod::parse).unwrap_or(RestartMethod::StaticPod),
+                manifests_dir: self
+                    .str("manifests_dir")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| default_manifests_dir(&layout.kubeconfig_dir)),
+                layout,
+                command: self.str("restart_command").map(String::from),
+                timeout: self.span("restart_timeout", DEFAULT_RESTART_TIMEOUT)?,
+                check_mode: self.check_mode,
+                lock_timeout,
+                cluster: ClusterOptions {
+                    gate: self.bool("cluster_gate"),
+                    lease: match self.bool("lease") {
+                        false => None,
+                        true => Some(
+                            LeaseOptions {
+                                name: self.str("lease_name").unwrap_or(DEFAULT_LEASE_NAME).to_string(),
+                                identity: self.str("lease_identity").map(String::from).unwrap_or_else(node_name),
+                                duration: self.span("lease_duration", DEFAULT_LEASE_DURATION)?,
+                                timeout: self.span("lease_timeout", DEFAULT_LEASE_TIMEOUT)?,
+                            }
+                            .checked()?,
+                        ),
+                    },
+                    kubeconfig: api_kubeconfig,
+                },
             }),
             _ => Request::Install(InstallRequest {
                 layout,

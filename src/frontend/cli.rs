@@ -46,6 +46,8 @@ enum Command {
     Csr(CsrArgs),
     /// Install certificates an external CA signed for the keys `csr` wrote
     Install(InstallArgs),
+    /// Restart control-plane components (default: every stale one) and wait until each is healthy and uses the certificates on disk
+    Restart(RestartArgs),
 }
 
 #[derive(Args)]
@@ -216,9 +218,57 @@ struct InstallArgs {
     writing: Writing,
 }
 
+#[derive(Args)]
+struct RestartArgs {
+    /// etcd, kube-apiserver, kube-controller-manager, kube-scheduler, or stale (default: every stale one)
+    components: Vec<String>,
+    #[command(flatten)]
+    dirs: Dirs,
+    /// static_pod, crictl, systemd, command, none
+    #[arg(long, value_name = "METHOD", value_parser = restart_method, default_value = "static_pod")]
+    method: RestartMethod,
+    /// Where the static pod manifests are (default: KUBECONFIG_DIR/manifests)
+    #[arg(long, value_name = "DIR")]
+    manifests_dir: Option<PathBuf>,
+    /// With --method command: run this with sh -c (KUBEADM_CERTS_COMPONENT and KUBEADM_CERTS_PID are set)
+    #[arg(long, value_name = "COMMAND")]
+    restart_command: Option<String>,
+    /// How long to wait for each step: gone, running again, healthy
+    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "5m")]
+    timeout: Span,
+    /// Refuse, naming who, unless every etcd member and every apiserver of the cluster is healthy
+    #[arg(long)]
+    cluster_gate: bool,
+    /// Take turns with the other nodes: hold a coordination.k8s.io Lease in kube-system while restarting
+    #[arg(long)]
+    lease: bool,
+    /// With --lease: the Lease's name
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_LEASE_NAME, requires = "lease")]
+    lease_name: String,
+    /// With --lease: the holder identity (default: this node's name, the host name)
+    #[arg(long, value_name = "NAME", requires = "lease")]
+    lease_identity: Option<String>,
+    /// With --lease: how long the lease holds unless renewed (renewed every third of it)
+    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "15m", requires = "lease")]
+    lease_duration: Span,
+    /// With --lease: how long to wait for the turn of this node
+    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "30m", requires = "lease")]
+    lease_timeout: Span,
+    /// For --cluster-gate and --lease: whose credentials (default: KUBECONFIG_DIR/admin.conf)
+    #[arg(long, value_name = "PATH")]
+    api_kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    writing: Writing,
+}
+
+fn restart_method(s: &str) -> Result<RestartMethod, String> {
+    RestartMethod::parse(s).ok_or_else(|| format!("unknown restart method {s:?} ({})", RestartMethod::NAMES))
+}
+
 enum Print {
     Check(CheckFormat),
     Actions { format: Format, diff: bool },
+    Restart(Format),
 }
 
 fn request(cli: Cli) -> Result<(Request, Print), Error> {
@@ -287,6 +337,38 @@ fn request(cli: Cli) -> Result<(Request, Print), Error> {
             }),
             Print::Actions { format: a.writing.output, diff: false },
         ),
+        Command::Restart(a) => {
+            let lease = match a.lease {
+                false => None,
+                true => Some(
+                    LeaseOptions {
+                        name: a.lease_name,
+                        identity: a.lease_identity.unwrap_or_else(node_name),
+                        duration: a.lease_duration,
+                        timeout: a.lease_timeout,
+                    }
+                    .checked()?,
+                ),
+            };
+            (
+                Request::Restart(RestartRequest {
+                    components: RestartRequest::parse_components(&a.components)?,
+                    manifests_dir: a.manifests_dir.unwrap_or_else(|| default_manifests_dir(&a.dirs.kubeconfig_dir)),
+                    layout: a.dirs.layout(),
+                    method: a.method,
+                    command: a.restart_command,
+                    timeout: a.timeout,
+                    check_mode: a.writing.check,
+                    lock_timeout: a.writing.lock_timeout,
+                    cluster: ClusterOptions {
+                        gate: a.cluster_gate,
+                        lease,
+                        kubeconfig: a.api_kubeconfig.unwrap_or_else(|| a.dirs.kubeconfig_dir.join("admin.conf")),
+                    },
+                }),
+                Print::Restart(a.writing.output),
+            )
+        }
     })
 }
 
@@ -296,6 +378,8 @@ fn text_for(out: &Outcome, how: &Print) -> String {
         Print::Check(CheckFormat::Table) => render::kubeadm::table(out),
         Print::Check(CheckFormat::Json) => render::kubeadm::json(out),
         Print::Check(CheckFormat::Yaml) => render::kubeadm::yaml(out),
+        Print::Restart(Format::Table) => render::restart::table(out),
+        Print::Restart(Format::Json) => serde_json::to_string_pretty(out).expect("plain data") + "\n",
         Print::Actions { format: Format::Json, diff } => {
             let mut v = serde_json::to_value(out).expect("plain data");
             if *diff {

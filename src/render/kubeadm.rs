@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::tabwriter::TabWriter;
 use crate::duration;
-use crate::report::Outcome;
+use crate::report::{ComponentReport, Outcome};
 
 /// Go's `Jan 02, 2006 15:04 MST` in UTC.
 fn expires(rfc3339: &str) -> String {
@@ -50,6 +50,28 @@ pub fn table(out: &Outcome) -> String {
             yes_no(ca.externally_managed)
         ));
     }
+    let mut text = TabWriter::new(10, 3).format(&s);
+    text.push_str(&components_table(out));
+    text
+}
+
+/// The third table, after kubeadm's two: the components running on this PKI. Nothing when none runs
+/// here, so that output on a PKI no component uses is kubeadm's, byte for byte.
+fn components_table(out: &Outcome) -> String {
+    if out.components.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("\nCOMPONENT\tPID\tSTARTED\tSTALE\tREASON\n");
+    for c in &out.components {
+        s.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            c.name,
+            c.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            c.started_at.as_deref().map(expires).unwrap_or_else(|| "-".into()),
+            yes_no(c.stale),
+            c.reason
+        ));
+    }
     TabWriter::new(10, 3).format(&s)
 }
 
@@ -76,6 +98,9 @@ struct Info<'a> {
     certificates: Vec<Item<'a>>,
     #[serde(rename = "certificateAuthorities")]
     certificate_authorities: Vec<Item<'a>>,
+    /// Not kubeadm's: present only when a component runs on this PKI (see `components_table`).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    components: &'a [ComponentReport],
 }
 
 fn info(out: &Outcome) -> Info<'_> {
@@ -106,6 +131,7 @@ fn info(out: &Outcome) -> Info<'_> {
                 missing: c.missing,
             })
             .collect(),
+        components: &out.components,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Printing results for people and scripts. Deciding happens elsewhere; this only formats.
 
 pub mod kubeadm;
+pub mod restart;
 pub mod tabwriter;
 
 use crate::report::{Action, Outcome};
@@ -35,6 +36,9 @@ pub fn actions_table(out: &Outcome) -> String {
             "\nDone renewing certificates. You must restart {} so that they can use the new certificates.\n",
             out.restart.join(", ")
         ));
+    }
+    for s in out.stale.iter().filter(|s| s.pid.is_some()) {
+        text.push_str(&format!("[stale] {} (pid {}): {}\n", s.name, s.pid.unwrap_or_default(), s.reason));
     }
     text
 }

@@ -25,7 +25,9 @@ description:
   - The module is a static binary (C(kubeadm-certs)) that needs no Python on the target. The collection ships it
     for Linux C(x86_64) and C(aarch64); an action plugin chooses the right one from the target's C(uname -sm)
     and fails with a clear message on any other platform.
-  - The same binary is a command line tool; see the collection README for C(kubeadm-certs check|renew|csr|install).
+  - Finds the control-plane components running on the node in C(/proc) (no container tooling), says which use an
+    older certificate than the one on disk (RV(components), RV(restart)) and restarts them (O(state=restart)).
+  - The same binary is a command line tool; see the collection README for C(kubeadm-certs check|renew|csr|install|restart).
 author:
   - kubeadm-certs maintainers (@kubeadm-certs)
 extends_documentation_fragment:
@@ -60,8 +62,12 @@ options:
         every certificate matches its key, chains to the CA certificate on the node and keeps the subject and SANs
         of the certificate it replaces, and only then installs all of them (PEM pairs into O(cert_dir), client
         certificates embedded into the kubeconfig files). Nothing is replaced unless every certificate validates.
+      - V(restart) restarts the control-plane components in O(components) (default every stale one, see
+        RV(components)) by O(method), one at a time (etcd first), and waits until each runs again, answers healthy
+        (etcd C(/health), kube-apiserver C(/readyz) verified against the cluster CA, kube-controller-manager and
+        kube-scheduler C(/healthz)) and uses the certificates on disk. In check mode it says what it would restart.
     type: str
-    choices: [check, renew, csr, install]
+    choices: [check, renew, csr, install, restart]
     default: check
   certificates:
     description:
@@ -159,7 +165,8 @@ options:
     type: str
   api_kubeconfig:
     description:
-      - O(signer=api) the credentials used to talk to the API server. Defaults to C(admin.conf) in O(kubeconfig_dir).
+      - O(signer=api), and O(state=restart) with O(cluster_gate) or O(lease), the credentials used to talk to the
+        API server. Defaults to C(admin.conf) in O(kubeconfig_dir).
     type: path
   api_timeout:
     description:
@@ -175,6 +182,81 @@ options:
         duration, before it fails having changed nothing. O(state=check) and check mode never wait.
     type: str
     default: 60s
+  components:
+    description:
+      - O(state=restart) the components to restart, by name (V(etcd), V(kube-apiserver),
+        V(kube-controller-manager), V(kube-scheduler)), or V(stale) (the default) for every component RV(components)
+        reports stale. A component asked for that is not running is reported (action V(not_running)), not an error.
+    type: list
+    elements: str
+    default: [stale]
+  method:
+    description:
+      - O(state=restart) how to restart a component.
+      - V(static_pod) is kubeadm's way. It moves the manifest out of O(manifests_dir) into the holding dir
+        C(tmp/kubeadm-certs-paused-manifests) beside it (the roles' holding dir), waits until the process is gone, puts the manifest back with the
+        annotation C(kubeadm-certs.k8s-pki.io/restartedAt) changed (a new pod UID, so the kubelet's crash backoff
+        does not apply), and waits until it runs again. Anything failing puts the manifest back at once, unchanged.
+      - V(crictl) stops the component's containers with C(crictl stop); V(systemd) runs C(systemctl restart NAME);
+        V(command) runs O(restart_command); V(none) restarts nothing and reports what is stale.
+      - A tool the method needs that is missing fails the task before anything is restarted.
+    type: str
+    choices: [static_pod, crictl, systemd, command, none]
+    default: static_pod
+  manifests_dir:
+    description:
+      - O(state=restart) where the static pod manifests are; by default O(kubeconfig_dir)C(/manifests). Every run of every state first puts back a manifest
+        an interrupted restart left in the holding dir beside it (the other states look beside
+        O(kubeconfig_dir)C(/manifests)).
+    type: path
+  restart_command:
+    description:
+      - O(method=command) the command that restarts one component, run with C(sh -c) with
+        C(KUBEADM_CERTS_COMPONENT) and C(KUBEADM_CERTS_PID) in its environment.
+    type: str
+  restart_timeout:
+    description:
+      - O(state=restart) how long to wait for each step (the process gone, running again, healthy), as a duration.
+    type: str
+    default: 5m
+  cluster_gate:
+    description:
+      - O(state=restart) before anything restarts, require every etcd member (listed through etcd's v3 JSON
+        gateway with C(etcd/healthcheck-client), each C(/health) asked) and every apiserver of the cluster (the
+        C(kubernetes) Endpoints, kubeadm's C(ClusterStatus), the kubeconfig's server; each C(/readyz) verified
+        against C(ca.crt)) to be healthy; otherwise fail naming each one and why, restarting nothing.
+      - This node's own component that this run restarts may be down already.
+      - Checked only when something would restart; check mode checks too.
+    type: bool
+    default: false
+  lease:
+    description:
+      - O(state=restart) take turns with the other nodes of the cluster, never restarting two at once, by holding the
+        C(coordination.k8s.io/v1) Lease O(lease_name) in C(kube-system) (through the API server, with
+        O(api_kubeconfig)) while restarting, renewed in the background, released when done.
+      - A node that cannot take it waits (up to O(lease_timeout)); a holder whose C(renewTime) plus
+        C(leaseDurationSeconds) is past is taken over. Check mode takes no lease.
+    type: bool
+    default: false
+  lease_name:
+    description:
+      - O(lease=true) the Lease's name in C(kube-system).
+    type: str
+    default: kubeadm-certs-restart
+  lease_identity:
+    description:
+      - O(lease=true) the C(holderIdentity) this node holds it under. Defaults to the host name (the node name).
+    type: str
+  lease_duration:
+    description:
+      - O(lease=true) C(leaseDurationSeconds), as a duration; renewed every third of it while held.
+    type: str
+    default: 15m
+  lease_timeout:
+    description:
+      - O(lease=true) how long to wait for this node's turn, as a duration; then fail, restarting nothing.
+    type: str
+    default: 30m
 notes:
   - Run it on every control-plane node; each node has its own C(apiserver) and C(etcd-*) certificates. The
     playbook C(k8s_pki.kubeadm.renew) does this one node at a time and restarts the components that use a
@@ -256,6 +338,27 @@ EXAMPLES = r"""
     signer: api
     approve: true
     api_timeout: 2m
+  become: true
+
+- name: Restart every component that still uses an old certificate, kubeadm's way, and wait until each is healthy
+  k8s_pki.kubeadm.certs:
+    state: restart
+  become: true
+  register: kubeadm_certs_restart
+
+- name: Restart kube-apiserver through the container runtime
+  k8s_pki.kubeadm.certs:
+    state: restart
+    components: [kube-apiserver]
+    method: crictl
+  become: true
+
+- name: Restart what is stale only when the whole cluster is healthy, one node of the cluster at a time
+  k8s_pki.kubeadm.certs:
+    state: restart
+    cluster_gate: true
+    lease: true
+    lease_identity: "{{ inventory_hostname_short }}"
   become: true
 
 - name: Write CSRs and new keys for an external CA
@@ -439,14 +542,143 @@ csr_names:
   sample: [kubeadm-certs-controller-manager.conf-x7k2p, kubeadm-certs-scheduler.conf-4nxwc]
 restart:
   description:
-    - The control-plane components that must restart to load what was renewed or installed (in check mode, would
-      have to), from kubeadm's table (C(etcd-server) and C(etcd-peer) are read by etcd; C(apiserver),
+    - The control-plane components that must restart after the run, whatever this run did. Every component
+      RV(components) reports stale (a restart an earlier run left undone is named again, with C(changed=false) when
+      nothing else happened); every component that reads a certificate this run renewed or installed and is not
+      seen running on this PKI (from kubeadm's table, C(etcd-server) and C(etcd-peer) are read by etcd; C(apiserver),
       C(apiserver-kubelet-client), C(apiserver-etcd-client) and C(front-proxy-client) by kube-apiserver;
-      C(controller-manager.conf) and C(scheduler.conf) by their components; C(admin.conf) by nobody).
+      C(controller-manager.conf) and C(scheduler.conf) by their components; C(admin.conf) by nobody); in check mode,
+      every running component that reads at start a certificate the run would renew.
+    - A running component that reloads what was renewed by itself (etcd its server and peer certificates) is not in
+      it. O(state=restart) returns the components still stale after it.
   returned: always
   type: list
   elements: str
   sample: [etcd, kube-scheduler]
+components:
+  description:
+    - The control-plane components running on this PKI (found in C(/proc) by the files their command lines name),
+      after the run; empty when none runs on it. Listed when at least one runs, then all four.
+    - A component is stale when it serves a certificate other than the file on disk (kube-apiserver's serving
+      certificate, etcd's server and peer certificates, compared by serial over a TLS handshake), or when it
+      started before a file it reads only at start was last written.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: V(etcd), V(kube-apiserver), V(kube-controller-manager) or V(kube-scheduler).
+      returned: always
+      type: str
+      sample: kube-apiserver
+    pid:
+      description: Its process id; null when it is not running on this PKI.
+      returned: always
+      type: int
+      sample: 4711
+    startedAt:
+      description: When it started, RFC 3339 UTC; null when it is not running.
+      returned: always
+      type: str
+      sample: "2026-11-29T18:36:55Z"
+    stale:
+      description: Whether it still uses an older certificate than the one on disk.
+      returned: always
+      type: bool
+      sample: true
+    reason:
+      description: Why it is (or is not) stale.
+      returned: always
+      type: str
+      sample: "started 2026-11-29T18:36:55.120Z before /etc/kubernetes/pki/apiserver-kubelet-client.crt was written 2026-11-29T18:40:02.513Z"
+restarts:
+  description: O(state=restart) what became of each component asked for (or found stale).
+  returned: when O(state=restart) had a component to act on
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The component.
+      returned: always
+      type: str
+      sample: kube-apiserver
+    action:
+      description: V(restarted), V(would_restart) (check mode), V(not_running), or V(not_restarted) (O(method=none)).
+      returned: always
+      type: str
+      sample: restarted
+    method:
+      description: The O(method) used.
+      returned: always
+      type: str
+      sample: static_pod
+    pid_before:
+      description: Its process id before; null when it was not running.
+      returned: always
+      type: int
+      sample: 4711
+    pid_after:
+      description: Its new process id, once it ran again, healthy and using the certificates on disk.
+      returned: always
+      type: int
+      sample: 5120
+    reason:
+      description: Why it was (or would be) restarted, or why not.
+      returned: always
+      type: str
+      sample: "was stale or asked for: started ... before ... was written; healthy and using the certificates on disk"
+cluster:
+  description: O(cluster_gate=true) what the gate found healthy before anything restarted.
+  returned: when O(cluster_gate) passed
+  type: dict
+  contains:
+    etcd_members:
+      description: The etcd members' names (empty when etcd is not gated from this node, see RV(warnings)).
+      returned: always
+      type: list
+      elements: str
+      sample: [cp1, cp2, cp3]
+    apiservers:
+      description: The apiservers checked, as C(host:port).
+      returned: always
+      type: list
+      elements: str
+      sample: ["10.0.0.1:6443", "10.0.0.2:6443"]
+lease:
+  description: O(lease=true) when this node held the Lease.
+  returned: when the lease was taken
+  type: dict
+  contains:
+    name:
+      description: C(kube-system/NAME).
+      returned: always
+      type: str
+      sample: kube-system/kubeadm-certs-restart
+    holder:
+      description: The holder identity.
+      returned: always
+      type: str
+      sample: cp1
+    acquired_at:
+      description: When it was taken (RFC 3339, microseconds).
+      returned: always
+      type: str
+      sample: "2026-11-29T19:36:12.650112Z"
+    released_at:
+      description: When it was released.
+      returned: always
+      type: str
+      sample: "2026-11-29T19:36:40.120001Z"
+    waited_seconds:
+      description: How long this node waited for its turn.
+      returned: always
+      type: int
+      sample: 12
+    took_over_from:
+      description: The holder whose lease had expired, when taken over; null otherwise.
+      returned: always
+      type: str
+      sample: cp2
 expiring:
   description: With O(fail_within), the certificates and CAs that expire within it.
   returned: when O(fail_within) found something

@@ -1,0 +1,85 @@
+//! What the running control plane has loaded, as opposed to what is on disk: the processes of etcd,
+//! kube-apiserver, kube-controller-manager and kube-scheduler found in `/proc` ([`proc`]), what they serve
+//! ([`probe`]), and whether each is stale ([`stale`]). docs/in-use.md says which file each component
+//! reloads by itself and which it reads only at start.
+
+pub mod probe;
+pub mod proc;
+pub mod stale;
+
+use std::collections::BTreeSet;
+
+use crate::engine::describe::rfc3339;
+use crate::inventory::{CertSpec, Component};
+use crate::pki::Layout;
+use crate::report::{ComponentReport, Outcome};
+pub use stale::Finding;
+
+impl Finding {
+    pub fn report(&self) -> ComponentReport {
+        ComponentReport {
+            name: self.component.name(),
+            pid: self.process.as_ref().map(|p| p.pid),
+            started_at: self.process.as_ref().map(|p| rfc3339(p.started)),
+            stale: self.stale,
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+/// The components of this PKI as a report: empty when none of them runs here (a copy of a PKI, a
+/// backup, a node being prepared), so that output on such a PKI stays kubeadm's.
+pub fn components(layout: &Layout) -> Vec<ComponentReport> {
+    reports(&stale::look(layout))
+}
+
+pub fn reports(findings: &[Finding]) -> Vec<ComponentReport> {
+    if !stale::any_running(findings) {
+        return Vec::new();
+    }
+    findings.iter().map(Finding::report).collect()
+}
+
+/// What a run that renewed (or would renew) certificates leaves to restart. `used`: the components that
+/// read what it renewed; `at_start`: those of them that read it only at start. The answer: every stale
+/// component; every `used` one not seen running (that it uses the new files cannot be shown; restarting
+/// what is not running is harmless); in check mode, every running `at_start` one (it would be stale).
+pub fn restart_after(
+    findings: &[Finding],
+    used: &BTreeSet<Component>,
+    at_start: &BTreeSet<Component>,
+    check_mode: bool,
+) -> Vec<ComponentReport> {
+    let mut out: Vec<ComponentReport> = Vec::new();
+    for f in findings {
+        let reason = match (&f.process, f.stale) {
+            (_, true) => Some(f.reason.clone()),
+            (None, false) if used.contains(&f.component) => {
+                Some("reads renewed certificates; not seen running on this PKI".to_string())
+            }
+            (Some(_), false) if check_mode && at_start.contains(&f.component) => {
+                Some("reads at start certificates this run would renew".to_string())
+            }
+            _ => None,
+        };
+        if let Some(reason) = reason
+            && !out.iter().any(|r| r.name == f.component.name())
+        {
+            out.push(ComponentReport { reason, stale: true, ..f.report() });
+        }
+    }
+    out
+}
+
+/// Fills in what a writing run reports about the components after it: `components` (as `check` shows
+/// them) and `restart` (see [`restart_after`]), for the certificates it changed (or, in check mode, would).
+pub fn settle(out: &mut Outcome, layout: &Layout, changed: &[&'static CertSpec], check_mode: bool) {
+    let used: BTreeSet<Component> = changed.iter().flat_map(|s| s.used_by.iter().copied()).collect();
+    let at_start: BTreeSet<Component> =
+        changed.iter().flat_map(|s| s.used_by.iter().copied().filter(|c| !s.reloaded_by.contains(c))).collect();
+    let findings = stale::look(layout);
+    let restart = restart_after(&findings, &used, &at_start, check_mode);
+    out.restart = restart.iter().map(|r| r.name).collect();
+    out.components = reports(&findings);
+    out.stale = restart;
+}

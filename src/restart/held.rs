@@ -1,0 +1,128 @@
+//! The holding dir: where a static pod manifest waits while its component stops. It is
+//! `<manifests dir>/../tmp/kubeadm-certs-paused-manifests` (`/etc/kubernetes/tmp/kubeadm-certs-paused-manifests`
+//! on a kubeadm node, where `kubeadm upgrade` keeps its own temporary manifests, and the dir the collection's
+//! `control_plane_restart` and `schedule` roles have always used): near the manifests dir, so that moving a
+//! manifest there and back is a rename on one filesystem, and outside it, because the kubelet runs every file
+//! it finds in the manifests dir.
+//!
+//! A manifest found there belongs in the manifests dir: a run that was interrupted (killed, the node
+//! rebooted) while holding it left the component down. Every run of every state puts it back first.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+pub const HELD_DIR: &str = "tmp/kubeadm-certs-paused-manifests";
+/// kubeadm writes manifests 0600.
+const MODE: u32 = 0o600;
+
+pub fn held_dir(manifests_dir: &Path) -> PathBuf {
+    let parent = manifests_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    parent.join(HELD_DIR)
+}
+
+/// Manifests left in the holding dir (hidden temps excluded), sorted.
+pub fn left_held(manifests_dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(held_dir(manifests_dir)) else { return Vec::new() };
+    let mut held: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .collect();
+    held.sort();
+    held
+}
+
+/// Puts back every manifest an interrupted run left held; returns what it put back. One whose name is
+/// already in the manifests dir again (someone put it back by hand) stays held and is reported by the caller.
+pub fn recover(manifests_dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let mut back = Vec::new();
+    let mut conflicting = Vec::new();
+    for held in left_held(manifests_dir) {
+        let target = manifests_dir.join(held.file_name().expect("a file in the holding dir"));
+        if target.exists() {
+            conflicting.push(held);
+            continue;
+        }
+        fs::rename(&held, &target).map_err(|e| Error::write(&target, e))?;
+        back.push(target);
+    }
+    Ok((back, conflicting))
+}
+
+/// Moves `manifest` into the holding dir: the kubelet stops its pod.
+pub fn hold(manifest: &Path) -> Result<PathBuf> {
+    let dir = held_dir(manifest.parent().unwrap_or(Path::new(".")));
+    fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
+    let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o700));
+    let held = dir.join(manifest.file_name().expect("a manifest file"));
+    if held.exists() {
+        return Err(Error::Restart(format!(
+            "{}: a manifest is already held there; put it back first (any kubeadm-certs run does)",
+            held.display()
+        )));
+    }
+    fs::rename(manifest, &held).map_err(|e| Error::write(manifest, e))?;
+    Ok(held)
+}
+
+/// Puts a held manifest back unchanged.
+pub fn put_back(held: &Path, manifest: &Path) -> Result<()> {
+    fs::rename(held, manifest).map_err(|e| Error::write(manifest, e))
+}
+
+/// Puts `contents` where the held manifest came from (a temp in the holding dir, renamed: the kubelet
+/// never sees half a file), then drops the held original.
+pub fn put_back_changed(held: &Path, manifest: &Path, contents: &[u8]) -> Result<()> {
+    let tmp = held.with_file_name(format!(".{}.new", held.file_name().unwrap_or_default().to_string_lossy()));
+    let write = || -> std::io::Result<()> {
+        let _ = fs::remove_file(&tmp);
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(MODE).open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()
+    };
+    if let Err(e) = write() {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::write(&tmp, e));
+    }
+    if let Err(e) = fs::rename(&tmp, manifest) {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::write(manifest, e));
+    }
+    fs::remove_file(held).map_err(|e| Error::write(held, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_holding_dir_is_beside_the_manifests_dir() {
+        let want = Path::new("/etc/kubernetes/tmp/kubeadm-certs-paused-manifests");
+        assert_eq!(held_dir(Path::new("/etc/kubernetes/manifests")), want);
+        assert_eq!(held_dir(Path::new("/etc/kubernetes/manifests/")), want);
+    }
+
+    #[test]
+    fn held_manifests_go_back_and_one_put_back_by_hand_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifests = dir.path().join("manifests");
+        fs::create_dir(&manifests).unwrap();
+        fs::write(manifests.join("etcd.yaml"), "etcd").unwrap();
+        fs::write(manifests.join("kube-apiserver.yaml"), "api").unwrap();
+        let held = hold(&manifests.join("kube-apiserver.yaml")).unwrap();
+        assert!(!manifests.join("kube-apiserver.yaml").exists());
+        let held_etcd = hold(&manifests.join("etcd.yaml")).unwrap();
+        fs::write(manifests.join("etcd.yaml"), "etcd by hand").unwrap();
+        let (back, conflicting) = recover(&manifests).unwrap();
+        assert_eq!(back, [manifests.join("kube-apiserver.yaml")]);
+        assert_eq!(fs::read_to_string(manifests.join("kube-apiserver.yaml")).unwrap(), "api");
+        assert!(!held.exists());
+        assert_eq!(conflicting, [held_etcd]);
+        assert_eq!(fs::read_to_string(manifests.join("etcd.yaml")).unwrap(), "etcd by hand");
+    }
+}

@@ -1,0 +1,314 @@
+//! One restart engine for the CLI (`kubeadm-certs restart`), the module (`state: restart`), the roles and
+//! the timer: restart the components asked for (or every stale one) by one method, then gate on each:
+//! running again, healthy (`inuse::probe::health_of`), and using the certificates on disk
+//! (`inuse::stale::judge`). docs/in-use.md has the whole story.
+
+pub mod cluster;
+pub mod cluster_gate;
+pub mod held;
+pub mod lease;
+pub mod method;
+pub mod static_pod;
+pub mod wait;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::error::{Error, Result};
+use crate::inuse::proc::Process;
+use crate::inuse::stale::{self, Finding};
+use crate::inventory::Component;
+use crate::report::{ClusterReport, LeaseReport, Outcome, RestartReport};
+use crate::request::{RestartMethod, RestartRequest};
+
+/// Puts back what an interrupted restart left held (every run of every state does this first); in
+/// check mode only says so.
+pub fn recover_held(manifests_dir: &Path, check_mode: bool, out: &mut Outcome) -> Result<()> {
+    if check_mode {
+        for h in held::left_held(manifests_dir) {
+            out.warnings.push(format!(
+                "{} was left held by an interrupted restart (its component is down); a real run puts it back",
+                h.display()
+            ));
+        }
+        return Ok(());
+    }
+    let (back, conflicting) = held::recover(manifests_dir)?;
+    for b in &back {
+        out.warnings.push(format!("put back {}, left held by an interrupted restart", b.display()));
+        out.changed = true;
+    }
+    for c in conflicting {
+        out.warnings.push(format!(
+            "{} is held, and its name is in {} again: kept the one there, remove the held copy when done",
+            c.display(),
+            manifests_dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// What a method needs, found before anything restarts.
+enum Tool {
+    None,
+    Path(PathBuf),
+}
+
+fn tool_for(req: &RestartRequest, targets: &[&Finding]) -> Result<Tool> {
+    let running: Vec<&Process> = targets.iter().filter_map(|f| f.process.as_ref()).collect();
+    if running.is_empty() {
+        return Ok(Tool::None);
+    }
+    match req.method {
+        RestartMethod::None => Ok(Tool::None),
+        RestartMethod::StaticPod => {
+            // every manifest present and a static pod before the first one moves
+            for p in running {
+                let path = static_pod::manifest_path(&req.manifests_dir, p.component.name());
+                let bytes = std::fs::read(&path).map_err(|e| {
+                    Error::Restart(format!(
+                        "{}: cannot read its static pod manifest {}: {e}; is it a static pod here? (--manifests-dir, \
+                         or another --method); nothing was restarted",
+                        p.component.name(),
+                        path.display()
+                    ))
+                })?;
+                static_pod::annotated(&path, &bytes, Utc::now())?;
+            }
+            Ok(Tool::None)
+        }
+        RestartMethod::Crictl => {
+            method::require("crictl", "crictl", "install cri-tools, or choose --method static_pod").map(Tool::Path)
+        }
+        RestartMethod::Systemd => {
+            method::require("systemctl", "systemd", "choose --method static_pod or command").map(Tool::Path)
+        }
+        RestartMethod::Command => {
+            if req.command.as_deref().is_none_or(|c| c.trim().is_empty()) {
+                return Err(Error::Usage("method command needs the command to run (--restart-command)".into()));
+            }
+            method::require("sh", "command", "the command runs with sh -c").map(Tool::Path)
+        }
+    }
+}
+
+/// The findings to act on, in the order kubeadm restarts them (etcd first).
+fn targets<'a>(req: &RestartRequest, findings: &'a [Finding]) -> Vec<&'a Finding> {
+    let mut out: Vec<&Finding> = Vec::new();
+    for f in findings {
+        let wanted = match &req.components {
+            None => f.stale,
+            Some(list) => list.contains(&f.component),
+        };
+        // one per component: a static pod has one manifest, a unit one name
+        if wanted && !out.iter().any(|o| o.component == f.component) {
+            out.push(f);
+        }
+    }
+    out
+}
+
+/// Restarts one running component by the method and gates on it; returns the new process.
+fn restart_one(req: &RestartRequest, tool: &Tool, p: &Process, now: DateTime<Utc>) -> Result<Process> {
+    let name = p.component.name();
+    let timeout = Duration::from_secs(req.timeout.seconds().max(1) as u64);
+    let path = |t: &Tool| match t {
+        Tool::Path(p) => p.clone(),
+        Tool::None => PathBuf::new(),
+    };
+    match req.method {
+        RestartMethod::StaticPod => {
+            static_pod::restart(&static_pod::manifest_path(&req.manifests_dir, name), p, timeout, now)?
+        }
+        RestartMethod::Crictl => method::crictl(&path(tool), p)?,
+        RestartMethod::Systemd => method::systemd(&path(tool), p)?,
+        RestartMethod::Command => method::command(req.command.as_deref().unwrap_or_default(), p)?,
+        RestartMethod::None => return Ok(p.clone()),
+    }
+    // the method did its part (a static pod's manifest is back in place): what follows is the component's
+    let hint = match req.method {
+        RestartMethod::StaticPod | RestartMethod::Crictl => {
+            " (its manifest is in place; see `journalctl -u kubelet` and `crictl ps -a`)"
+        }
+        RestartMethod::Systemd => " (see `systemctl status` and `journalctl -u` of the unit)",
+        _ => "",
+    };
+    let failed = |why: String| Error::Restart(format!("{name}: {why}{hint}"));
+    let new = wait::running_again(&req.layout, p, timeout).map_err(failed)?;
+    wait::healthy(&new, &req.layout, timeout).map_err(|e| failed(format!("restarted as pid {}, but {e}", new.pid)))?;
+    let judged = stale::judge(&req.layout, new.clone());
+    if judged.stale {
+        return Err(failed(format!("restarted as pid {} and healthy, but still stale: {}", new.pid, judged.reason)));
+    }
+    Ok(new)
+}
+
+fn report(
+    f: &Finding,
+    action: &'static str,
+    method: RestartMethod,
+    after: Option<u32>,
+    reason: String,
+) -> RestartReport {
+    RestartReport {
+        name: f.component.name(),
+        action,
+        method: method.name(),
+        pid_before: f.process.as_ref().map(|p| p.pid),
+        pid_after: after,
+        reason,
+    }
+}
+
+pub fn restart(req: &RestartRequest, now: DateTime<Utc>) -> Result<Outcome> {
+    // under the lock, a pending journal settled (`engine::run`)
+    let mut out = Outcome::default();
+    let findings = stale::look(&req.layout);
+    let targets = targets(req, &findings);
+    let tool = tool_for(req, &targets)?;
+
+    // the cluster is asked only when something would restart; check mode gates but takes no lease
+    let restarting: Vec<Component> = targets.iter().filter(|f| f.process.is_some()).map(|f| f.component).collect();
+    let would_restart = req.method != RestartMethod::None && !restarting.is_empty();
+    let client = match would_restart && req.cluster.wanted() {
+        true => Some(api_client(&req.cluster.kubeconfig)?),
+        false => None,
+    };
+    // the lease first: the gate then sees the cluster after the node before us is healthy again
+    let held = match (&client, &req.cluster.lease) {
+        (Some(c), Some(opts)) if !req.check_mode => Some(lease::take(c, opts)?),
+        _ => None,
+    };
+    let gated = match &client {
+        Some(c) if req.cluster.gate => gate(req, c, &findings, &restarting, &mut out),
+        _ => Ok(()),
+    };
+    let done = gated.and_then(|()| restart_targets(req, &tool, &targets, now, &mut out));
+    if let Some(h) = held {
+        let (acquired, waited, from) = (h.acquired, h.waited, h.took_over_from.clone());
+        let (released, warnings) = h.release();
+        out.warnings.extend(warnings);
+        out.lease = req.cluster.lease.as_ref().map(|o| LeaseReport {
+            name: format!("{}/{}", lease::NAMESPACE, o.name),
+            holder: o.identity.clone(),
+            acquired_at: acquired.to_rfc3339_opts(SecondsFormat::Micros, true),
+            released_at: Some(released.to_rfc3339_opts(SecondsFormat::Micros, true)),
+            waited_seconds: waited.as_secs(),
+            took_over_from: from,
+        });
+    }
+    let done = done?;
+
+    let after = stale::look(&req.layout);
+    out.components = crate::inuse::reports(&after);
+    out.stale = after.iter().filter(|f| f.stale).map(Finding::report).collect();
+    out.restart = out.stale.iter().map(|r| r.name).collect();
+    out.changed |= !done.is_empty();
+    out.msg = summary(req, &out, &done);
+    Ok(out)
+}
+
+fn api_client(kubeconfig: &Path) -> Result<crate::api::client::Client> {
+    let creds = crate::api::credentials::Credentials::read(kubeconfig)?;
+    crate::api::client::Client::new(&creds)
+}
+
+/// Every etcd member and apiserver healthy, or a refusal naming each that is not; changes nothing.
+fn gate(
+    req: &RestartRequest,
+    client: &crate::api::client::Client,
+    findings: &[Finding],
+    restarting: &[Component],
+    out: &mut Outcome,
+) -> Result<()> {
+    let seen = cluster::observe(&req.layout, client, findings, restarting, &mut out.warnings);
+    let refusals = cluster_gate::decide(&seen);
+    if !refusals.is_empty() {
+        let each: Vec<String> = refusals.iter().map(ToString::to_string).collect();
+        return Err(Error::Restart(format!(
+            "cluster gate: not restarting anything while {}; nothing was restarted (see `kubectl get --raw \
+             /readyz?verbose` and etcd's /health; run again when healthy)",
+            each.join("; ")
+        )));
+    }
+    out.cluster = Some(ClusterReport {
+        etcd_members: match seen.etcd {
+            Some(Ok(members)) => members.into_iter().map(|m| m.name).collect(),
+            _ => vec![],
+        },
+        apiservers: seen.apiservers.into_iter().map(|a| a.address).collect(),
+    });
+    Ok(())
+}
+
+/// Restarts each target in turn; the names restarted.
+fn restart_targets(
+    req: &RestartRequest,
+    tool: &Tool,
+    targets: &[&Finding],
+    now: DateTime<Utc>,
+    out: &mut Outcome,
+) -> Result<Vec<&'static str>> {
+    let mut done: Vec<&'static str> = Vec::new();
+    for f in targets {
+        let entry = match &f.process {
+            None => report(f, "not_running", req.method, None, f.reason.clone()),
+            Some(_) if req.check_mode => report(f, "would_restart", req.method, None, f.reason.clone()),
+            Some(_) if req.method == RestartMethod::None => {
+                report(f, "not_restarted", req.method, None, f.reason.clone())
+            }
+            Some(p) => {
+                let new = restart_one(req, tool, p, now).map_err(|e| match (done.is_empty(), e) {
+                    (false, Error::Restart(m)) => {
+                        Error::Restart(format!("restarted {} first; then {m}", done.join(", ")))
+                    }
+                    (_, e) => e,
+                })?;
+                done.push(f.component.name());
+                let why = format!("was stale or asked for: {}; healthy and using the certificates on disk", f.reason);
+                report(f, "restarted", req.method, Some(new.pid), why)
+            }
+        };
+        out.restarts.push(entry);
+    }
+    Ok(done)
+}
+
+fn summary(req: &RestartRequest, out: &Outcome, done: &[&str]) -> String {
+    let named =
+        |action: &str| -> Vec<&str> { out.restarts.iter().filter(|r| r.action == action).map(|r| r.name).collect() };
+    let mut parts = Vec::new();
+    if out.restarts.is_empty() {
+        parts.push("nothing stale".to_string());
+    }
+    if !done.is_empty() {
+        parts.push(format!(
+            "restarted {} ({}): healthy, using the certificates on disk",
+            done.join(", "),
+            req.method.name()
+        ));
+    }
+    for (action, say) in [
+        ("would_restart", "would restart"),
+        ("not_restarted", "method none: not restarted"),
+        ("not_running", "not running"),
+    ] {
+        let n = named(action);
+        if !n.is_empty() {
+            parts.push(format!("{say}: {}", n.join(", ")));
+        }
+    }
+    if !out.restart.is_empty() {
+        parts.push(format!("stale: {}", out.restart.join(", ")));
+    }
+    if let Some(c) = &out.cluster {
+        let etcd = if c.etcd_members.is_empty() { "not gated".to_string() } else { c.etcd_members.join(", ") };
+        parts.push(format!("cluster healthy first (etcd: {etcd}; kube-apiserver: {})", c.apiservers.join(", ")));
+    }
+    if let Some(l) = &out.lease {
+        parts.push(format!("held lease {} as {} (waited {}s)", l.name, l.holder, l.waited_seconds));
+    }
+    parts.join("; ")
+}

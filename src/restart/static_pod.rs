@@ -1,0 +1,111 @@
+//! kubeadm's static pod restart (`kubeadm upgrade`'s), with its two traps avoided:
+//!
+//! - A manifest moved out and back unchanged is the same pod to the kubelet: it keeps the crash backoff of
+//!   the old container, and the component can stay down for minutes. Put back with an annotation changed
+//!   (`kubeadm-certs.k8s-pki.io/restartedAt`), the manifest is a new pod (new UID): no backoff, as when
+//!   `kubeadm upgrade` changes a manifest.
+//! - Anything failing while the manifest is held (the process does not stop, the write fails) puts it back
+//!   at once, unchanged; an interrupted run's held manifest is put back by the next run (`held::recover`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_norway::Value;
+
+use super::held;
+use super::wait;
+use crate::error::{Error, Result};
+use crate::inuse::proc::Process;
+
+pub const ANNOTATION: &str = "kubeadm-certs.k8s-pki.io/restartedAt";
+
+pub fn manifest_path(manifests_dir: &Path, component: &str) -> PathBuf {
+    manifests_dir.join(format!("{component}.yaml"))
+}
+
+/// The manifest with the restart annotation set to `now` (everything else kept, in order).
+pub fn annotated(path: &Path, bytes: &[u8], now: DateTime<Utc>) -> Result<Vec<u8>> {
+    let bad = |problem: String| Error::invalid(path, problem);
+    let mut doc: Value =
+        serde_norway::from_slice(bytes).map_err(|e| bad(format!("not a static pod manifest (YAML): {e}")))?;
+    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
+    if kind != "Pod" {
+        return Err(bad(format!("not a static pod manifest: kind is {kind:?}, not \"Pod\"")));
+    }
+    let metadata = doc
+        .get_mut("metadata")
+        .and_then(Value::as_mapping_mut)
+        .ok_or_else(|| bad("not a static pod manifest: no metadata".into()))?;
+    let annotations = metadata.entry(Value::from("annotations")).or_insert_with(|| Value::Mapping(Default::default()));
+    if annotations.is_null() {
+        *annotations = Value::Mapping(Default::default());
+    }
+    let annotations = annotations.as_mapping_mut().ok_or_else(|| bad("metadata.annotations is not a map".into()))?;
+    annotations.insert(Value::from(ANNOTATION), Value::from(now.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)));
+    serde_norway::to_string(&doc).map(String::into_bytes).map_err(|e| bad(format!("cannot write it back: {e}")))
+}
+
+/// Holds the manifest until `process` is gone, then puts it back annotated. Returns when the kubelet has
+/// its new manifest; the caller waits for the new process.
+pub fn restart(manifest: &Path, process: &Process, timeout: Duration, now: DateTime<Utc>) -> Result<()> {
+    let name = process.component.name();
+    let original = std::fs::read(manifest).map_err(|e| Error::read(manifest, e))?;
+    // refused before anything moves: a manifest we could not put back changed
+    let changed = annotated(manifest, &original, now)?;
+    let held = held::hold(manifest)?;
+    let undo = |why: String| -> Error {
+        match held::put_back(&held, manifest) {
+            Ok(()) => Error::Restart(format!("{name}: {why}; its manifest {} is back in place", manifest.display())),
+            Err(e) => Error::Restart(format!(
+                "{name}: {why}; putting its manifest back failed too ({e}): move {} to {} now (any \
+                 kubeadm-certs run also does)",
+                held.display(),
+                manifest.display()
+            )),
+        }
+    };
+    if let Err(waited) = wait::gone(process, timeout) {
+        return Err(undo(format!(
+            "pid {} still runs {waited} after its manifest was moved out (is the kubelet running? \
+             `systemctl status kubelet`, `journalctl -u kubelet`)",
+            process.pid
+        )));
+    }
+    held::put_back_changed(&held, manifest, &changed).map_err(|e| undo(format!("cannot write the new manifest: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  annotations:\n    kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint: 10.0.0.5:6443\n  creationTimestamp: null\n  name: kube-apiserver\n  namespace: kube-system\nspec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --tls-cert-file=/etc/kubernetes/pki/apiserver.crt\n    name: kube-apiserver\n";
+
+    #[test]
+    fn the_annotation_changes_the_content_and_keeps_the_rest() {
+        let p = Path::new("kube-apiserver.yaml");
+        let t1 = DateTime::parse_from_rfc3339("2026-11-29T10:00:00Z").unwrap().with_timezone(&Utc);
+        let t2 = t1 + chrono::Duration::milliseconds(1);
+        let a = annotated(p, MANIFEST.as_bytes(), t1).unwrap();
+        let b = annotated(p, &a, t2).unwrap();
+        assert_ne!(a, b, "a second restart must change the content again");
+        let v: Value = serde_norway::from_slice(&b).unwrap();
+        let orig: Value = serde_norway::from_slice(MANIFEST.as_bytes()).unwrap();
+        assert_eq!(v["metadata"]["annotations"][ANNOTATION], "2026-11-29T10:00:00.001000000Z");
+        assert_eq!(
+            v["metadata"]["annotations"]["kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint"],
+            "10.0.0.5:6443"
+        );
+        assert_eq!(v["spec"], orig["spec"]);
+        assert_eq!(v["metadata"]["name"], "kube-apiserver");
+    }
+
+    #[test]
+    fn what_is_not_a_static_pod_is_refused_by_name() {
+        let p = Path::new("/m/x.yaml");
+        let e = annotated(p, b"kind: Deployment\nmetadata: {}\n", Utc::now()).unwrap_err().to_string();
+        assert!(e.starts_with("/m/x.yaml: ") && e.contains("\"Deployment\""), "{e}");
+        let e = annotated(p, b"{{{", Utc::now()).unwrap_err().to_string();
+        assert!(e.contains("YAML"), "{e}");
+    }
+}

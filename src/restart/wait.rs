@@ -1,0 +1,61 @@
+//! Waiting with a deadline: polls every 200 ms, gives up with what it last saw. Nothing here sleeps a
+//! fixed time to decide anything.
+
+use std::time::{Duration, Instant};
+
+use crate::inuse::probe;
+use crate::inuse::proc::{self, Process};
+use crate::inuse::stale;
+use crate::pki::Layout;
+
+const POLL: Duration = Duration::from_millis(200);
+
+/// "12s" for messages.
+pub fn secs(d: Duration) -> String {
+    format!("{}s", d.as_secs())
+}
+
+/// Until `process` has exited; `Err(waited)` when it still runs at the deadline.
+pub fn gone(process: &Process, timeout: Duration) -> Result<(), String> {
+    let start = Instant::now();
+    while process.alive() {
+        if start.elapsed() >= timeout {
+            return Err(secs(start.elapsed()));
+        }
+        std::thread::sleep(POLL);
+    }
+    Ok(())
+}
+
+/// Until a process of `old`'s component other than `old` runs on this PKI; returns it.
+pub fn running_again(layout: &Layout, old: &Process, timeout: Duration) -> Result<Process, String> {
+    let start = Instant::now();
+    loop {
+        let found = proc::find(old.component).into_iter().rfind(|p| !p.same_as(old) && stale::uses(layout, p));
+        if let Some(p) = found {
+            return Ok(p);
+        }
+        if start.elapsed() >= timeout {
+            return Err(format!("not running again {} after the restart", secs(start.elapsed())));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Until the component's health endpoint answers healthy; `Err` with its last answer.
+pub fn healthy(process: &Process, layout: &Layout, timeout: Duration) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        let last = match probe::health_of(process, &layout.cert_dir) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if !process.alive() {
+            return Err(format!("pid {} exited before it was healthy (last: {last})", process.pid));
+        }
+        if start.elapsed() >= timeout {
+            return Err(format!("not healthy {} after the restart: {last}", secs(start.elapsed())));
+        }
+        std::thread::sleep(POLL);
+    }
+}
