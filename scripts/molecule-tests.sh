@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# scripts/molecule-tests.sh [SCENARIO...]: the Molecule stage. Builds the node image when it is missing or stale
-# (molecule/image/build.sh), makes the collection in this tree importable with its module binary
-# (molecule/shared/collection.sh), then runs `molecule test` for each scenario (default: default ha external_ca
-# schedule), one after the other. Prints each scenario's wall time and a closing "N passed, N failed" line; exits 1
-# when any scenario failed.
+# scripts/molecule-tests.sh [SCENARIO...]: the Molecule stage. Builds the node image and the control-plane images
+# when they are missing or stale (molecule/image/build.sh: real kubeadm nodes, see molecule/README.md), builds the
+# module binary from this tree every time (molecule/shared/collection.sh: cargo is incremental; an older binary
+# is never reused) and makes the collection importable, then runs `molecule test` for each scenario (default:
+# default ha external_ca schedule), one after the other. Prints each scenario's wall time and a closing
+# "N passed, N failed" line; exits 1 when any scenario failed.
 #
 # Each scenario's full output goes to .cache/molecule-logs/SCENARIO.log; a failing scenario's last 200 lines are
 # printed too (MOLECULE_STREAM=1 prints everything as it runs). Containers and networks are removed by each
 # scenario's destroy step, and once more on exit (also when interrupted): the containers named kc-* that Molecule
-# labelled, and the kc-molecule-* networks.
-# Needs: a running Docker Engine, root (debootstrap, once), molecule + molecule-plugins[docker] + ansible from
-# PyPI (installed when missing).
+# labelled (with their anonymous volumes), and the kc-molecule-* networks.
+# Needs: a running Docker Engine, root (debootstrap, apt), cargo, molecule + molecule-plugins[docker] + ansible
+# from PyPI (installed when missing); molecule/image/build.sh installs debootstrap, etcd-server and gcc from Debian
+# when missing and scripts/k8s-bin.sh builds the Kubernetes binaries (once, cached).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
@@ -24,7 +26,7 @@ log() { echo "molecule-tests: $*"; }
 cleanup() {
   local c n
   for c in $(docker ps -aq --filter label=owner=molecule --filter name='^kc-' 2>/dev/null); do
-    docker rm -f "$c" >/dev/null 2>&1
+    docker rm -f -v "$c" >/dev/null 2>&1
   done
   for n in $(docker network ls --format '{{.Name}}' 2>/dev/null | grep '^kc-molecule-'); do
     docker network rm "$n" >/dev/null 2>&1
@@ -40,11 +42,14 @@ if ! command -v molecule >/dev/null || ! python3 -c 'import molecule_plugins.doc
 fi
 
 start=$SECONDS
-image=$(molecule/image/build.sh) || { log "building the node image failed"; exit 1; }
-export KUBEADM_CERTS_NODE_IMAGE=$image
-log "node image $image ready after $((SECONDS - start)) s"
+built=$(molecule/image/build.sh) || { log "building the node and control-plane images failed"; exit 1; }
+{ read -r KUBEADM_CERTS_NODE_IMAGE; read -r KUBEADM_CERTS_CP_IMAGES; } <<<"$built"
+export KUBEADM_CERTS_NODE_IMAGE KUBEADM_CERTS_CP_IMAGES
+log "node image $KUBEADM_CERTS_NODE_IMAGE and control-plane images $KUBEADM_CERTS_CP_IMAGES ready after $((SECONDS - start)) s"
 t=$SECONDS
-molecule/shared/collection.sh || { log "the collection's module binary could not be built"; exit 1; }
+KUBEADM_CERTS_NO_BUILD= molecule/shared/collection.sh || { log "the collection's module binary could not be built"; exit 1; }
+# built once above; the scenarios' dependency step then only links the collection
+export KUBEADM_CERTS_NO_BUILD=1
 log "collection ready after $((SECONDS - t)) s"
 
 passed=0; failed=0; summary=()

@@ -1,41 +1,38 @@
 #!/usr/bin/env python3
 """Reads the HA scenario's evidence and prints one JSON summary for verify to assert on.
 
-  ha_timeline.py PROBE_LOG NODE=EVENTS_FILE...     (nodes in the order the playbook renews them)
+  ha_timeline.py PROBE_LOG STATE_BEFORE STATE_AFTER NODE...     (node names in the order the playbook renews them)
 
 PROBE_LOG: cluster-probe lines "EPOCH A1..An E1..En" (1 = healthy), A/E in node order.
-EVENTS_FILE: a node's node-kubelet events, "EPOCH start|exited|stopped COMPONENT PID". A "stopped" event happens
-only when a component's manifest left /etc/kubernetes/manifests, i.e. a static-pod restart by the role.
+STATE_BEFORE/AFTER: cluster_state.py's JSON before converge and after the play. A control-plane pod whose mirror
+pod UID changed was made anew by the kubelet from a changed manifest: a restart through the manifest (a crash
+restart keeps the pod). Its restarted_at (the role's annotation: when the restart began) and started_at (when the
+runtime started the new container) bound the node's restart window.
 """
 import json
 import sys
 
-SLACK = 3.0  # seconds: a probe round takes up to 2 s, and a restart is logged when node-kubelet notices it
+SLACK = 3.0  # seconds: a probe round takes up to 2 s; the pod times have a resolution of 1 s
 
-probe_log, node_args = sys.argv[1], sys.argv[2:]
-nodes = [a.split("=", 1)[0] for a in node_args]
+probe_log, before_path, after_path, nodes = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 n = len(nodes)
 rows = []
 for line in open(probe_log):
     f = line.split()
     if len(f) == 1 + 2 * n:
         rows.append((float(f[0]), [int(x) for x in f[1:1 + n]], [int(x) for x in f[1 + n:]]))
+before = json.load(open(before_path))["pods"]
+after = json.load(open(after_path))["pods"]
 
-windows, stopped = {}, {}
-for arg in node_args:
-    node, path = arg.split("=", 1)
-    events = [line.split() for line in open(path) if line.strip()]
-    stops = [e for e in events if e[1] == "stopped"]
-    stopped[node] = sorted({e[2] for e in stops})
-    if stops:
-        # from the first stop to the moment the last stopped component was started again (a component that
-        # crashes and is restarted on its own, e.g. kube-controller-manager losing its apiserver, is no restart)
-        ends = []
-        for s in stops:
-            again = [float(e[0]) for e in events
-                     if e[1] == "start" and e[2] == s[2] and float(e[0]) > float(s[0])]
-            ends.append(min(again) if again else None)
-        windows[node] = [min(float(e[0]) for e in stops), None if None in ends else max(ends)]
+windows, restarted = {}, {}
+for node in nodes:
+    pods = {k.split("/")[0]: k for k in after if k.endswith("/" + node)}
+    new = sorted(c for c, k in pods.items() if k in before and after[k]["uid"] != before[k]["uid"])
+    restarted[node] = new
+    if new:
+        begins = [after[pods[c]]["restarted_at"] for c in new]
+        ends = [after[pods[c]]["started_at"] for c in new]
+        windows[node] = [None if None in begins else min(begins), None if None in ends else max(ends)]
 
 summary = {
     "nodes": nodes,
@@ -45,14 +42,16 @@ summary = {
     "min_etcd_healthy": min((sum(e) for _, _, e in rows), default=0),
     "rounds_without_apiserver": sum(1 for _, a, _ in rows if sum(a) == 0),
     "rounds_without_etcd_quorum": sum(1 for _, _, e in rows if sum(e) < n // 2 + 1),
-    "stopped_components": stopped,
+    "restarted_components": restarted,
     "windows": windows,
+    "windows_complete": len(windows) == n and all(None not in w for w in windows.values()),
     "windows_in_order": all(
-        nodes[i] in windows and nodes[i + 1] in windows and windows[nodes[i]][1] is not None
-        and windows[nodes[i]][1] < windows[nodes[i + 1]][0] for i in range(n - 1)),
+        nodes[i] in windows and nodes[i + 1] in windows and None not in windows[nodes[i]]
+        and None not in windows[nodes[i + 1]] and windows[nodes[i]][1] < windows[nodes[i + 1]][0]
+        for i in range(n - 1)),
     "probe_covers_windows": bool(rows) and all(
-        w[0] > rows[0][0] and w[1] is not None and w[1] < rows[-1][0] for w in windows.values()),
-    # per node: rounds in which its apiserver was not ready, and how many of them fell outside its own window
+        None not in w and w[0] > rows[0][0] and w[1] < rows[-1][0] for w in windows.values()),
+    # per node: rounds in which its apiserver was not ready, and those of them outside its own window
     "apiserver_down_rounds": {},
     "apiserver_down_outside_window": {},
 }
@@ -61,5 +60,5 @@ for i, node in enumerate(nodes):
     w = windows.get(node)
     summary["apiserver_down_rounds"][node] = len(down)
     summary["apiserver_down_outside_window"][node] = [
-        t for t in down if not w or w[1] is None or not (w[0] - SLACK <= t <= w[1] + SLACK)]
+        t for t in down if not w or None in w or not (w[0] - SLACK <= t <= w[1] + SLACK)]
 print(json.dumps(summary, indent=1, sort_keys=True))

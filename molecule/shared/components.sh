@@ -1,0 +1,2 @@
+# components.sh: one line per control-plane process: COMPONENT PID START (start time in clock ticks after boot, /proc/PID/stat field 22). Inlined into the scenarios' fingerprints (check_mode.yml, schedule/verify.yml): a restarted component changes it.
+for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do for d in /proc/[0-9]*; do a=$(tr '\0' '\n' < "$d/cmdline" 2>/dev/null | head -n 1); if [ "${a##*/}" = "$c" ]; then echo "$c ${d#/proc/} $(cut -d' ' -f22 "$d/stat")"; fi; done; done 2>/dev/null | sort
