@@ -23,7 +23,7 @@ import os
 import shlex
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
@@ -153,7 +153,8 @@ class ActionModule(ActionBase):
         env = self._compute_environment_string()
         if self._stdin_ok():
             script = binary_cache.use_script(path, sha256)
-            in_data = args
+            # bytes: connection plugins hand in_data to the process as it is (the docker connection needs bytes)
+            in_data = to_bytes(args)
         else:
             if self._connection._shell.tmpdir is None:
                 self._make_tmp_path()
