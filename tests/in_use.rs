@@ -163,7 +163,11 @@ fn served_certificates_are_judged_by_the_serial_served_and_etcd_reloads_its_own(
     // kube-apiserver reloads its serving certificate too, but one it cannot load (here: a certificate that
     // does not match apiserver.key) it never serves: judged by the serial it serves, it is stale
     std::fs::copy(pki.certs().join("apiserver-kubelet-client.crt"), pki.certs().join("apiserver.crt")).unwrap();
-    let v = check_json(&pki);
+    // check fails on the broken pair (exit 1, a warning naming it) and still reports what is in use
+    let (code, out, err) = run_on(&pki, &["check", "-o", "json"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("apiserver: the private key") && err.contains("does not match the certificate"), "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
     let api = component(&v, "kube-apiserver");
     assert_eq!(api["stale"], true, "{v}");
     let reason = api["reason"].as_str().unwrap();
