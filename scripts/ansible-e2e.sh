@@ -272,19 +272,24 @@ for n in a-cp1 a-cp2 a-cp3 b-cp1; do old_serial[$n]=$(serial_of "$work/nodes/$n/
 start=$(date +%s)
 check "k8s_pki.kubeadm.renew renews every node" play renew k8s_pki.kubeadm.renew -e renew_before=400d
 echo "   (renew over 4 nodes with two real restarts: $(( $(date +%s) - start ))s)"
+# What restarts is what is stale after the run (docs/in-use.md): on a-cp1, etcd 3.4 serves its renewed certificates
+# at once (it reads them on every handshake), so only kube-apiserver (its client certificates are read at start) and
+# the two components not running there restart; on the other nodes nothing runs, so everything renewed restarts.
 expected=""
 for n in a-cp1 a-cp2 a-cp3 b-cp1; do
-  for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do expected+="$n $c"$'\n'; done
+  for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do
+    [ "$n/$c" = a-cp1/etcd ] || expected+="$n $c"$'\n'
+  done
 done
-check "components restarted node after node, in order etcd, kube-apiserver, kube-controller-manager, kube-scheduler" \
+check "stale components restarted node after node, in order etcd, kube-apiserver, kube-controller-manager, kube-scheduler" \
   test "$(cat "$work/log/restarts.log")"$'\n' = "$expected"
 renewed_all=1
 for n in a-cp1 a-cp2 a-cp3 b-cp1; do
   [ "$(serial_of "$work/nodes/$n/etc/kubernetes/pki/etcd/peer.crt")" != "${old_serial[$n]}" ] || renewed_all=0
 done
 check "every node's certificates were renewed (a new etcd-peer serial on each)" test "$renewed_all" = 1
-check "a-cp1's etcd and apiserver were really restarted" \
-  test -s "$work/log/etcd.killed" -a -s "$work/log/kube-apiserver.killed"
+check "a-cp1's apiserver was really restarted, its etcd (serving the renewed certificates already) was not" \
+  test ! -e "$work/log/etcd.killed" -a -s "$work/log/kube-apiserver.killed"
 new_api=$(fingerprint "$work/nodes/a-cp1/etc/kubernetes/pki/apiserver.crt")
 served=$(openssl s_client -connect "${ip[a-cp1]}:6443" -servername kubernetes </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256)
 check "a-cp1's apiserver serves the renewed certificate" test "$served" = "$new_api" -a "$new_api" != "$old_api"
