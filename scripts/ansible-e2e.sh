@@ -113,6 +113,9 @@ all:
     # the renew role's pre-flight gate needs a whole running control plane per node (only a-cp1 runs one here);
     # molecule's ha scenario tests it on a real kubeadm cluster
     renew_preflight: false
+    # every simulated node is this machine: a module binary kept "on the node" would be kept in this machine's
+    # /var/lib/kubeadm-certs, shared by all of them; scripts/binary-cache-test.sh tests that over real SSH
+    kubeadm_certs_binary_cache: false
   children:
     kube_control_plane:
       hosts:

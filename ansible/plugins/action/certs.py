@@ -118,6 +118,7 @@ class ActionModule(ActionBase):
             display.warning('k8s_pki.kubeadm.certs: not keeping the module binary on the target: %s' % to_text(e))
             return None
 
+        display.vvv('Using module file %s' % local_binary)
         module_args = dict(self._task.args)
         self._update_module_args(module_name, module_args, task_vars)
         built, profile = self._built_module(module_name, module_args, task_vars)
