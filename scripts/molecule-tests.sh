@@ -3,7 +3,8 @@
 # when they are missing or stale (molecule/image/build.sh: real kubeadm nodes, see molecule/README.md), builds the
 # module binary from this tree every time (molecule/shared/collection.sh: cargo is incremental; an older binary
 # is never reused) and makes the collection importable, then runs `molecule test` for each scenario (default:
-# default ha external_ca schedule), one after the other. Prints each scenario's wall time and a closing
+# default ha external_ca schedule), side by side (MOLECULE_JOBS=1: one after the other). Prints each scenario's wall
+# time and a closing
 # "N passed, N failed" line; exits 1 when any scenario failed.
 #
 # Each scenario's full output goes to .cache/molecule-logs/SCENARIO.log; a failing scenario's last 200 lines are
@@ -52,19 +53,36 @@ KUBEADM_CERTS_NO_BUILD= molecule/shared/collection.sh || { log "the collection's
 export KUBEADM_CERTS_NO_BUILD=1
 log "collection ready after $((SECONDS - t)) s"
 
+# The scenarios run side by side (MOLECULE_JOBS at a time, default all): much of a scenario is waiting (kubeadm
+# init, the kubelet's grace periods, health polls), so together they take little more than `ha` alone. Each has its
+# own containers, network and ephemeral directory.
+JOBS=${MOLECULE_JOBS:-${#SCENARIOS[@]}}
 passed=0; failed=0; summary=()
-for s in "${SCENARIOS[@]}"; do
-  [ -f "molecule/$s/molecule.yml" ] || { log "no scenario $s"; failed=$((failed + 1)); summary+=("$s: missing"); continue; }
-  log "scenario $s ..."
-  t=$SECONDS
+run_one() {  # SCENARIO: molecule test, its wall time and exit code in $LOGS/SCENARIO.result
+  local s=$1 t=$SECONDS rc
   if [ -n "${MOLECULE_STREAM:-}" ]; then
     molecule test -s "$s" 2>&1 | tee "$LOGS/$s.log"; rc=${PIPESTATUS[0]}
   else
     molecule test -s "$s" >"$LOGS/$s.log" 2>&1; rc=$?
   fi
-  took=$((SECONDS - t))
+  echo "$rc $((SECONDS - t))" >"$LOGS/$s.result"
+}
+running=0
+for s in "${SCENARIOS[@]}"; do
+  rm -f "$LOGS/$s.result"
+  [ -f "molecule/$s/molecule.yml" ] || { echo "127 0" >"$LOGS/$s.result"; continue; }
+  if [ "$running" -ge "$JOBS" ]; then wait -n; running=$((running - 1)); fi
+  log "scenario $s ..."
+  run_one "$s" &
+  running=$((running + 1))
+done
+wait
+for s in "${SCENARIOS[@]}"; do
+  read -r rc took <"$LOGS/$s.result"
   if [ "$rc" -eq 0 ]; then
     passed=$((passed + 1)); summary+=("$s: passed in ${took} s")
+  elif [ "$rc" -eq 127 ] && [ "$took" -eq 0 ]; then
+    failed=$((failed + 1)); summary+=("$s: missing")
   else
     failed=$((failed + 1)); summary+=("$s: FAILED (rc $rc) after ${took} s, log: $LOGS/$s.log")
     [ -n "${MOLECULE_STREAM:-}" ] || tail -n 200 "$LOGS/$s.log"
