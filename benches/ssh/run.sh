@@ -40,12 +40,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# the collection as installed: tracked files, the binary, the module symlink (as scripts/ansible-e2e.sh)
-coll=$work/collections/ansible_collections/k8s_pki/kubeadm
-mkdir -p "$coll/bin"
-(cd "$repo/ansible" && git ls-files --cached --others --exclude-standard -z . | xargs -0 cp --parents -t "$coll")
-cp "$bin" "$coll/bin/kubeadm-certs-x86_64"
-ln -sf ../../bin/kubeadm-certs-x86_64 "$coll/plugins/modules/certs_x86_64"
+# the collection as installed (scripts/collection-tree.sh)
+"$repo/scripts/collection-tree.sh" "$work/collections" "$bin"
 export ANSIBLE_COLLECTIONS_PATH=$work/collections:${ANSIBLE_COLLECTIONS_PATH:-$HOME/.ansible/collections:/usr/share/ansible/collections}
 export ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_HOST_KEY_CHECKING=0 ANSIBLE_DEPRECATION_WARNINGS=0
 export ANSIBLE_LOCAL_TEMP=$work/ansible-local ANSIBLE_SSH_CONTROL_PATH_DIR=$work/cp
