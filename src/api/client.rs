@@ -47,7 +47,8 @@ impl Reply {
     }
 }
 
-fn pem_certificates(bytes: &[u8]) -> std::result::Result<Vec<Certificate<'static>>, String> {
+/// The certificates of PEM data as the TLS client takes them (also the in-use probe's).
+pub(crate) fn pem_certificates(bytes: &[u8]) -> std::result::Result<Vec<Certificate<'static>>, String> {
     let blocks = pem::parse_many(bytes).map_err(|e| format!("corrupt PEM: {e}"))?;
     let certs: Vec<_> = blocks
         .iter()

@@ -14,7 +14,9 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
 
 use super::proc::Process;
+use crate::api::client::pem_certificates;
 use crate::inventory::{Component, Listener};
+use crate::pki::{Links, read_file};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -168,18 +170,10 @@ pub struct Health<'a> {
     pub expect: &'a str,
 }
 
+/// The certificates of a PEM file, read like every other file of the PKI (capped, a regular file).
 fn pem_certs(path: &Path) -> Result<Vec<Certificate<'static>>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    let blocks = pem::parse_many(&bytes).map_err(|e| format!("{}: corrupt PEM: {e}", path.display()))?;
-    let certs: Vec<_> = blocks
-        .iter()
-        .filter(|b| b.tag() == "CERTIFICATE")
-        .map(|b| Certificate::from_der(b.contents()).to_owned())
-        .collect();
-    if certs.is_empty() {
-        return Err(format!("{}: no CERTIFICATE in it", path.display()));
-    }
-    Ok(certs)
+    let bytes = read_file(path, Links::Follow).map_err(|e| e.to_string())?;
+    pem_certificates(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// An HTTPS agent that verifies the server against `ca` (or, `None`, not at all) and presents `client`.
@@ -192,7 +186,8 @@ fn agent(ca: Option<&Path>, client: Option<(&Path, &Path)>) -> Result<ureq::Agen
         None => tls.disable_verification(true),
     };
     if let Some((cert, key)) = client {
-        let key_bytes = std::fs::read(key).map_err(|e| format!("{}: cannot read: {e}", key.display()))?;
+        // keys never through a link, as everywhere else
+        let key_bytes = read_file(key, Links::Refuse).map_err(|e| e.to_string())?;
         // ureq's PEM reader never echoes key bytes in its error
         let key_pem = PrivateKey::from_pem(&key_bytes)
             .map_err(|e| format!("{}: cannot load the private key: {e}", key.display()))?;
