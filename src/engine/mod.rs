@@ -32,15 +32,15 @@ use crate::request::Request;
 pub fn run(request: &Request, now: DateTime<Utc>) -> Result<Outcome> {
     let mut recovered = Outcome::default();
     let (manifests_dir, check_mode) = held_manifests(request);
-    crate::restart::recover_held(&manifests_dir, check_mode, &mut recovered)?;
-    let mut out = run_request(request, now)?;
+    let put_back = crate::restart::recover_held(&manifests_dir, check_mode, now, &mut recovered)?;
+    let mut out = run_request(request, now, &put_back)?;
     out.changed |= recovered.changed;
     recovered.warnings.append(&mut out.warnings);
     out.warnings = recovered.warnings;
     Ok(out)
 }
 
-fn run_request(request: &Request, now: DateTime<Utc>) -> Result<Outcome> {
+fn run_request(request: &Request, now: DateTime<Utc>, put_back: &[crate::inventory::Component]) -> Result<Outcome> {
     let Some(w) = Writing::of(request) else {
         return match request {
             Request::Check(r) => check::check(r, now),
@@ -59,7 +59,7 @@ fn run_request(request: &Request, now: DateTime<Utc>) -> Result<Outcome> {
         Request::Renew(r) => renew::renew(r, now),
         Request::Csr(r) => csr::csr(r, now),
         Request::Install(r) => install::install(r, now),
-        Request::Restart(r) => crate::restart::restart(r, now),
+        Request::Restart(r) => crate::restart::restart(r, now, put_back),
         Request::Check(_) => unreachable!("check does not write"),
     };
     begun.finish(result)

@@ -13,6 +13,8 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
+
 use crate::error::{Error, Result};
 
 pub const HELD_DIR: &str = "tmp/kubeadm-certs-paused-manifests";
@@ -39,7 +41,11 @@ pub fn left_held(manifests_dir: &Path) -> Vec<PathBuf> {
 
 /// Puts back every manifest an interrupted run left held; returns what it put back. One whose name is
 /// already in the manifests dir again (someone put it back by hand) stays held and is reported by the caller.
-pub fn recover(manifests_dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+///
+/// A static pod manifest goes back with the restart annotation set to `now`: put back unchanged it would be
+/// the pod the kubelet just stopped (same UID), which inherits that pod's crash-loop backoff and can leave the
+/// component down for minutes. A file that is not a static pod manifest goes back byte for byte.
+pub fn recover(manifests_dir: &Path, now: DateTime<Utc>) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let mut back = Vec::new();
     let mut conflicting = Vec::new();
     for held in left_held(manifests_dir) {
@@ -48,7 +54,11 @@ pub fn recover(manifests_dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
             conflicting.push(held);
             continue;
         }
-        fs::rename(&held, &target).map_err(|e| Error::write(&target, e))?;
+        let annotated = fs::read(&held).ok().and_then(|bytes| super::static_pod::annotated(&held, &bytes, now).ok());
+        match annotated {
+            Some(changed) => put_back_changed(&held, &target, &changed)?,
+            None => fs::rename(&held, &target).map_err(|e| Error::write(&target, e))?,
+        }
         back.push(target);
     }
     Ok((back, conflicting))
@@ -68,6 +78,26 @@ pub fn hold(manifest: &Path) -> Result<PathBuf> {
     }
     fs::rename(manifest, &held).map_err(|e| Error::write(manifest, e))?;
     Ok(held)
+}
+
+/// Replaces `manifest` in place with `contents` (a temp in the holding dir, renamed: the kubelet never sees half
+/// a file, nor the temp, which is outside its directory).
+pub fn replace(manifest: &Path, contents: &[u8]) -> Result<()> {
+    let dir = held_dir(manifest.parent().unwrap_or(Path::new(".")));
+    fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
+    let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o700));
+    let tmp = dir.join(format!(".{}.new", manifest.file_name().unwrap_or_default().to_string_lossy()));
+    let write = || -> std::io::Result<()> {
+        let _ = fs::remove_file(&tmp);
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(MODE).open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        fs::rename(&tmp, manifest)
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::write(manifest, e)
+    })
 }
 
 /// Puts a held manifest back unchanged.
@@ -118,11 +148,37 @@ mod tests {
         assert!(!manifests.join("kube-apiserver.yaml").exists());
         let held_etcd = hold(&manifests.join("etcd.yaml")).unwrap();
         fs::write(manifests.join("etcd.yaml"), "etcd by hand").unwrap();
-        let (back, conflicting) = recover(&manifests).unwrap();
+        let (back, conflicting) = recover(&manifests, Utc::now()).unwrap();
         assert_eq!(back, [manifests.join("kube-apiserver.yaml")]);
+        // not a static pod manifest: back byte for byte
         assert_eq!(fs::read_to_string(manifests.join("kube-apiserver.yaml")).unwrap(), "api");
         assert!(!held.exists());
         assert_eq!(conflicting, [held_etcd]);
         assert_eq!(fs::read_to_string(manifests.join("etcd.yaml")).unwrap(), "etcd by hand");
+    }
+
+    #[test]
+    fn a_held_static_pod_goes_back_as_a_new_pod() {
+        // put back unchanged, it would be the pod the kubelet just stopped: same UID, its crash backoff inherited
+        let dir = tempfile::tempdir().unwrap();
+        let manifests = dir.path().join("manifests");
+        fs::create_dir(&manifests).unwrap();
+        let original = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\n  namespace: kube-system\nspec:\n  containers:\n  - name: kube-apiserver\n";
+        fs::write(manifests.join("kube-apiserver.yaml"), original).unwrap();
+        hold(&manifests.join("kube-apiserver.yaml")).unwrap();
+        let now = DateTime::parse_from_rfc3339("2026-11-29T10:00:00Z").unwrap().with_timezone(&Utc);
+        let (back, _) = recover(&manifests, now).unwrap();
+        assert_eq!(back, [manifests.join("kube-apiserver.yaml")]);
+        let doc: serde_norway::Value =
+            serde_norway::from_slice(&fs::read(manifests.join("kube-apiserver.yaml")).unwrap()).unwrap();
+        let orig: serde_norway::Value = serde_norway::from_str(original).unwrap();
+        assert_eq!(
+            doc["metadata"]["annotations"][super::super::static_pod::ANNOTATION],
+            "2026-11-29T10:00:00.000000000Z"
+        );
+        assert_eq!(doc["spec"], orig["spec"]);
+        assert!(left_held(&manifests).is_empty(), "nothing stays held");
+        let mode = fs::metadata(manifests.join("kube-apiserver.yaml")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 }

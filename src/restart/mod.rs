@@ -24,8 +24,13 @@ use crate::report::{ClusterReport, LeaseReport, Outcome, RestartReport};
 use crate::request::{RestartMethod, RestartRequest};
 
 /// Puts back what an interrupted restart left held (every run of every state does this first); in
-/// check mode only says so.
-pub fn recover_held(manifests_dir: &Path, check_mode: bool, out: &mut Outcome) -> Result<()> {
+/// check mode only says so. Returns the components whose manifests went back: `restart` waits for them.
+pub fn recover_held(
+    manifests_dir: &Path,
+    check_mode: bool,
+    now: DateTime<Utc>,
+    out: &mut Outcome,
+) -> Result<Vec<Component>> {
     if check_mode {
         for h in held::left_held(manifests_dir) {
             out.warnings.push(format!(
@@ -33,12 +38,15 @@ pub fn recover_held(manifests_dir: &Path, check_mode: bool, out: &mut Outcome) -
                 h.display()
             ));
         }
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let (back, conflicting) = held::recover(manifests_dir)?;
+    let (back, conflicting) = held::recover(manifests_dir, now)?;
+    let mut components = Vec::new();
     for b in &back {
         out.warnings.push(format!("put back {}, left held by an interrupted restart", b.display()));
         out.changed = true;
+        let stem = b.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        components.extend(Component::parse(&stem));
     }
     for c in conflicting {
         out.warnings.push(format!(
@@ -46,6 +54,32 @@ pub fn recover_held(manifests_dir: &Path, check_mode: bool, out: &mut Outcome) -
             c.display(),
             manifests_dir.display()
         ));
+    }
+    Ok(components)
+}
+
+/// Waits until each component whose manifest this run put back runs again and is healthy: the restart an
+/// interrupted run began ends here, before anything else restarts.
+fn await_put_back(req: &RestartRequest, put_back: &[Component], out: &mut Outcome) -> Result<()> {
+    let timeout = Duration::from_secs(req.timeout.seconds().max(1) as u64);
+    for &c in put_back {
+        let name = c.name();
+        let failed = |why: String| {
+            Error::Restart(format!(
+                "{name}: its manifest was put back (an interrupted run had held it), but {why} (see `journalctl -u \
+                 kubelet`); nothing else was restarted"
+            ))
+        };
+        let new = wait::running(&req.layout, c, timeout).map_err(failed)?;
+        wait::healthy(&new, &req.layout, timeout).map_err(|e| failed(format!("pid {} {e}", new.pid)))?;
+        out.restarts.push(RestartReport {
+            name,
+            action: "put_back",
+            method: RestartMethod::StaticPod.name(),
+            pid_before: None,
+            pid_after: Some(new.pid),
+            reason: "its manifest was held by an interrupted run: put back as a new pod, running and healthy".into(),
+        });
     }
     Ok(())
 }
@@ -145,6 +179,27 @@ fn restart_one(req: &RestartRequest, tool: &Tool, p: &Process, now: DateTime<Utc
     Ok(new)
 }
 
+/// A component asked for that is not running, restarted through its manifest (`static_pod::restart_not_running`),
+/// then gated as a restart is: running, healthy, on the certificates on disk.
+fn start_not_running(req: &RestartRequest, c: Component, manifest: &Path, now: DateTime<Utc>) -> Result<Process> {
+    let name = c.name();
+    let timeout = Duration::from_secs(req.timeout.seconds().max(1) as u64);
+    static_pod::restart_not_running(manifest, now)?;
+    let failed = |why: String| {
+        Error::Restart(format!(
+            "{name}: not running, its manifest rewritten to start a new pod, but {why} (see `journalctl -u kubelet` \
+             and `crictl ps -a`)"
+        ))
+    };
+    let new = wait::running(&req.layout, c, timeout).map_err(failed)?;
+    wait::healthy(&new, &req.layout, timeout).map_err(|e| failed(format!("pid {} {e}", new.pid)))?;
+    let judged = stale::judge(&req.layout, new.clone());
+    if judged.stale {
+        return Err(failed(format!("pid {} is healthy and still stale: {}", new.pid, judged.reason)));
+    }
+    Ok(new)
+}
+
 fn report(
     f: &Finding,
     action: &'static str,
@@ -162,9 +217,12 @@ fn report(
     }
 }
 
-pub fn restart(req: &RestartRequest, now: DateTime<Utc>) -> Result<Outcome> {
-    // under the lock, a pending journal settled (`engine::run`)
+pub fn restart(req: &RestartRequest, now: DateTime<Utc>, put_back: &[Component]) -> Result<Outcome> {
+    // under the lock, a pending journal settled, held manifests put back (`engine::run`)
     let mut out = Outcome::default();
+    if !req.check_mode {
+        await_put_back(req, put_back, &mut out)?;
+    }
     let findings = stale::look(&req.layout);
     let targets = targets(req, &findings);
     let tool = tool_for(req, &targets)?;
@@ -253,7 +311,33 @@ fn restart_targets(
 ) -> Result<Vec<&'static str>> {
     let mut done: Vec<&'static str> = Vec::new();
     for f in targets {
+        let manifest = static_pod::manifest_path(&req.manifests_dir, f.component.name());
+        // asked for by name, not running, a static pod here: a new pod now rather than after the crash backoff
+        let start_anew = f.process.is_none()
+            && req.method == RestartMethod::StaticPod
+            && req.components.as_ref().is_some_and(|c| c.contains(&f.component))
+            && manifest.is_file();
         let entry = match &f.process {
+            None if start_anew && req.check_mode => report(
+                f,
+                "would_restart",
+                req.method,
+                None,
+                "not running now: its manifest would be rewritten (a new pod, no crash backoff)".into(),
+            ),
+            None if start_anew => {
+                let new =
+                    start_not_running(req, f.component, &manifest, now).map_err(|e| match (done.is_empty(), e) {
+                        (false, Error::Restart(m)) => {
+                            Error::Restart(format!("restarted {} first; then {m}", done.join(", ")))
+                        }
+                        (_, e) => e,
+                    })?;
+                done.push(f.component.name());
+                let why = "was not running (between crash restarts?): started anew from its manifest; healthy and \
+                           using the certificates on disk";
+                report(f, "restarted", req.method, Some(new.pid), why.into())
+            }
             None => report(f, "not_running", req.method, None, f.reason.clone()),
             Some(_) if req.check_mode => report(f, "would_restart", req.method, None, f.reason.clone()),
             Some(_) if req.method == RestartMethod::None => {
@@ -280,7 +364,7 @@ fn summary(req: &RestartRequest, out: &Outcome, done: &[&str]) -> String {
     let named =
         |action: &str| -> Vec<&str> { out.restarts.iter().filter(|r| r.action == action).map(|r| r.name).collect() };
     let mut parts = Vec::new();
-    if out.restarts.is_empty() {
+    if out.restarts.iter().all(|r| r.action == "put_back") {
         parts.push("nothing stale".to_string());
     }
     if !done.is_empty() {
@@ -291,6 +375,7 @@ fn summary(req: &RestartRequest, out: &Outcome, done: &[&str]) -> String {
         ));
     }
     for (action, say) in [
+        ("put_back", "put back the manifest an interrupted run held, running and healthy again"),
         ("would_restart", "would restart"),
         ("not_restarted", "method none: not restarted"),
         ("not_running", "not running"),

@@ -75,6 +75,16 @@ pub fn restart(manifest: &Path, process: &Process, timeout: Duration, now: DateT
     held::put_back_changed(&held, manifest, &changed).map_err(|e| undo(format!("cannot write the new manifest: {e}")))
 }
 
+/// A component asked for that is not running but has its manifest here: between crash restarts (kube-controller-
+/// manager and kube-scheduler exit when they lose their leader lease, as when the apiserver restarts under load),
+/// where the kubelet's crash backoff may hold it back for minutes. The manifest is rewritten with the annotation
+/// changed: a new pod, started at once, on the certificates on disk. The caller waits for it.
+pub fn restart_not_running(manifest: &Path, now: DateTime<Utc>) -> Result<()> {
+    let original = std::fs::read(manifest).map_err(|e| Error::read(manifest, e))?;
+    let changed = annotated(manifest, &original, now)?;
+    held::replace(manifest, &changed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use crate::inuse::probe;
 use crate::inuse::proc::{self, Process};
 use crate::inuse::stale;
+use crate::inventory::Component;
 use crate::pki::Layout;
 
 const POLL: Duration = Duration::from_millis(200);
@@ -37,6 +38,20 @@ pub fn running_again(layout: &Layout, old: &Process, timeout: Duration) -> Resul
         }
         if start.elapsed() >= timeout {
             return Err(format!("not running again {} after the restart", secs(start.elapsed())));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Until a process of `component` runs on this PKI (after a manifest was put back: there is no old one).
+pub fn running(layout: &Layout, component: Component, timeout: Duration) -> Result<Process, String> {
+    let start = Instant::now();
+    loop {
+        if let Some(p) = proc::find(component).into_iter().rfind(|p| stale::uses(layout, p)) {
+            return Ok(p);
+        }
+        if start.elapsed() >= timeout {
+            return Err(format!("it is not running {} later", secs(start.elapsed())));
         }
         std::thread::sleep(POLL);
     }
