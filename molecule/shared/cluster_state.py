@@ -9,7 +9,8 @@ what the cluster looks like and prints one JSON document the scenarios assert on
                           returned manifest (a restart through the manifest); a crash restart keeps it
            started_at     when the running container started (epoch seconds; None when not running)
            restart_count  crash restarts inside this pod
-           restarted_at   the role's kubeadm-certs.k8s-pki/restartedAt annotation (epoch seconds) or None
+           restarted_at   the kubeadm-certs.k8s-pki.io/restartedAt annotation a static_pod restart sets
+                          (epoch seconds, fraction dropped) or None
 
   cluster_state.py NODE_IP
 Prints no key material (the client key goes to a 0600 temporary file that is removed).
@@ -25,7 +26,7 @@ import time
 import urllib.request
 
 IP = sys.argv[1]
-ANNOTATION = "kubeadm-certs.k8s-pki/restartedAt"
+ANNOTATION = "kubeadm-certs.k8s-pki.io/restartedAt"
 
 
 def kubeconfig_user():
@@ -40,7 +41,8 @@ def kubeconfig_user():
 
 
 def epoch(stamp):
-    return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")) if stamp else None
+    # RFC 3339 with nanoseconds ("2026-11-29T10:00:00.123456789Z"): whole seconds, as the pods' times are
+    return calendar.timegm(time.strptime(stamp.split(".")[0].rstrip("Z"), "%Y-%m-%dT%H:%M:%S")) if stamp else None
 
 
 def get(ctx, path):
