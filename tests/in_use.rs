@@ -290,6 +290,48 @@ fn a_static_pod_restart_puts_the_manifest_back_at_once_when_the_process_does_not
 }
 
 #[test]
+fn a_static_pod_asked_for_by_name_that_is_not_running_is_started_anew_through_its_manifest() {
+    // kube-controller-manager and kube-scheduler exit when they lose their leader lease (the apiserver restarting
+    // under load) and wait out the kubelet's crash backoff: asked for by name, such a component gets a new pod now
+    let pki = std_pki();
+    let manifests = pki.kube().join("manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    let manifest = manifests.join("kube-scheduler.yaml");
+    let text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-scheduler\n  namespace: kube-system\nspec:\n  containers:\n  - name: kube-scheduler\n";
+    std::fs::write(&manifest, text).unwrap();
+
+    // check mode says it would, and changes nothing
+    let (code, v, err) = restart_json(&pki, &["kube-scheduler", "--check"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["restarts"][0]["action"], "would_restart", "{v}");
+    assert_eq!(std::fs::read_to_string(&manifest).unwrap(), text);
+
+    // `stale` never names what does not run; another method cannot start it: reported, nothing changed
+    let (code, v, err) = restart_json(&pki, &["stale"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(v["restarts"].as_array().is_none_or(|r| r.is_empty()), "{v}");
+    assert_eq!(v["msg"], "nothing stale", "{v}");
+    let (code, v, err) = restart_json(&pki, &["kube-scheduler", "--method", "command", "--restart-command", "false"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["restarts"][0]["action"], "not_running", "{v}");
+    assert_eq!(std::fs::read_to_string(&manifest).unwrap(), text);
+
+    // static_pod: the manifest is rewritten with a new restart annotation (a new pod for the kubelet); with no
+    // kubelet here nothing starts, and the run says so after --timeout
+    let (code, _, err) = run_on(&pki, &["restart", "kube-scheduler", "--timeout", "1s"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("kube-scheduler: not running, its manifest rewritten to start a new pod, but it is not running"),
+        "{err}"
+    );
+    let doc: serde_norway::Value = serde_norway::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    assert!(doc["metadata"]["annotations"]["kubeadm-certs.k8s-pki.io/restartedAt"].is_string(), "{doc:?}");
+    assert_eq!(doc["spec"]["containers"][0]["name"], "kube-scheduler");
+    let held: Vec<_> = std::fs::read_dir(pki.kube().join("tmp/kubeadm-certs-paused-manifests")).unwrap().collect();
+    assert!(held.is_empty(), "no temp left beside the held manifests: {held:?}");
+}
+
+#[test]
 fn every_state_first_puts_back_a_manifest_an_interrupted_restart_left_held() {
     let pki = std_pki();
     let manifests = pki.kube().join("manifests");
