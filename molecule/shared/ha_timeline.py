@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Reads the HA scenario's evidence and prints one JSON summary for verify to assert on.
 
-  ha_timeline.py PROBE_LOG STATE_BEFORE STATE_AFTER NODE...     (node names in the order the playbook renews them)
+  ha_timeline.py [--until=EPOCH] PROBE_LOG STATE_BEFORE STATE_AFTER NODE...
+                                (node names in the order the playbook renews them; rounds from EPOCH on, when later
+                                phases restarted components again, are left out)
 
 PROBE_LOG: cluster-probe lines "EPOCH A1..An E1..En" (1 = healthy), A/E in node order.
 STATE_BEFORE/AFTER: cluster_state.py's JSON before converge and after the play. A control-plane pod whose mirror
@@ -14,12 +16,14 @@ import sys
 
 SLACK = 3.0  # seconds: a probe round takes up to 2 s; the pod times have a resolution of 1 s
 
-probe_log, before_path, after_path, nodes = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+args = sys.argv[1:]
+until = float(args.pop(0).split("=", 1)[1]) if args and args[0].startswith("--until=") else float("inf")
+probe_log, before_path, after_path, nodes = args[0], args[1], args[2], args[3:]
 n = len(nodes)
 rows = []
 for line in open(probe_log):
     f = line.split()
-    if len(f) == 1 + 2 * n:
+    if len(f) == 1 + 2 * n and float(f[0]) < until:
         rows.append((float(f[0]), [int(x) for x in f[1:1 + n]], [int(x) for x in f[1 + n:]]))
 before = json.load(open(before_path))["pods"]
 after = json.load(open(after_path))["pods"]

@@ -603,7 +603,9 @@ restarts:
       type: str
       sample: kube-apiserver
     action:
-      description: V(restarted), V(would_restart) (check mode), V(not_running), V(not_restarted) (O(method=none)), or V(put_back) (its manifest, held by an interrupted run, was put back as a new pod and it runs healthy again).
+      description:
+        - V(restarted), V(would_restart) (check mode), V(not_running), V(not_restarted) (O(method=none)), or
+          V(put_back) (its manifest, held by an interrupted run, was put back as a new pod and it runs healthy again).
       returned: always
       type: str
       sample: restarted
