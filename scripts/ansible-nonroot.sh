@@ -31,9 +31,14 @@ if sudo -l -U "$user" 2>/dev/null | grep -q 'may run'; then echo "ansible-nonroo
 
 version=$("$PY" -c 'import ansible.release; print(ansible.release.__version__)')
 venv=/var/cache/kubeadm-certs/ansible-core-$version
-if [ ! -x "$venv/bin/ansible-playbook" ]; then
-  /usr/bin/python3 -m venv "$venv.tmp" && "$venv.tmp/bin/pip" install --quiet "ansible-core==$version"
-  mv "$venv.tmp" "$venv"
+# Made in place: a virtualenv's scripts name its interpreter by absolute path, so one made elsewhere and moved here
+# cannot run ("env: 'ansible-playbook': No such file or directory" on a fresh machine). .complete marks one whose
+# pip install finished; anything else is made again.
+if [ ! -e "$venv/.complete" ]; then
+  rm -rf "$venv" "$venv.tmp"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet "ansible-core==$version"
+  touch "$venv/.complete"
 fi
 
 work=$(mktemp -d /tmp/kc-nonroot.XXXXXX)
