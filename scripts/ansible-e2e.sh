@@ -291,7 +291,7 @@ cp2_before=$(serial_of "$work/nodes/a-cp2/etc/kubernetes/pki/apiserver.crt")
 cp3_before=$(serial_of "$work/nodes/a-cp3/etc/kubernetes/pki/apiserver.crt")
 b_before=$(serial_of "$work/nodes/b-cp1/etc/kubernetes/pki/apiserver.crt")
 api_pid=$(cat "$work/nodes/a-cp1/run/kube-apiserver.pid")
-if play renew-fail k8s_pki.kubeadm.renew -e renew_force=true -e control_plane_restart_command='exit 1'; then
+if play renew-fail k8s_pki.kubeadm.renew -e renew_force=true -e '{"control_plane_restart_command": "exit 1"}'; then
   bad "a failing restart fails the playbook"
 else
   # the cause, not just a failure: a-cp1 was renewed, then the restart command of its (running, now stale)
@@ -499,7 +499,9 @@ for line in open(sys.argv[1]):
 export -f run_unit; export PY
 kubeconfig_serial() { sed -n 's/^ *client-certificate-data: *//p' "$1" | base64 -d | openssl x509 -noout -serial; }
 sched_before=$(kubeconfig_serial "$work/nodes/a-cp1/etc/kubernetes/scheduler.conf")
-check "the service renews what is due (the absent super-admin.conf skipped) and restarts the stale kube-apiserver" \
+check "the role left the absent super-admin.conf out of the service's renew" bash -c "
+  grep '^ExecStart=.* \"renew\" ' '$unit' | grep -q '\"renew\" \"scheduler.conf\" \"--cert-dir\"'"
+check "the service renews what is due and restarts the stale kube-apiserver" \
   bash -c 'run_unit "$0" > "$1" 2>&1' "$unit" "$work/log/timer-run.log"
 check "... scheduler.conf got a new certificate" \
   test "$(kubeconfig_serial "$work/nodes/a-cp1/etc/kubernetes/scheduler.conf")" != "$sched_before"
