@@ -441,6 +441,37 @@ pub fn main(args_file: &Path) -> std::process::ExitCode {
 mod tests {
     use super::*;
 
+    /// The module's documentation (ansible-doc, the argument checks users read) and the spec the binary
+    /// enforces are one list: a parameter added to one and not the other, or a type or choice that differs,
+    /// fails here.
+    #[test]
+    fn the_spec_the_binary_enforces_is_the_documented_one() {
+        let py = include_str!("../../ansible/plugins/modules/certs.py");
+        let doc = py.split("DOCUMENTATION = r\"\"\"").nth(1).and_then(|d| d.split("\"\"\"").next()).unwrap();
+        let doc: serde_norway::Value = serde_norway::from_str(doc).unwrap();
+        let options = doc["options"].as_mapping().unwrap();
+        let documented: Vec<&str> = options.keys().map(|k| k.as_str().unwrap()).collect();
+        let enforced: Vec<&str> = SPEC.iter().map(|(n, _, _)| *n).collect();
+        let mut a = documented.clone();
+        let mut b = enforced.clone();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "documented (left) and enforced (right) parameters differ");
+        for (name, kind, choices) in SPEC {
+            let o = &options[*name];
+            let ty = match kind {
+                Kind::Str => "str",
+                Kind::Path => "path",
+                Kind::Bool => "bool",
+                Kind::List => "list",
+            };
+            assert_eq!(o["type"].as_str(), Some(ty), "{name}: documented type");
+            let doc_choices: Vec<&str> =
+                o["choices"].as_sequence().map(|c| c.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
+            assert_eq!(doc_choices, *choices, "{name}: documented choices");
+        }
+    }
+
     fn params(v: Value) -> Result<Params, String> {
         parse_params(v.as_object().unwrap())
     }

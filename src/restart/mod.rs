@@ -326,13 +326,7 @@ fn restart_targets(
                 "not running now: its manifest would be rewritten (a new pod, no crash backoff)".into(),
             ),
             None if start_anew => {
-                let new =
-                    start_not_running(req, f.component, &manifest, now).map_err(|e| match (done.is_empty(), e) {
-                        (false, Error::Restart(m)) => {
-                            Error::Restart(format!("restarted {} first; then {m}", done.join(", ")))
-                        }
-                        (_, e) => e,
-                    })?;
+                let new = start_not_running(req, f.component, &manifest, now).map_err(|e| after(&done, e))?;
                 done.push(f.component.name());
                 let why = "was not running (between crash restarts?): started anew from its manifest; healthy and \
                            using the certificates on disk";
@@ -344,12 +338,7 @@ fn restart_targets(
                 report(f, "not_restarted", req.method, None, f.reason.clone())
             }
             Some(p) => {
-                let new = restart_one(req, tool, p, now).map_err(|e| match (done.is_empty(), e) {
-                    (false, Error::Restart(m)) => {
-                        Error::Restart(format!("restarted {} first; then {m}", done.join(", ")))
-                    }
-                    (_, e) => e,
-                })?;
+                let new = restart_one(req, tool, p, now).map_err(|e| after(&done, e))?;
                 done.push(f.component.name());
                 let why = format!("was stale or asked for: {}; healthy and using the certificates on disk", f.reason);
                 report(f, "restarted", req.method, Some(new.pid), why)
@@ -358,6 +347,16 @@ fn restart_targets(
         out.restarts.push(entry);
     }
     Ok(done)
+}
+
+/// A failure after some components restarted says which: the node is part way through.
+fn after(done: &[&str], e: Error) -> Error {
+    match e {
+        Error::Restart(m) if !done.is_empty() => {
+            Error::Restart(format!("restarted {} first; then {m}", done.join(", ")))
+        }
+        e => e,
+    }
 }
 
 fn summary(req: &RestartRequest, out: &Outcome, done: &[&str]) -> String {
