@@ -249,6 +249,46 @@ fn restart_stale_restarts_the_stale_apiserver_and_gates_on_its_health_and_certif
 }
 
 #[test]
+fn a_restarted_component_that_crashes_before_it_is_healthy_is_followed_to_its_successor() {
+    // The Molecule ha run that found this: kube-scheduler, started anew, exited before its /healthz answered
+    // (the apiserver had just restarted) and the kubelet started it again; the restart failed at the first exit.
+    let ip = "127.0.0.76";
+    let pki = kubeadm_pki("std", "cp1", ip);
+    let cluster = Cluster::start(&pki, ip);
+    let (code, out, err) = run_on(&pki, &["renew", "apiserver-kubelet-client", "--force"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let before = cluster.pid("kube-apiserver");
+    let (root, sh, bin) = (pki.root().display(), repo().join("scripts/cluster.sh"), k8s_bin());
+    let start = format!(
+        "rm -f {root}/run/kube-apiserver.pid; READY_TIMEOUT=0 K8S_BIN={} {} start {root} {ip}",
+        bin.display(),
+        sh.display()
+    );
+    let stop = |pid: &str| {
+        format!("kill {pid}; while [ -e /proc/{pid} ] && ! grep -q ') Z' /proc/{pid}/stat; do sleep 0.1; done")
+    };
+    // the supervisor stand-in: stop, start (not waiting for ready), then, a second later (long before a
+    // kube-apiserver is ready), the new process crashes and is started once more
+    let cmd = format!(
+        "{}; {start} >/dev/null 2>&1; second=$(cat {root}/run/kube-apiserver.pid); echo $second > {root}/second.pid; \
+         ( sleep 1; {}; {start} ) </dev/null >/dev/null 2>&1 &",
+        stop("$KUBEADM_CERTS_PID"),
+        stop("$second")
+    );
+    let (code, v, text) =
+        restart_json(&pki, &["stale", "--method", "command", "--restart-command", &cmd, "--timeout", "90s"]);
+    assert_eq!(code, 0, "{text}");
+    let second = std::fs::read_to_string(pki.root().join("second.pid")).unwrap().trim().to_string();
+    let third = cluster.pid("kube-apiserver");
+    assert!(third != before && third.to_string() != second, "three processes: {before}, {second}, {third}");
+    let r = &v["restarts"][0];
+    assert_eq!((r["action"].as_str(), r["pid_after"].as_u64()), (Some("restarted"), Some(third)), "{text}");
+    let said = format!("kube-apiserver: pid {second} exited before it was healthy; its successor pid {third} is");
+    assert!(v["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().starts_with(&said)), "{text}");
+    assert_eq!(component(&v, "kube-apiserver")["stale"], false, "{text}");
+}
+
+#[test]
 fn a_static_pod_restart_puts_the_manifest_back_at_once_when_the_process_does_not_stop() {
     let ip = "127.0.0.64";
     let pki = kubeadm_pki("std", "cp1", ip);

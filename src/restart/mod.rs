@@ -70,8 +70,11 @@ fn await_put_back(req: &RestartRequest, put_back: &[Component], out: &mut Outcom
                  kubelet`); nothing else was restarted"
             ))
         };
-        let new = wait::running(&req.layout, c, timeout).map_err(failed)?;
-        wait::healthy(&new, &req.layout, timeout).map_err(|e| failed(format!("pid {} {e}", new.pid)))?;
+        let first = wait::running(&req.layout, c, timeout).map_err(failed)?;
+        let settled =
+            wait::healthy(&first, &req.layout, timeout).map_err(|e| failed(format!("pid {} {e}", first.pid)))?;
+        note_exits(name, &settled, &mut out.warnings);
+        let new = settled.process;
         out.restarts.push(RestartReport {
             name,
             action: "put_back",
@@ -144,8 +147,21 @@ fn targets<'a>(req: &RestartRequest, findings: &'a [Finding]) -> Vec<&'a Finding
     out
 }
 
+/// Says which processes exited before one of them answered healthy (crash restarts while the cluster settled).
+fn note_exits(name: &str, settled: &wait::Settled, warnings: &mut Vec<String>) {
+    if !settled.exited.is_empty() {
+        let pids: Vec<String> = settled.exited.iter().map(u32::to_string).collect();
+        warnings.push(format!(
+            "{name}: pid {} exited before it was healthy; its successor pid {} is (crash restarts while the cluster \
+             settled)",
+            pids.join(", "),
+            settled.process.pid
+        ));
+    }
+}
+
 /// Restarts one running component by the method and gates on it; returns the new process.
-fn restart_one(req: &RestartRequest, tool: &Tool, p: &Process, now: DateTime<Utc>) -> Result<Process> {
+fn restart_one(req: &RestartRequest, tool: &Tool, p: &Process, now: DateTime<Utc>) -> Result<wait::Settled> {
     let name = p.component.name();
     let timeout = Duration::from_secs(req.timeout.seconds().max(1) as u64);
     let path = |t: &Tool| match t {
@@ -159,7 +175,7 @@ fn restart_one(req: &RestartRequest, tool: &Tool, p: &Process, now: DateTime<Utc
         RestartMethod::Crictl => method::crictl(&path(tool), p)?,
         RestartMethod::Systemd => method::systemd(&path(tool), p)?,
         RestartMethod::Command => method::command(req.command.as_deref().unwrap_or_default(), p)?,
-        RestartMethod::None => return Ok(p.clone()),
+        RestartMethod::None => return Ok(wait::Settled { process: p.clone(), exited: vec![] }),
     }
     // the method did its part (a static pod's manifest is back in place): what follows is the component's
     let hint = match req.method {
@@ -170,18 +186,20 @@ fn restart_one(req: &RestartRequest, tool: &Tool, p: &Process, now: DateTime<Utc
         _ => "",
     };
     let failed = |why: String| Error::Restart(format!("{name}: {why}{hint}"));
-    let new = wait::running_again(&req.layout, p, timeout).map_err(failed)?;
-    wait::healthy(&new, &req.layout, timeout).map_err(|e| failed(format!("restarted as pid {}, but {e}", new.pid)))?;
-    let judged = stale::judge(&req.layout, new.clone());
+    let first = wait::running_again(&req.layout, p, timeout).map_err(failed)?;
+    let settled = wait::healthy(&first, &req.layout, timeout)
+        .map_err(|e| failed(format!("restarted as pid {}, but {e}", first.pid)))?;
+    let judged = stale::judge(&req.layout, settled.process.clone());
     if judged.stale {
-        return Err(failed(format!("restarted as pid {} and healthy, but still stale: {}", new.pid, judged.reason)));
+        let pid = settled.process.pid;
+        return Err(failed(format!("restarted as pid {pid} and healthy, but still stale: {}", judged.reason)));
     }
-    Ok(new)
+    Ok(settled)
 }
 
 /// A component asked for that is not running, restarted through its manifest (`static_pod::restart_not_running`),
 /// then gated as a restart is: running, healthy, on the certificates on disk.
-fn start_not_running(req: &RestartRequest, c: Component, manifest: &Path, now: DateTime<Utc>) -> Result<Process> {
+fn start_not_running(req: &RestartRequest, c: Component, manifest: &Path, now: DateTime<Utc>) -> Result<wait::Settled> {
     let name = c.name();
     let timeout = Duration::from_secs(req.timeout.seconds().max(1) as u64);
     static_pod::restart_not_running(manifest, now)?;
@@ -191,13 +209,13 @@ fn start_not_running(req: &RestartRequest, c: Component, manifest: &Path, now: D
              and `crictl ps -a`)"
         ))
     };
-    let new = wait::running(&req.layout, c, timeout).map_err(failed)?;
-    wait::healthy(&new, &req.layout, timeout).map_err(|e| failed(format!("pid {} {e}", new.pid)))?;
-    let judged = stale::judge(&req.layout, new.clone());
+    let first = wait::running(&req.layout, c, timeout).map_err(failed)?;
+    let settled = wait::healthy(&first, &req.layout, timeout).map_err(|e| failed(format!("pid {} {e}", first.pid)))?;
+    let judged = stale::judge(&req.layout, settled.process.clone());
     if judged.stale {
-        return Err(failed(format!("pid {} is healthy and still stale: {}", new.pid, judged.reason)));
+        return Err(failed(format!("pid {} is healthy and still stale: {}", settled.process.pid, judged.reason)));
     }
-    Ok(new)
+    Ok(settled)
 }
 
 fn report(
@@ -326,7 +344,9 @@ fn restart_targets(
                 "not running now: its manifest would be rewritten (a new pod, no crash backoff)".into(),
             ),
             None if start_anew => {
-                let new = start_not_running(req, f.component, &manifest, now).map_err(|e| after(&done, e))?;
+                let settled = start_not_running(req, f.component, &manifest, now).map_err(|e| after(&done, e))?;
+                note_exits(f.component.name(), &settled, &mut out.warnings);
+                let new = settled.process;
                 done.push(f.component.name());
                 let why = "was not running (between crash restarts?): started anew from its manifest; healthy and \
                            using the certificates on disk";
@@ -338,7 +358,9 @@ fn restart_targets(
                 report(f, "not_restarted", req.method, None, f.reason.clone())
             }
             Some(p) => {
-                let new = restart_one(req, tool, p, now).map_err(|e| after(&done, e))?;
+                let settled = restart_one(req, tool, p, now).map_err(|e| after(&done, e))?;
+                note_exits(f.component.name(), &settled, &mut out.warnings);
+                let new = settled.process;
                 done.push(f.component.name());
                 let why = format!("was stale or asked for: {}; healthy and using the certificates on disk", f.reason);
                 report(f, "restarted", req.method, Some(new.pid), why)

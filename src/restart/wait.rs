@@ -57,19 +57,46 @@ pub fn running(layout: &Layout, component: Component, timeout: Duration) -> Resu
     }
 }
 
-/// Until the component's health endpoint answers healthy; `Err` with its last answer.
-pub fn healthy(process: &Process, layout: &Layout, timeout: Duration) -> Result<(), String> {
+/// The process that answered healthy, and the pids of those that exited before it did.
+pub struct Settled {
+    pub process: Process,
+    pub exited: Vec<u32>,
+}
+
+/// Until the component answers healthy; `Err` with its last answer at the deadline. A process that exits
+/// first is followed to its successor: a component the kubelet (or systemd) starts again after a crash while
+/// the cluster settles (kube-scheduler and kube-controller-manager exit when the apiserver is briefly
+/// unreachable) is healthy once its successor is, within the same deadline.
+pub fn healthy(process: &Process, layout: &Layout, timeout: Duration) -> Result<Settled, String> {
     let start = Instant::now();
+    let mut current = process.clone();
+    let mut exited = Vec::new();
     loop {
-        let last = match probe::health_of(process, &layout.cert_dir) {
-            Ok(()) => return Ok(()),
+        let last = match probe::health_of(&current, &layout.cert_dir) {
+            Ok(()) => return Ok(Settled { process: current, exited }),
             Err(e) => e,
         };
-        if !process.alive() {
-            return Err(format!("pid {} exited before it was healthy (last: {last})", process.pid));
+        if !current.alive() {
+            if !exited.contains(&current.pid) {
+                exited.push(current.pid);
+            }
+            let successor =
+                proc::find(current.component).into_iter().rfind(|p| !p.same_as(&current) && stale::uses(layout, p));
+            if let Some(p) = successor {
+                current = p;
+                continue;
+            }
         }
         if start.elapsed() >= timeout {
-            return Err(format!("not healthy {} after the restart: {last}", secs(start.elapsed())));
+            let gone = match exited.as_slice() {
+                [] => String::new(),
+                pids => format!(
+                    " (pid {} exited before {} healthy)",
+                    pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
+                    if pids.len() == 1 { "it was" } else { "they were" }
+                ),
+            };
+            return Err(format!("not healthy {} after the restart{gone}: {last}", secs(start.elapsed())));
         }
         std::thread::sleep(POLL);
     }
