@@ -48,9 +48,6 @@ impl Name {
     pub fn common_name(&self) -> Option<&str> {
         self.0.iter().find(|a| a.oid == OID_CN).map(|a| a.value.as_str())
     }
-    pub fn organizations(&self) -> Vec<&str> {
-        self.0.iter().filter(|a| a.oid == OID_O).map(|a| a.value.as_str()).collect()
-    }
     /// The attributes kubeadm carries over on renewal (CommonName, Organization), in on-disk order.
     pub fn kubeadm_kept(&self) -> Name {
         Name(self.0.iter().filter(|a| a.oid == OID_CN || a.oid == OID_O).cloned().collect())
@@ -107,15 +104,12 @@ pub struct Certificate {
     pub not_after: DateTime<Utc>,
     pub dns_names: Vec<String>,
     pub ip_addresses: Vec<IpAddr>,
-    /// URI, e-mail and other names: kubeadm drops them on renewal, so we report them.
-    pub other_sans: Vec<String>,
     /// Extended key usage OIDs in on-disk order.
     pub ext_key_usage: Vec<String>,
     pub key_usage: Option<u16>,
     /// `Some(is_ca)` when the basic constraints extension is present.
     pub basic_constraints: Option<bool>,
     pub subject_key_id: Option<Vec<u8>>,
-    pub authority_key_id: Option<Vec<u8>>,
     pub key_kind: KeyKind,
     /// The subjectPublicKey bit string: what a private key's public half must equal.
     pub public_key_raw: Vec<u8>,
@@ -153,31 +147,22 @@ impl Certificate {
 
         let mut dns_names = Vec::new();
         let mut ip_addresses = Vec::new();
-        let mut other_sans = Vec::new();
         if let Some(san) = x.subject_alternative_name().map_err(|e| invalid("subjectAltName", e))? {
             for name in &san.value.general_names {
                 match name {
                     GeneralName::DNSName(d) => dns_names.push(d.to_string()),
-                    GeneralName::IPAddress(b) => match ip_from_bytes(b) {
-                        Some(ip) => ip_addresses.push(ip),
-                        None => other_sans.push(format!("IP:<{} bytes>", b.len())),
-                    },
-                    GeneralName::RFC822Name(e) => other_sans.push(format!("email:{e}")),
-                    GeneralName::URI(u) => other_sans.push(format!("URI:{u}")),
-                    other => other_sans.push(format!("{other:?}")),
+                    GeneralName::IPAddress(b) => ip_addresses.extend(ip_from_bytes(b)),
+                    // kubeadm's certificates carry DNS names and IP addresses only; nothing reads the others
+                    _ => {}
                 }
             }
         }
 
         let mut ext_key_usage = Vec::new();
         let mut subject_key_id = None;
-        let mut authority_key_id = None;
         for ext in x.extensions() {
             match ext.parsed_extension() {
                 ParsedExtension::SubjectKeyIdentifier(k) => subject_key_id = Some(k.0.to_vec()),
-                ParsedExtension::AuthorityKeyIdentifier(a) => {
-                    authority_key_id = a.key_identifier.as_ref().map(|k| k.0.to_vec())
-                }
                 ParsedExtension::UnsupportedExtension { .. } | ParsedExtension::ParseError { .. }
                     if ext.oid.to_id_string() == OID_EKU =>
                 {
@@ -208,12 +193,10 @@ impl Certificate {
             not_after: to_utc(path, x.validity().not_after)?,
             dns_names,
             ip_addresses,
-            other_sans,
             ext_key_usage,
             key_usage,
             basic_constraints,
             subject_key_id,
-            authority_key_id,
             key_kind,
             public_key_raw: spki.subject_public_key.data.to_vec(),
             tbs_raw: tbs.as_ref().to_vec(),
