@@ -105,24 +105,9 @@ pub fn put_back(held: &Path, manifest: &Path) -> Result<()> {
     fs::rename(held, manifest).map_err(|e| Error::write(manifest, e))
 }
 
-/// Puts `contents` where the held manifest came from (a temp in the holding dir, renamed: the kubelet
-/// never sees half a file), then drops the held original.
+/// Puts `contents` where the held manifest came from (as [`replace`] writes it), then drops the held original.
 pub fn put_back_changed(held: &Path, manifest: &Path, contents: &[u8]) -> Result<()> {
-    let tmp = held.with_file_name(format!(".{}.new", held.file_name().unwrap_or_default().to_string_lossy()));
-    let write = || -> std::io::Result<()> {
-        let _ = fs::remove_file(&tmp);
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(MODE).open(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()
-    };
-    if let Err(e) = write() {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::write(&tmp, e));
-    }
-    if let Err(e) = fs::rename(&tmp, manifest) {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::write(manifest, e));
-    }
+    replace(manifest, contents)?;
     fs::remove_file(held).map_err(|e| Error::write(held, e))
 }
 

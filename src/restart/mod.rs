@@ -187,12 +187,24 @@ fn restart_one(req: &RestartRequest, tool: &Tool, p: &Process, now: DateTime<Utc
     };
     let failed = |why: String| Error::Restart(format!("{name}: {why}{hint}"));
     let first = wait::running_again(&req.layout, p, timeout).map_err(failed)?;
-    let settled = wait::healthy(&first, &req.layout, timeout)
-        .map_err(|e| failed(format!("restarted as pid {}, but {e}", first.pid)))?;
+    healthy_and_fresh(req, &first, timeout, "restarted as ", failed)
+}
+
+/// The gates after a component runs again: healthy (followed through crash restarts), then using the
+/// certificates on disk. `said` starts the messages ("restarted as " pid ...).
+fn healthy_and_fresh(
+    req: &RestartRequest,
+    first: &Process,
+    timeout: Duration,
+    said: &str,
+    failed: impl Fn(String) -> Error,
+) -> Result<wait::Settled> {
+    let settled =
+        wait::healthy(first, &req.layout, timeout).map_err(|e| failed(format!("{said}pid {}, but {e}", first.pid)))?;
     let judged = stale::judge(&req.layout, settled.process.clone());
     if judged.stale {
         let pid = settled.process.pid;
-        return Err(failed(format!("restarted as pid {pid} and healthy, but still stale: {}", judged.reason)));
+        return Err(failed(format!("{said}pid {pid} and healthy, but still stale: {}", judged.reason)));
     }
     Ok(settled)
 }
@@ -210,12 +222,7 @@ fn start_not_running(req: &RestartRequest, c: Component, manifest: &Path, now: D
         ))
     };
     let first = wait::running(&req.layout, c, timeout).map_err(failed)?;
-    let settled = wait::healthy(&first, &req.layout, timeout).map_err(|e| failed(format!("pid {} {e}", first.pid)))?;
-    let judged = stale::judge(&req.layout, settled.process.clone());
-    if judged.stale {
-        return Err(failed(format!("pid {} is healthy and still stale: {}", settled.process.pid, judged.reason)));
-    }
-    Ok(settled)
+    healthy_and_fresh(req, &first, timeout, "started as ", failed)
 }
 
 fn report(

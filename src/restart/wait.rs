@@ -28,30 +28,31 @@ pub fn gone(process: &Process, timeout: Duration) -> Result<(), String> {
     Ok(())
 }
 
+/// The newest process of `component` on this PKI other than `not` (the one a restart replaces).
+fn newest(layout: &Layout, component: Component, not: Option<&Process>) -> Option<Process> {
+    proc::find(component).into_iter().rfind(|p| not.is_none_or(|n| !p.same_as(n)) && stale::uses(layout, p))
+}
+
 /// Until a process of `old`'s component other than `old` runs on this PKI; returns it.
 pub fn running_again(layout: &Layout, old: &Process, timeout: Duration) -> Result<Process, String> {
-    let start = Instant::now();
-    loop {
-        let found = proc::find(old.component).into_iter().rfind(|p| !p.same_as(old) && stale::uses(layout, p));
-        if let Some(p) = found {
-            return Ok(p);
-        }
-        if start.elapsed() >= timeout {
-            return Err(format!("not running again {} after the restart", secs(start.elapsed())));
-        }
-        std::thread::sleep(POLL);
-    }
+    until_running(layout, old.component, Some(old), timeout)
+        .map_err(|waited| format!("not running again {waited} after the restart"))
 }
 
 /// Until a process of `component` runs on this PKI (after a manifest was put back: there is no old one).
 pub fn running(layout: &Layout, component: Component, timeout: Duration) -> Result<Process, String> {
+    until_running(layout, component, None, timeout).map_err(|waited| format!("it is not running {waited} later"))
+}
+
+/// `Err(waited)` at the deadline.
+fn until_running(layout: &Layout, c: Component, not: Option<&Process>, timeout: Duration) -> Result<Process, String> {
     let start = Instant::now();
     loop {
-        if let Some(p) = proc::find(component).into_iter().rfind(|p| stale::uses(layout, p)) {
+        if let Some(p) = newest(layout, c, not) {
             return Ok(p);
         }
         if start.elapsed() >= timeout {
-            return Err(format!("it is not running {} later", secs(start.elapsed())));
+            return Err(secs(start.elapsed()));
         }
         std::thread::sleep(POLL);
     }
@@ -80,9 +81,7 @@ pub fn healthy(process: &Process, layout: &Layout, timeout: Duration) -> Result<
             if !exited.contains(&current.pid) {
                 exited.push(current.pid);
             }
-            let successor =
-                proc::find(current.component).into_iter().rfind(|p| !p.same_as(&current) && stale::uses(layout, p));
-            if let Some(p) = successor {
+            if let Some(p) = newest(layout, current.component, Some(&current)) {
                 current = p;
                 continue;
             }
