@@ -13,7 +13,8 @@
 #   2. the collection: `make collection` (x86_64 + aarch64 binaries, glibc 2.17 floor), the aarch64 binary
 #      under qemu-aarch64, ansible-lint (production), ansible-test sanity, ansible-doc, the roles end to end,
 #      the module binary kept on each node over real SSH (scripts/binary-cache-test.sh)
-#   3. Molecule: default, ha, external_ca, schedule on docker (scripts/molecule-tests.sh)
+#   3. Molecule: default, ha, external_ca, schedule on docker (scripts/molecule-tests.sh); their images are built
+#      in the background from the Rust stage on (after the Kubernetes binaries), see images_in_background
 #
 # STAGES="rust collection molecule" (default: all) picks stages; SETUP=0 skips scripts/setup.sh.
 set -euo pipefail
@@ -36,6 +37,7 @@ rust() {
   cargo clippy --all-targets --locked -- -D warnings
   stage "rust: Kubernetes test binaries (built once, then cached)"
   scripts/k8s-bin.sh >/dev/null
+  images_in_background
   stage "rust: cargo test (with the crash-safety campaign: every fault point, ${CRASH_RUNS:-60} random kills)"
   rm -f target/crash-safety/summary-*.md
   CRASH_RUNS=${CRASH_RUNS:-60} cargo test --locked
@@ -56,8 +58,25 @@ collection() {
   scripts/binary-cache-test.sh
 }
 
+# The Molecule stage's node and control-plane images (molecule/image/build.sh: debootstrap, docker build, about 7
+# minutes on a fresh machine, seconds when cached) are built while the Rust and collection stages run: much of
+# those is waiting on real apiservers, SSH and network, so the build fits beside them instead of after them.
+# The Molecule stage waits for it; molecule-tests.sh then finds the images by their content hashes.
+images_pid=
+images_in_background() {
+  case " $STAGES " in *" molecule "*) ;; *) return 0 ;; esac
+  mkdir -p .cache
+  echo "(building the Molecule images in the background; log: .cache/images-build.log)"
+  molecule/image/build.sh >.cache/images-build.out 2>.cache/images-build.log &
+  images_pid=$!
+}
+
 molecule() {
   stage "molecule"
+  if [ -n "$images_pid" ]; then
+    # a failed background build is not fatal here: molecule-tests.sh builds again, in the foreground, and fails there
+    wait "$images_pid" || { echo "the background image build failed; its log:"; tail -n 40 .cache/images-build.log; }
+  fi
   scripts/molecule-tests.sh
 }
 
