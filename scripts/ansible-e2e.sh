@@ -94,6 +94,7 @@ all:
     renew_kubeconfig_dir: "{{ k8s }}"
     fleet_report_cert_dir: "{{ k8s }}/pki"
     fleet_report_kubeconfig_dir: "{{ k8s }}"
+    fleet_report_kubelet_dir: "{{ node_root }}/var/lib/kubelet"
     external_ca_cert_dir: "{{ k8s }}/pki"
     external_ca_kubeconfig_dir: "{{ k8s }}"
     external_ca_node_dir: "{{ node_root }}/external-ca"

@@ -26,7 +26,7 @@ CARGO_BIN=${CARGO_HOME:-$HOME/.cargo}/bin
 
 # ---- what the project needs, per profile (each includes the one before)
 DEMO_DEBS=(ca-certificates curl gcc libc6-dev openssl)
-COLLECTION_DEBS=(binutils make git python3 python3-venv python3-pip)
+COLLECTION_DEBS=(binutils make git python3 python3-venv python3-pip python3-yaml)
 ALL_DEBS=(jq rsync debootstrap strace time hyperfine etcd-server etcd-client golang-go dpkg-dev sudo
           qemu-user libc6-arm64-cross binutils-aarch64-linux-gnu)
 COLLECTION_PY=('ansible-core>=2.16' ziglang)

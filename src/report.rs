@@ -96,6 +96,30 @@ pub struct ComponentReport {
     pub reason: String,
 }
 
+/// One of the kubelet's own certificates (`engine::kubelet`): its client certificate (`kubelet-client`)
+/// and serving certificate (`kubelet-server`). Named as kubeadm names its document's fields, because
+/// `check -o json|yaml` carries these in a `kubelet` list beside kubeadm's two.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct KubeletCertReport {
+    pub name: &'static str,
+    /// The file it was read from, or where it should be (`kubelet.conf` when embedded there).
+    pub path: String,
+    /// RFC 3339 UTC; `null` when missing.
+    #[serde(rename = "expirationDate")]
+    pub expiration_date: Option<String>,
+    /// Seconds; 0 when missing, negative once expired.
+    #[serde(rename = "residualTime")]
+    pub residual_time: i64,
+    /// Whether the kubelet renews it itself (`rotateCertificates`, `serverTLSBootstrap`).
+    pub rotation: bool,
+    pub missing: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The issuer: the cluster's CA, or the certificate itself for the kubelet's self-signed one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+}
+
 /// `restart`: what became of one component.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct RestartReport {
@@ -156,6 +180,9 @@ pub struct Outcome {
     /// The control-plane components running on this PKI (empty when none runs here): `check`, and every
     /// state that writes, as they stand after the run.
     pub components: Vec<ComponentReport>,
+    /// `check`: the kubelet's client and serving certificates (empty where no kubelet directory is).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kubelet: Vec<KubeletCertReport>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub csrs: Vec<CsrReport>,
     /// Names (certificates and CAs) expiring within `fail_within`.

@@ -14,6 +14,7 @@ use crate::pki::key::KeyAlgorithm;
 
 pub const DEFAULT_CERT_DIR: &str = "/etc/kubernetes/pki";
 pub const DEFAULT_KUBECONFIG_DIR: &str = "/etc/kubernetes";
+pub const DEFAULT_KUBELET_DIR: &str = "/var/lib/kubelet";
 pub const DEFAULT_RENEW_BEFORE: Span = Span::days(90);
 pub const DEFAULT_VALIDITY: Span = Span::days(365);
 /// How long a run waits for another run holding the PKI lock (a timer and a human at once).
@@ -94,6 +95,8 @@ pub struct CheckRequest {
     pub at: Option<DateTime<Utc>>,
     /// Fail (exit 3 / failed) when a certificate or CA expires within this window.
     pub fail_within: Option<Span>,
+    /// The kubelet's directory (`config.yaml`, `pki/`); its `kubelet.conf` is in the kubeconfig dir.
+    pub kubelet_dir: PathBuf,
 }
 
 /// Options of `signer: api` (the certificates API); filled in by the front doors.

@@ -66,6 +66,11 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
         components: crate::inuse::components(&req.layout),
         ..Outcome::default()
     };
+    if !req.selection.explicit {
+        let (kubelet, warnings) = super::kubelet::certificates(&req.kubelet_dir, &req.layout.kubeconfig_dir, now);
+        out.kubelet = kubelet;
+        out.warnings.extend(warnings);
+    }
     if commit::journal_pending(&req.layout) {
         out.warnings.push(format!(
             "an interrupted renewal left a journal in {}; the next renew, csr or install completes it",
@@ -86,6 +91,12 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
             .map(|c| c.name.clone())
             .chain(
                 out.certificate_authorities.iter().filter(|c| within(c.residual_seconds)).map(|c| c.name.to_string()),
+            )
+            .chain(
+                out.kubelet
+                    .iter()
+                    .filter(|k| within((!k.missing).then_some(k.residual_time)))
+                    .map(|k| k.name.to_string()),
             )
             .collect();
         out.threshold_failed = !out.expiring.is_empty();

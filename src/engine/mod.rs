@@ -10,6 +10,7 @@ pub mod diff;
 pub mod files;
 pub mod install;
 pub mod issued;
+pub mod kubelet;
 pub mod plan;
 pub mod renew;
 pub mod sign;

@@ -33,6 +33,7 @@ const SPEC: &[(&str, Kind, &[&str])] = &[
     ("certificates", Kind::List, &[]),
     ("cert_dir", Kind::Path, &[]),
     ("kubeconfig_dir", Kind::Path, &[]),
+    ("kubelet_dir", Kind::Path, &[]),
     ("renew_before", Kind::Str, &[]),
     ("force", Kind::Bool, &[]),
     ("validity", Kind::Str, &[]),
@@ -241,6 +242,7 @@ impl Params {
             Ok(())
         };
         only("fail_within", &["check"])?;
+        only("kubelet_dir", &["check"])?;
         only("signed_dir", &["install"])?;
         for p in ["signer", "approve", "signer_name", "api_timeout", "renew_before", "validity", "extra_sans"] {
             only(p, &["renew"])?;
@@ -274,6 +276,7 @@ impl Params {
                 selection,
                 at: None,
                 fail_within: self.str("fail_within").map(|_| self.span("fail_within", Span(0))).transpose()?,
+                kubelet_dir: self.path("kubelet_dir", DEFAULT_KUBELET_DIR),
             }),
             "renew" => {
                 let signer = match self.str("signer").unwrap_or("local") {

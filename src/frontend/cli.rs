@@ -129,6 +129,10 @@ struct CheckArgs {
     /// Exit 3 if a certificate or CA expires within this duration (or has expired)
     #[arg(long, value_name = "DURATION", value_parser = span)]
     fail_within: Option<Span>,
+    /// The kubelet's directory (config.yaml, pki/); its kubelet.conf is in --kubeconfig-dir. Its client and
+    /// serving certificates are reported after kubeadm's tables when the directory exists
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_KUBELET_DIR)]
+    kubelet_dir: PathBuf,
 }
 
 #[derive(Args)]
@@ -279,6 +283,7 @@ fn request(cli: Cli) -> Result<(Request, Print), Error> {
                 selection: Selection::parse(&a.names)?,
                 at: a.at,
                 fail_within: a.fail_within,
+                kubelet_dir: a.kubelet_dir,
             }),
             Print::Check(a.output),
         ),

@@ -48,6 +48,74 @@ fn find_named(doc: &Value, list: &str, name: &str) -> Option<usize> {
     doc.get(list)?.as_sequence()?.iter().position(|e| e.get("name").and_then(Value::as_str) == Some(name))
 }
 
+/// Where a kubeconfig's current user keeps its client certificate. kubeadm embeds it; the kubelet's
+/// `kubelet.conf` after kubeadm's kubelet-finalize phase (and after every rotation) names a file instead,
+/// `/var/lib/kubelet/pki/kubelet-client-current.pem`, which holds the certificate and its key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientCertificate {
+    Embedded(Vec<u8>),
+    /// As written in the kubeconfig, resolved against the kubeconfig's directory as client-go does.
+    File(PathBuf),
+}
+
+/// The current context's names, and its user's fields.
+struct Current<'a> {
+    context: String,
+    user: String,
+    user_index: usize,
+    cluster: String,
+    fields: &'a Mapping,
+}
+
+/// The current context's user (and cluster name), or why there is none.
+fn current<'a>(doc: &'a Value, bad: &dyn Fn(String) -> Error) -> Result<Current<'a>> {
+    let context = doc
+        .get("current-context")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| bad("kubeconfig has no current-context".into()))?
+        .to_string();
+    let ctx_index = find_named(doc, "contexts", &context)
+        .ok_or_else(|| bad(format!("current-context {context:?} is not in contexts")))?;
+    let ctx = doc["contexts"][ctx_index]
+        .get("context")
+        .and_then(Value::as_mapping)
+        .ok_or_else(|| bad(format!("context {context:?} has no context fields")))?;
+    let user = str_field(ctx, "user").ok_or_else(|| bad(format!("context {context:?} names no user")))?.to_string();
+    let cluster = str_field(ctx, "cluster").unwrap_or_default().to_string();
+    let user_index = find_named(doc, "users", &user)
+        .ok_or_else(|| bad(format!("user {user:?} of the current context is not in users")))?;
+    let fields = doc["users"][user_index]
+        .get("user")
+        .and_then(Value::as_mapping)
+        .ok_or_else(|| bad(format!("user {user:?} has no credentials")))?;
+    Ok(Current { context, user, user_index, cluster, fields })
+}
+
+/// The client certificate of `path`'s current user, embedded or named (read through links: the kubelet's
+/// `kubelet.conf` may itself be one).
+pub fn client_certificate(path: &Path) -> Result<ClientCertificate> {
+    let bytes = super::read_file(path, super::Links::Follow)?;
+    let bad = |problem: String| Error::invalid(path, problem);
+    let text = std::str::from_utf8(&bytes).map_err(|_| bad("not a kubeconfig: not UTF-8 text".into()))?;
+    let doc: Value = serde_norway::from_str(text).map_err(|e| bad(format!("not a valid kubeconfig: {e}")))?;
+    let Current { user, fields, .. } = current(&doc, &bad)?;
+    if let Some(data) = str_field(fields, "client-certificate-data") {
+        return B64
+            .decode(data.trim())
+            .map(ClientCertificate::Embedded)
+            .map_err(|e| bad(format!("user {user:?}: client-certificate-data is not valid base64: {e}")));
+    }
+    match str_field(fields, "client-certificate").filter(|f| !f.is_empty()) {
+        Some(file) => {
+            let file = Path::new(file);
+            let base = path.parent().unwrap_or(Path::new("/"));
+            Ok(ClientCertificate::File(if file.is_absolute() { file.to_path_buf() } else { base.join(file) }))
+        }
+        None => Err(bad(format!("user {user:?} has neither client-certificate-data nor client-certificate"))),
+    }
+}
+
 impl Kubeconfig {
     /// Reads a kubeconfig through links (the API credentials are often `~/.kube/config`, a link); the PKI's
     /// own kubeconfigs are read without following links when their key is used (`pki::load_entry`).
@@ -63,26 +131,7 @@ impl Kubeconfig {
         if !doc.is_mapping() {
             return Err(bad("not a valid kubeconfig: the document is not a mapping".into()));
         }
-        let context = doc
-            .get("current-context")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| bad("kubeconfig has no current-context".into()))?
-            .to_string();
-        let ctx_index = find_named(&doc, "contexts", &context)
-            .ok_or_else(|| bad(format!("current-context {context:?} is not in contexts")))?;
-        let ctx = doc["contexts"][ctx_index]
-            .get("context")
-            .and_then(Value::as_mapping)
-            .ok_or_else(|| bad(format!("context {context:?} has no context fields")))?;
-        let user = str_field(ctx, "user").ok_or_else(|| bad(format!("context {context:?} names no user")))?.to_string();
-        let cluster = str_field(ctx, "cluster").unwrap_or_default().to_string();
-        let user_index = find_named(&doc, "users", &user)
-            .ok_or_else(|| bad(format!("user {user:?} of the current context is not in users")))?;
-        let u = doc["users"][user_index]
-            .get("user")
-            .and_then(Value::as_mapping)
-            .ok_or_else(|| bad(format!("user {user:?} has no credentials")))?;
+        let Current { context, user, user_index, cluster, fields: u } = current(&doc, &bad)?;
         let embedded = |field: &str, file_field: &str| -> Result<Vec<u8>> {
             match str_field(u, field) {
                 Some(data) => {

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::tabwriter::TabWriter;
 use crate::duration;
-use crate::report::{ComponentReport, Outcome};
+use crate::report::{ComponentReport, KubeletCertReport, Outcome};
 
 /// Go's `Jan 02, 2006 15:04 MST` in UTC.
 fn expires(rfc3339: &str) -> String {
@@ -51,8 +51,31 @@ pub fn table(out: &Outcome) -> String {
         ));
     }
     let mut text = TabWriter::new(10, 3).format(&s);
+    text.push_str(&kubelet_table(out));
     text.push_str(&components_table(out));
     text
+}
+
+/// The kubelet's certificates, after kubeadm's two tables (nothing where no kubelet directory is, so that
+/// output stays kubeadm's there). A missing one is marked as kubeadm marks its own, with where it should be.
+fn kubelet_table(out: &Outcome) -> String {
+    if out.kubelet.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("\nKUBELET CERTIFICATE\tEXPIRES\tRESIDUAL TIME\tROTATION\tPATH\n");
+    for k in &out.kubelet {
+        let (name, expires_at, residual) = if k.missing {
+            (format!("!MISSING! {}", k.name), String::new(), String::new())
+        } else {
+            (
+                k.name.to_string(),
+                expires(k.expiration_date.as_deref().unwrap_or_default()),
+                duration::human(k.residual_time),
+            )
+        };
+        s.push_str(&format!("{name}\t{expires_at}\t{residual}\t{}\t{}\n", yes_no(k.rotation), k.path));
+    }
+    TabWriter::new(10, 3).format(&s)
 }
 
 /// The third table, after kubeadm's two: the components running on this PKI. Nothing when none runs
@@ -98,6 +121,9 @@ struct Info<'a> {
     certificates: Vec<Item<'a>>,
     #[serde(rename = "certificateAuthorities")]
     certificate_authorities: Vec<Item<'a>>,
+    /// Not kubeadm's: the kubelet's client and serving certificates, present where a kubelet directory is.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    kubelet: &'a [KubeletCertReport],
     /// Not kubeadm's: present only when a component runs on this PKI (see `components_table`).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     components: &'a [ComponentReport],
@@ -131,6 +157,7 @@ fn info(out: &Outcome) -> Info<'_> {
                 missing: c.missing,
             })
             .collect(),
+        kubelet: &out.kubelet,
         components: &out.components,
     }
 }

@@ -62,6 +62,11 @@ impl Pki {
             self.kube().display().to_string(),
         ]
     }
+    /// Where this root's kubelet would keep its files (absent unless a test makes it): `check` is pointed
+    /// here, never at the machine's own /var/lib/kubelet.
+    pub fn kubelet(&self) -> PathBuf {
+        self.root().join("var/lib/kubelet")
+    }
     pub fn snapshot(&self) -> Snapshot {
         Snapshot::of(&self.kube())
     }
@@ -165,9 +170,12 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// `ARGS...` followed by the PKI's directory flags.
+/// `ARGS...` followed by the PKI's directory flags (and, for `check`, the root's kubelet directory).
 pub fn run_on(pki: &Pki, args: &[&str]) -> (i32, String, String) {
-    let dirs = pki.dirs();
+    let mut dirs = pki.dirs();
+    if args.first() == Some(&"check") {
+        dirs.extend(["--kubelet-dir".to_string(), pki.kubelet().display().to_string()]);
+    }
     let mut all: Vec<&str> = args.to_vec();
     all.extend(dirs.iter().map(String::as_str));
     run(&all)
@@ -189,6 +197,9 @@ pub fn module(args: serde_json::Value) -> serde_json::Value {
 pub fn module_on(pki: &Pki, mut args: serde_json::Value) -> serde_json::Value {
     args["cert_dir"] = pki.certs().display().to_string().into();
     args["kubeconfig_dir"] = pki.kube().display().to_string().into();
+    if matches!(args.get("state").and_then(|s| s.as_str()), None | Some("check")) && args.get("kubelet_dir").is_none() {
+        args["kubelet_dir"] = pki.kubelet().display().to_string().into();
+    }
     module(args)
 }
 

@@ -87,6 +87,13 @@ options:
     description: The directory holding C(admin.conf), C(super-admin.conf), C(controller-manager.conf) and C(scheduler.conf).
     type: path
     default: /etc/kubernetes
+  kubelet_dir:
+    description:
+      - O(state=check) the kubelet's directory (C(config.yaml), C(pki/)). Where it exists, RV(kubelet) reports the kubelet's
+        client certificate (the one O(kubeconfig_dir)C(/kubelet.conf) uses, embedded or the file it names) and its serving
+        certificate, and O(fail_within) covers them. Worker nodes need nothing else.
+    type: path
+    default: /var/lib/kubelet
   renew_before:
     description:
       - O(state=renew) renews a certificate whose residual time is below this duration.
@@ -144,7 +151,8 @@ options:
     type: path
   fail_within:
     description:
-      - O(state=check) fails the task when a certificate or CA expires within this duration (or has expired).
+      - O(state=check) fails the task when a certificate, a CA or one of the kubelet's certificates (RV(kubelet))
+        expires within this duration (or has expired).
       - The result still carries RV(certificates) and RV(certificate_authorities).
     type: str
   signer:
@@ -591,6 +599,57 @@ components:
       returned: always
       type: str
       sample: "started 2026-11-29T18:36:55.120Z before /etc/kubernetes/pki/apiserver-kubelet-client.crt was written 2026-11-29T18:40:02.513Z"
+kubelet:
+  description:
+    - O(state=check) the kubelet's own certificates, which kubeadm's check leaves out; empty (left out) where
+      O(kubelet_dir) does not exist. Field names as in C(kubeadm-certs check -o json).
+    - V(kubelet-client) is what C(kubelet.conf) authenticates with (embedded, or the file it names, normally
+      C(/var/lib/kubelet/pki/kubelet-client-current.pem)); V(kubelet-server) the serving certificate (C(tlsCertFile),
+      C(pki/kubelet-server-current.pem) with C(serverTLSBootstrap), else the self-signed C(pki/kubelet.crt)).
+  returned: when O(state=check) and O(kubelet_dir) exists
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: V(kubelet-client) or V(kubelet-server).
+      returned: always
+      type: str
+      sample: kubelet-client
+    path:
+      description: The file it was read from, or where it should be when missing.
+      returned: always
+      type: str
+      sample: /var/lib/kubelet/pki/kubelet-client-current.pem
+    expirationDate:
+      description: Its NotAfter, RFC 3339 UTC; null when missing.
+      returned: always
+      type: str
+      sample: "2027-11-30T01:37:00Z"
+    residualTime:
+      description: Seconds until it expires; 0 when missing, negative once expired.
+      returned: always
+      type: int
+      sample: 31449600
+    rotation:
+      description: Whether the kubelet renews it itself (C(rotateCertificates), C(serverTLSBootstrap) in its C(config.yaml)).
+      returned: always
+      type: bool
+      sample: true
+    missing:
+      description: Whether it is absent (or unreadable; RV(warnings) says why).
+      returned: always
+      type: bool
+      sample: false
+    subject:
+      description: Its subject; left out when missing.
+      returned: when present
+      type: str
+      sample: O=system:nodes, CN=system:node:cp1
+    issuer:
+      description: Its issuer; the cluster's CA, or the kubelet's own for a self-signed serving certificate.
+      returned: when present
+      type: str
+      sample: CN=kubernetes
 restarts:
   description: O(state=restart) what became of each component asked for (or found stale).
   returned: when O(state=restart) had a component to act on

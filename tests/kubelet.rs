@@ -1,0 +1,198 @@
+//! The kubelet's own certificates in `check`, on the files real kubeadm 1.20.2 writes (`kubelet.conf`) and
+//! the layouts the kubelet keeps under `/var/lib/kubelet` (its config file, the self-signed `kubelet.crt`,
+//! the rotated `kubelet-client-current.pem` link to a dated file). The real kubelet is in the Molecule
+//! scenarios (`molecule/shared/kubelet.yml`); these pin each layout and the output format.
+
+mod common;
+use common::*;
+
+use std::path::Path;
+
+/// The KubeletConfiguration fields kubeadm 1.20 writes that matter here (the rest do not change them).
+const KUBEADM_CONFIG: &str = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n\
+                              cgroupDriver: systemd\nclusterDNS:\n- 10.96.0.10\nrotateCertificates: true\n";
+
+/// A self-signed serving certificate as the kubelet makes it at first start, valid for `days`.
+fn self_signed(dir: &Path, days: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (crt, key) = (dir.join("kubelet.crt"), dir.join("kubelet.key"));
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=cp1@1700000000",
+        "-days",
+        &days.to_string(),
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        crt.to_str().unwrap(),
+    ]);
+}
+
+/// A kubelet directory like a node's after `kubeadm init`: config.yaml and the self-signed pair.
+fn kubelet_dir(pki: &Pki, config: &str) {
+    std::fs::create_dir_all(pki.kubelet()).unwrap();
+    std::fs::write(pki.kubelet().join("config.yaml"), config).unwrap();
+    self_signed(&pki.kubelet().join("pki"), 365);
+}
+
+/// The embedded client certificate of kubeadm's kubelet.conf, as PEM.
+fn embedded(pki: &Pki, field: &str) -> Vec<u8> {
+    let conf = String::from_utf8(pki.read("kubelet.conf")).unwrap();
+    let line = conf.lines().find(|l| l.trim_start().starts_with(&format!("{field}:"))).unwrap();
+    base64_decode(line.split_once(':').unwrap().1.trim())
+}
+
+fn json(pki: &Pki, extra: &[&str]) -> (i32, serde_json::Value, String) {
+    let mut args = vec!["check", "-o", "json"];
+    args.extend_from_slice(extra);
+    let (code, out, err) = run_on(pki, &args);
+    (code, serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}")), err)
+}
+
+fn row<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    v["kubelet"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no kubelet list: {v}"))
+        .iter()
+        .find(|k| k["name"] == name)
+        .unwrap()
+}
+
+fn not_after(pem_file: &Path) -> String {
+    let end = openssl(&["x509", "-noout", "-enddate", "-in", pem_file.to_str().unwrap()]);
+    let t = chrono::NaiveDateTime::parse_from_str(end.trim().trim_start_matches("notAfter="), "%b %e %H:%M:%S %Y GMT")
+        .unwrap();
+    t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[test]
+fn the_kubelets_certificates_follow_kubeadms_tables_which_stay_as_they_were() {
+    let pki = std_pki();
+    let (code, without, _) = run_on(&pki, &["check"]);
+    assert_eq!(code, 0);
+    assert!(!without.contains("KUBELET"), "no kubelet directory, no kubelet table:\n{without}");
+    let (_, doc, _) = json(&pki, &[]);
+    assert!(doc.get("kubelet").is_none(), "no kubelet directory, no kubelet field: {doc}");
+
+    kubelet_dir(&pki, KUBEADM_CONFIG);
+    let (code, with, err) = run_on(&pki, &["check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "nothing to warn about: {err}");
+    let (kubeadms, ours) = with.split_once("\nKUBELET CERTIFICATE").expect("a kubelet table");
+    assert_eq!(kubeadms, without, "kubeadm's tables are unchanged, byte for byte");
+    let lines: Vec<&str> = ours.lines().collect();
+    assert!(lines[0].contains("EXPIRES") && lines[0].ends_with("ROTATION   PATH"), "{ours}");
+    // kubeadm init embeds the kubelet's first client certificate in kubelet.conf
+    let client = lines.iter().find(|l| l.starts_with("kubelet-client ")).unwrap();
+    assert!(
+        client.contains("364d") && client.contains(" yes ") && client.ends_with("/etc/kubernetes/kubelet.conf"),
+        "{ours}"
+    );
+    let server = lines.iter().find(|l| l.starts_with("kubelet-server ")).unwrap();
+    assert!(server.contains(" no ") && server.ends_with("/var/lib/kubelet/pki/kubelet.crt"), "{ours}");
+
+    let (_, doc, _) = json(&pki, &[]);
+    let c = row(&doc, "kubelet-client");
+    let keys: Vec<&str> = c.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys[..6], ["name", "path", "expirationDate", "residualTime", "rotation", "missing"]);
+    assert_eq!(c["path"], pki.kube().join("kubelet.conf").display().to_string());
+    assert_eq!(c["rotation"], true);
+    assert_eq!(c["missing"], false);
+    assert_eq!(c["subject"], "O=system:nodes, CN=system:node:cp1");
+    let written = pki.root().join("client.pem");
+    std::fs::write(&written, embedded(&pki, "client-certificate-data")).unwrap();
+    assert_eq!(c["expirationDate"], not_after(&written), "kubelet.conf's own certificate, as openssl reads it");
+    let s = row(&doc, "kubelet-server");
+    assert_eq!(s["expirationDate"], not_after(&pki.kubelet().join("pki/kubelet.crt")));
+    assert_eq!((s["rotation"].as_bool(), s["missing"].as_bool()), (Some(false), Some(false)));
+    // names typed on the command line are kubeadm's; the kubelet's rows come with `all`
+    let (_, doc, _) = json(&pki, &["apiserver"]);
+    assert!(doc.get("kubelet").is_none(), "{doc}");
+}
+
+#[test]
+fn a_rotated_client_certificate_is_read_where_kubelet_conf_points_through_the_kubelets_link() {
+    let pki = std_pki();
+    kubelet_dir(&pki, KUBEADM_CONFIG);
+    // kubeadm's kubelet-finalize phase: the pair in a dated file, a link to it, kubelet.conf naming the link
+    let dir = pki.kubelet().join("pki");
+    let dated = dir.join("kubelet-client-2026-11-30-01-00-00.pem");
+    let mut pem = embedded(&pki, "client-certificate-data");
+    pem.extend(embedded(&pki, "client-key-data"));
+    std::fs::write(&dated, pem).unwrap();
+    std::os::unix::fs::symlink(&dated, dir.join("kubelet-client-current.pem")).unwrap();
+    let current = dir.join("kubelet-client-current.pem");
+    let conf = String::from_utf8(pki.read("kubelet.conf")).unwrap();
+    let conf: String = conf
+        .lines()
+        .map(|l| match l.trim_start() {
+            t if t.starts_with("client-certificate-data:") => format!("    client-certificate: {}", current.display()),
+            t if t.starts_with("client-key-data:") => format!("    client-key: {}", current.display()),
+            _ => l.to_string(),
+        })
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(pki.kube().join("kubelet.conf"), conf).unwrap();
+
+    let (code, doc, err) = json(&pki, &[]);
+    assert_eq!(code, 0, "{err}");
+    let c = row(&doc, "kubelet-client");
+    assert_eq!(c["path"], current.display().to_string(), "the file kubelet.conf names");
+    assert_eq!(c["expirationDate"], not_after(&dated));
+    assert_eq!(c["missing"], false);
+    // the link pointing nowhere (a rotation that lost its file) is a missing certificate, not an error
+    std::fs::remove_file(&dated).unwrap();
+    let (code, doc, _) = json(&pki, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(row(&doc, "kubelet-client")["missing"], true);
+}
+
+#[test]
+fn a_serving_certificate_requested_from_the_cluster_and_never_approved_is_missing() {
+    let pki = std_pki();
+    kubelet_dir(&pki, &format!("{KUBEADM_CONFIG}serverTLSBootstrap: true\n"));
+    let (code, table, err) = run_on(&pki, &["check"]);
+    assert_eq!(code, 0, "{err}");
+    let line = table.lines().find(|l| l.contains("kubelet-server")).unwrap();
+    assert!(line.starts_with("!MISSING! kubelet-server"), "{table}");
+    assert!(line.contains(" yes ") && line.ends_with("/var/lib/kubelet/pki/kubelet-server-current.pem"), "{table}");
+    let (_, doc, _) = json(&pki, &[]);
+    let s = row(&doc, "kubelet-server");
+    assert_eq!((s["missing"].as_bool(), s["rotation"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(s["expirationDate"], serde_json::Value::Null);
+    assert_eq!(s["residualTime"], 0);
+}
+
+#[test]
+fn fail_within_covers_the_kubelets_certificates() {
+    let pki = std_pki();
+    kubelet_dir(&pki, KUBEADM_CONFIG);
+    self_signed(&pki.kubelet().join("pki"), 10);
+    let (code, _, err) = run_on(&pki, &["check", "--fail-within", "30d"]);
+    assert_eq!(code, 3, "a serving certificate with 10 days left is within 30d: {err}");
+    assert!(err.contains("kubelet-server") && !err.contains("kubelet-client"), "{err}");
+    let (code, _, err) = run_on(&pki, &["check", "--fail-within", "5d"]);
+    assert_eq!(code, 0, "{err}");
+
+    let v = module_on(&pki, serde_json::json!({"state": "check", "fail_within": "30d"}));
+    assert_eq!(v["failed"], true, "{v}");
+    assert_eq!(v["expiring"], serde_json::json!(["kubelet-server"]), "{v}");
+    assert_eq!(v["kubelet"][1]["name"], "kubelet-server", "{v}");
+    assert!(v["kubelet"][1]["residualTime"].as_i64().unwrap() <= 10 * 86400, "{v}");
+}
+
+#[test]
+fn an_unreadable_kubelet_conf_is_a_warning_and_the_client_certificate_missing() {
+    let pki = std_pki();
+    kubelet_dir(&pki, KUBEADM_CONFIG);
+    std::fs::write(pki.kube().join("kubelet.conf"), "apiVersion: v1\nkind: Config\nusers: []\n").unwrap();
+    let (code, table, err) = run_on(&pki, &["check"]);
+    assert_eq!(code, 0, "the kubelet's files do not fail kubeadm's check: {err}");
+    assert!(err.contains("kubelet.conf") && err.contains("current-context"), "{err}");
+    assert!(table.contains("!MISSING! kubelet-client"), "{table}");
+}
