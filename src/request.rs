@@ -136,6 +136,43 @@ pub struct RenewRequest {
     pub lock_timeout: Span,
 }
 
+/// `renew kubelet-client`: the kubelet's client certificate issued again from `ca` on this node
+/// (`engine::kubelet_client`).
+#[derive(Clone, Debug)]
+pub struct KubeletClientRequest {
+    pub layout: Layout,
+    pub kubelet_dir: PathBuf,
+    /// The node's name; by default the current certificate's `system:node:NAME`.
+    pub node_name: Option<String>,
+    pub renew_before: Span,
+    pub force: bool,
+    pub validity: Span,
+    /// `None`: ECDSA P-256, as the kubelet's own rotation.
+    pub key_algorithm: Option<KeyAlgorithm>,
+    pub check_mode: bool,
+    pub lock_timeout: Span,
+    /// `systemctl restart kubelet` after the write, then wait until it is back.
+    pub restart_kubelet: bool,
+    pub timeout: Span,
+}
+
+/// The name `renew` takes for the kubelet's client certificate. It is not kubeadm's, so it is renewed on its
+/// own: with other names it is a usage error.
+pub const KUBELET_CLIENT: &str = "kubelet-client";
+
+/// Whether `names` ask for the kubelet's client certificate (alone), or a usage error when mixed.
+pub fn wants_kubelet_client<S: AsRef<str>>(names: &[S]) -> Result<bool> {
+    let names: Vec<&str> = names.iter().map(|s| s.as_ref().trim()).filter(|s| !s.is_empty()).collect();
+    match (names.contains(&KUBELET_CLIENT), names.len()) {
+        (false, _) => Ok(false),
+        (true, 1) => Ok(true),
+        (true, _) => Err(Error::Usage(format!(
+            "renew {KUBELET_CLIENT} on its own: it is the kubelet's certificate, not one of kubeadm's (got {})",
+            names.join(", ")
+        ))),
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct CsrRequest {
     pub layout: Layout,
@@ -316,6 +353,7 @@ impl RestartRequest {
 pub enum Request {
     Check(CheckRequest),
     Renew(RenewRequest),
+    KubeletClient(KubeletClientRequest),
     Csr(CsrRequest),
     Install(InstallRequest),
     Restart(RestartRequest),

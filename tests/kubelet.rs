@@ -196,3 +196,152 @@ fn an_unreadable_kubelet_conf_is_a_warning_and_the_client_certificate_missing() 
     assert!(err.contains("kubelet.conf") && err.contains("current-context"), "{err}");
     assert!(table.contains("!MISSING! kubelet-client"), "{table}");
 }
+
+/// `renew kubelet-client ...` on the PKI, with the root's kubelet directory and no kubelet to restart here (the
+/// restart against a real kubelet is in the Molecule scenarios).
+fn repair(pki: &Pki, extra: &[&str]) -> (i32, serde_json::Value, String) {
+    let kubelet = pki.kubelet().display().to_string();
+    let mut args = vec!["renew", "kubelet-client", "-o", "json", "--kubelet-dir", &kubelet, "--no-restart-kubelet"];
+    args.extend_from_slice(extra);
+    let (code, out, err) = run_on(pki, &args);
+    (code, serde_json::from_str(&out).unwrap_or(serde_json::Value::Null), format!("{out}{err}"))
+}
+
+fn kubelet_snapshot(pki: &Pki) -> (Snapshot, Snapshot) {
+    (pki.snapshot(), Snapshot::of(&pki.kubelet()))
+}
+
+#[test]
+fn a_kubelet_client_certificate_is_issued_again_from_the_ca_as_the_kubelet_keeps_its_own_and_a_real_apiserver_accepts_it()
+ {
+    let ip = "127.0.0.77";
+    let pki = kubeadm_pki("std", "cp1", ip);
+    kubelet_dir(&pki, KUBEADM_CONFIG);
+    // kubeadm init's kubelet.conf embeds a certificate with a year left: not due
+    let before = kubelet_snapshot(&pki);
+    let (code, v, text) = repair(&pki, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(v["changed"], false, "{text}");
+    assert!(v["msg"].as_str().unwrap().contains("not due"), "{text}");
+    // due within 400 days: check mode says so and writes nothing
+    let (code, v, text) = repair(&pki, &["--renew-before", "400d", "--check"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(v["changed"], true, "{text}");
+    assert!(
+        v["msg"].as_str().unwrap().contains("would be renewed (expires in 364d, within renew_before 400d)"),
+        "{text}"
+    );
+    assert!(before == kubelet_snapshot(&pki), "check mode wrote something");
+
+    let (code, v, text) = repair(&pki, &["--renew-before", "400d"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        (v["changed"].as_bool(), v["renewed"].clone()),
+        (Some(true), serde_json::json!(["kubelet-client"])),
+        "{text}"
+    );
+    // the kubelet's layout: a dated file holding certificate and key (0600), the link swapped to it
+    let dir = pki.kubelet().join("pki");
+    let link = dir.join("kubelet-client-current.pem");
+    let dated = std::fs::read_link(&link).expect("kubelet-client-current.pem is a link");
+    let name = dated.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("kubelet-client-20") && name.ends_with(".pem"), "{name}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&dated).unwrap().permissions().mode() & 0o777, 0o600);
+    let pem = std::fs::read_to_string(&dated).unwrap();
+    assert!(pem.contains("BEGIN CERTIFICATE") && pem.contains("PRIVATE KEY"), "certificate and key in one file");
+    // kubelet.conf names the link instead of embedding; everything else as kubeadm wrote it
+    let conf = String::from_utf8(pki.read("kubelet.conf")).unwrap();
+    assert!(!conf.contains("client-certificate-data") && !conf.contains("client-key-data"), "{conf}");
+    assert!(conf.contains(&format!("client-certificate: {}", link.display())), "{conf}");
+    assert!(conf.contains(&format!("client-key: {}", link.display())), "{conf}");
+    assert!(
+        conf.contains("certificate-authority-data:") && conf.contains(&format!("server: https://{ip}:6443")),
+        "{conf}"
+    );
+    // what the kubelet's own rotation would get: system:node:cp1 in system:nodes, client auth, from ca
+    let ca = pki.certs().join("ca.crt");
+    let verified =
+        openssl(&["verify", "-CAfile", ca.to_str().unwrap(), "-purpose", "sslclient", link.to_str().unwrap()]);
+    assert!(verified.trim().ends_with(": OK"), "{verified}");
+    let subject = openssl(&["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in", link.to_str().unwrap()]);
+    assert_eq!(subject.trim(), "subject=CN=system:node:cp1,O=system:nodes");
+    let text = openssl(&["x509", "-noout", "-text", "-in", link.to_str().unwrap()]);
+    assert!(text.contains("TLS Web Client Authentication") && text.contains("prime256v1"), "{text}");
+    let modulus = |args: &[&str]| openssl(args).trim().to_string();
+    assert_eq!(
+        modulus(&["pkey", "-pubout", "-in", dated.to_str().unwrap()]),
+        modulus(&["x509", "-noout", "-pubkey", "-in", dated.to_str().unwrap()]),
+        "the key in the file is the certificate's"
+    );
+    // check reports it where the kubelet reads it; a second run has nothing to do
+    let (_, doc, _) = json(&pki, &[]);
+    assert_eq!(row(&doc, "kubelet-client")["path"], link.display().to_string());
+    assert_eq!(row(&doc, "kubelet-client")["expirationDate"], not_after(&link));
+    let (code, v, text) = repair(&pki, &[]);
+    assert_eq!((code, v["changed"].as_bool()), (0, Some(false)), "{text}");
+
+    // a real kube-apiserver authenticates the kubelet with it, through kubelet.conf as rewritten
+    let cluster = std::process::Command::new(repo().join("scripts/cluster.sh"))
+        .arg("start")
+        .arg(pki.root())
+        .arg(ip)
+        .env("K8S_BIN", k8s_bin())
+        .output()
+        .unwrap();
+    let stop = || std::process::Command::new(repo().join("scripts/cluster.sh")).arg("stop").arg(pki.root()).output();
+    if !cluster.status.success() {
+        let _ = stop();
+        panic!("cluster.sh start: {}", String::from_utf8_lossy(&cluster.stderr));
+    }
+    let out = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(pki.kube().join("kubelet.conf"))
+        .args(["get", "--raw", "/api"])
+        .output()
+        .unwrap();
+    let _ = stop();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.contains("\"kind\":\"APIVersions\""), "{said}");
+}
+
+#[test]
+fn a_kubelet_client_renewal_asks_for_what_it_cannot_know_and_refuses_what_does_not_apply() {
+    let pki = std_pki();
+    kubelet_dir(&pki, KUBEADM_CONFIG);
+    let before = kubelet_snapshot(&pki);
+    // mixed with kubeadm's names
+    let (code, _, text) = repair(&pki, &["apiserver"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("renew kubelet-client on its own"), "{text}");
+    // no CA key on this node (a worker, an external CA)
+    std::fs::rename(pki.certs().join("ca.key"), pki.root().join("ca.key")).unwrap();
+    let (code, _, text) = repair(&pki, &["--force"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("ca.key: does not exist: the cluster CA's key is not on this node"), "{text}");
+    std::fs::rename(pki.root().join("ca.key"), pki.certs().join("ca.key")).unwrap();
+    // a kubelet.conf whose certificate is unreadable: the node's name must be given
+    std::fs::write(pki.kube().join("kubelet.conf"), "apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\nusers:\n- name: u\n  user: {client-certificate: /nonexistent.pem}\nclusters: []\n").unwrap();
+    let (code, _, text) = repair(&pki, &["--force"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("--node-name"), "{text}");
+    let after = kubelet_snapshot(&pki);
+    assert!(before.1 == after.1, "the kubelet directory is unchanged");
+    // the module: certificates [kubelet-client] with state renew, and its own parameters nowhere else
+    let v = module_on(&pki, serde_json::json!({"state": "check", "node_name": "cp1"}));
+    assert_eq!(v["failed"], true, "{v}");
+    assert!(
+        v["msg"].as_str().unwrap().contains("node_name applies to state renew with certificates: [kubelet-client]"),
+        "{v}"
+    );
+    let v = module_on(
+        &pki,
+        serde_json::json!({"state": "renew", "certificates": ["kubelet-client"], "node_name": "cp1",
+                           "kubelet_dir": pki.kubelet().display().to_string(), "restart_kubelet": false,
+                           "_ansible_check_mode": true, "_ansible_diff": true}),
+    );
+    assert_eq!(v["changed"], true, "{v}");
+    assert!(v["msg"].as_str().unwrap().contains("kubelet-client of node cp1 would be renewed (missing)"), "{v}");
+    assert!(v["diff"][0]["after"].as_str().unwrap().contains("CN=system:node:cp1"), "{v}");
+    assert!(!v.to_string().contains("PRIVATE KEY"), "no key in the result: {v}");
+}

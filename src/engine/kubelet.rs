@@ -65,9 +65,9 @@ impl Config {
 }
 
 /// Where a certificate is, if anywhere, and what reading it found.
-struct Found {
-    path: PathBuf,
-    cert: Option<Certificate>,
+pub(super) struct Found {
+    pub path: PathBuf,
+    pub cert: Option<Certificate>,
 }
 
 impl Found {
@@ -84,7 +84,8 @@ impl Found {
     }
 }
 
-fn client(kubeconfig_dir: &Path, warnings: &mut Vec<String>) -> Found {
+/// The client certificate `kubelet.conf` uses: embedded, or the file it names.
+pub(super) fn client(kubeconfig_dir: &Path, warnings: &mut Vec<String>) -> Found {
     let conf = kubeconfig_dir.join("kubelet.conf");
     match pki::exists(&conf) {
         Ok(true) => {}

@@ -11,6 +11,7 @@ pub mod files;
 pub mod install;
 pub mod issued;
 pub mod kubelet;
+pub mod kubelet_client;
 pub mod plan;
 pub mod renew;
 pub mod sign;
@@ -61,6 +62,7 @@ fn run_request(request: &Request, now: DateTime<Utc>, put_back: &[crate::invento
         Request::Csr(r) => csr::csr(r, now),
         Request::Install(r) => install::install(r, now),
         Request::Restart(r) => crate::restart::restart(r, now, put_back),
+        Request::KubeletClient(r) => kubelet_client::renew(r, now),
         Request::Check(_) => unreachable!("check does not write"),
     };
     begun.finish(result)
@@ -75,6 +77,7 @@ fn held_manifests(request: &Request) -> (std::path::PathBuf, bool) {
         Request::Csr(r) => (default(&r.layout), r.check_mode),
         Request::Install(r) => (default(&r.layout), r.check_mode),
         Request::Restart(r) => (r.manifests_dir.clone(), r.check_mode),
+        Request::KubeletClient(r) => (default(&r.layout), r.check_mode),
     }
 }
 
@@ -104,6 +107,13 @@ impl<'a> Writing<'a> {
                 lock_timeout: r.lock_timeout,
             },
             Request::Install(r) => Writing {
+                layout: &r.layout,
+                extra_dirs: vec![],
+                check_mode: r.check_mode,
+                lock_timeout: r.lock_timeout,
+            },
+            // the CA key is read, kubelet.conf written: under the PKI lock like every renewal
+            Request::KubeletClient(r) => Writing {
                 layout: &r.layout,
                 extra_dirs: vec![],
                 check_mode: r.check_mode,

@@ -60,6 +60,8 @@ const SPEC: &[(&str, Kind, &[&str])] = &[
     ("lease_identity", Kind::Str, &[]),
     ("lease_duration", Kind::Str, &[]),
     ("lease_timeout", Kind::Str, &[]),
+    ("node_name", Kind::Str, &[]),
+    ("restart_kubelet", Kind::Bool, &[]),
 ];
 
 /// Parameters after coercion.
@@ -215,7 +217,6 @@ impl Params {
     fn request(&self) -> Result<Request, Error> {
         let layout =
             Layout::new(self.path("cert_dir", DEFAULT_CERT_DIR), self.path("kubeconfig_dir", DEFAULT_KUBECONFIG_DIR));
-        let selection = Selection::parse(&self.list("certificates"))?;
         let key_algorithm = match self.str("key_algorithm") {
             None | Some("keep") => None,
             Some(s) => KeyAlgorithm::parse(s),
@@ -242,7 +243,8 @@ impl Params {
             Ok(())
         };
         only("fail_within", &["check"])?;
-        only("kubelet_dir", &["check"])?;
+        only("kubelet_dir", &["check", "renew"])?;
+        let kubelet_client = state == "renew" && wants_kubelet_client(&self.list("certificates"))?;
         only("signed_dir", &["install"])?;
         for p in ["signer", "approve", "signer_name", "api_timeout", "renew_before", "validity", "extra_sans"] {
             only(p, &["renew"])?;
@@ -261,13 +263,44 @@ impl Params {
             "lease_duration",
             "lease_timeout",
         ] {
-            only(p, &["restart"])?;
+            // renew kubelet-client waits for the restarted kubelet as long as a restart waits
+            if !(kubelet_client && p == "restart_timeout") {
+                only(p, &["restart"])?;
+            }
         }
         for p in ["lease_name", "lease_identity", "lease_duration", "lease_timeout"] {
             if self.values.contains_key(p) && !self.bool("lease") {
                 return Err(Error::Usage(format!("{p} applies with lease: true")));
             }
         }
+        for p in ["node_name", "restart_kubelet"] {
+            if self.values.contains_key(p) && !kubelet_client {
+                return Err(Error::Usage(format!("{p} applies to state renew with certificates: [{KUBELET_CLIENT}]")));
+            }
+        }
+        if kubelet_client {
+            for p in ["signer", "approve", "signer_name", "api_timeout", "api_kubeconfig", "extra_sans", "backup"] {
+                if self.values.contains_key(p) {
+                    return Err(Error::Usage(format!(
+                        "{p} does not apply to {KUBELET_CLIENT} (signed with ca.key on this node)"
+                    )));
+                }
+            }
+            return Ok(Request::KubeletClient(KubeletClientRequest {
+                layout,
+                kubelet_dir: self.path("kubelet_dir", DEFAULT_KUBELET_DIR),
+                node_name: self.str("node_name").map(String::from),
+                renew_before: self.span("renew_before", DEFAULT_RENEW_BEFORE)?,
+                force: self.bool("force"),
+                validity: self.span("validity", DEFAULT_VALIDITY)?,
+                key_algorithm,
+                check_mode: self.check_mode,
+                lock_timeout,
+                restart_kubelet: self.values.get("restart_kubelet").and_then(Value::as_bool).unwrap_or(true),
+                timeout: self.span("restart_timeout", DEFAULT_RESTART_TIMEOUT)?,
+            }));
+        }
+        let selection = Selection::parse(&self.list("certificates"))?;
         let api_kubeconfig =
             self.str("api_kubeconfig").map(PathBuf::from).unwrap_or_else(|| layout.kubeconfig_dir.join("admin.conf"));
         Ok(match state {

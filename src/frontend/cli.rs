@@ -180,6 +180,18 @@ struct RenewArgs {
     /// With --use-api: how long to wait for approval and issuance
     #[arg(long, value_name = "DURATION", value_parser = span, default_value = "5m", requires = "use_api")]
     api_timeout: Span,
+    /// `renew kubelet-client`: the kubelet's directory (pki/ gets the new certificate)
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_KUBELET_DIR)]
+    kubelet_dir: PathBuf,
+    /// `renew kubelet-client`: the node's name (default: the current certificate's system:node:NAME)
+    #[arg(long, value_name = "NAME")]
+    node_name: Option<String>,
+    /// `renew kubelet-client`: write the certificate but do not restart the kubelet
+    #[arg(long)]
+    no_restart_kubelet: bool,
+    /// `renew kubelet-client`: how long to wait until the kubelet is back
+    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "5m")]
+    timeout: Span,
     #[command(flatten)]
     writing: Writing,
 }
@@ -287,6 +299,29 @@ fn request(cli: Cli) -> Result<(Request, Print), Error> {
             }),
             Print::Check(a.output),
         ),
+        Command::Renew(a) if wants_kubelet_client(&a.names)? => {
+            if a.use_api || !a.extra_sans.is_empty() || a.backup || a.at.is_some() {
+                return Err(Error::Usage(format!(
+                    "renew {KUBELET_CLIENT} signs with ca.key on this node: --use-api, --extra-san, --backup and --at do not apply"
+                )));
+            }
+            (
+                Request::KubeletClient(KubeletClientRequest {
+                    layout: a.dirs.layout(),
+                    kubelet_dir: a.kubelet_dir,
+                    node_name: a.node_name,
+                    renew_before: a.renew_before,
+                    force: a.force,
+                    validity: a.validity,
+                    key_algorithm: a.key_algorithm.0,
+                    check_mode: a.writing.check,
+                    lock_timeout: a.writing.lock_timeout,
+                    restart_kubelet: !a.no_restart_kubelet,
+                    timeout: a.timeout,
+                }),
+                Print::Actions { format: a.writing.output, diff: a.diff },
+            )
+        }
         Command::Renew(a) => {
             let layout = a.dirs.layout();
             let signer = if a.use_api {

@@ -116,6 +116,23 @@ pub fn client_certificate(path: &Path) -> Result<ClientCertificate> {
     }
 }
 
+/// `bytes` (the kubeconfig at `path`) with its current user's client certificate and key taken from `file`
+/// (`client-certificate`, `client-key`) instead of embedded data, as the kubelet's `kubelet.conf` is after
+/// kubeadm's kubelet-finalize phase. Nothing else changes.
+pub fn with_client_file(path: &Path, bytes: &[u8], file: &Path) -> Result<Vec<u8>> {
+    let bad = |problem: String| Error::invalid(path, problem);
+    let text = std::str::from_utf8(bytes).map_err(|_| bad("not a kubeconfig: not UTF-8 text".into()))?;
+    let mut doc: Value = serde_norway::from_str(text).map_err(|e| bad(format!("not a valid kubeconfig: {e}")))?;
+    let user_index = current(&doc, &bad)?.user_index;
+    let user = doc["users"][user_index].get_mut("user").and_then(Value::as_mapping_mut).expect("checked by current");
+    user.remove(key("client-certificate-data"));
+    user.remove(key("client-key-data"));
+    let file = Value::String(file.display().to_string());
+    user.insert(key("client-certificate"), file.clone());
+    user.insert(key("client-key"), file);
+    serde_norway::to_string(&doc).map(String::into_bytes).map_err(|e| bad(format!("cannot serialize kubeconfig: {e}")))
+}
+
 impl Kubeconfig {
     /// Reads a kubeconfig through links (the API credentials are often `~/.kube/config`, a link); the PKI's
     /// own kubeconfigs are read without following links when their key is used (`pki::load_entry`).

@@ -76,6 +76,14 @@ options:
         C(front-proxy-client), C(etcd-server), C(etcd-peer), C(etcd-healthcheck-client), or V(all).
       - V(all) means every entry present on the node. An entry whose files are absent (external etcd, no
         C(super-admin.conf) on a follower node) is reported as missing, never an error, unless it is named here.
+      - O(state=renew) with V([kubelet-client]) alone repairs the kubelet's client certificate on a node that holds
+        C(ca.key) (kubeadm's documented fix, done safely) when it is missing, expired, within O(renew_before) or
+        O(force)d. A new key (ECDSA P-256 unless O(key_algorithm) says otherwise) and a certificate for
+        C(O=system:nodes, CN=system:node:NAME) are written as the kubelet writes its rotations (a dated
+        C(pki/kubelet-client-DATE.pem) under O(kubelet_dir), the C(kubelet-client-current.pem) link swapped to it),
+        C(kubelet.conf) is pointed at the link instead of embedded data, the kubelet is restarted (O(restart_kubelet))
+        and the task waits until its C(/healthz) answers and, where C(admin.conf) is, until the apiserver shows its
+        node Lease renewed and the node Ready. Check mode and diff show what would change.
     type: list
     elements: str
     default: [all]
@@ -89,7 +97,7 @@ options:
     default: /etc/kubernetes
   kubelet_dir:
     description:
-      - O(state=check) the kubelet's directory (C(config.yaml), C(pki/)). Where it exists, RV(kubelet) reports the kubelet's
+      - O(state=check) and O(certificates=[kubelet-client]) the kubelet's directory (C(config.yaml), C(pki/)). Where it exists, RV(kubelet) reports the kubelet's
         client certificate (the one O(kubeconfig_dir)C(/kubelet.conf) uses, embedded or the file it names) and its serving
         certificate, and O(fail_within) covers them. Worker nodes need nothing else.
     type: path
@@ -225,8 +233,20 @@ options:
   restart_timeout:
     description:
       - O(state=restart) how long to wait for each step (the process gone, running again, healthy), as a duration.
+      - With O(certificates=[kubelet-client]) how long to wait until the restarted kubelet is back.
     type: str
     default: 5m
+  node_name:
+    description:
+      - With O(certificates=[kubelet-client]) the node's name as the apiserver knows it; by default the name in the
+        current client certificate (C(system:node:NAME)). Needed when that certificate is missing or unreadable.
+    type: str
+  restart_kubelet:
+    description:
+      - With O(certificates=[kubelet-client]) restart the kubelet after writing (it reads its client certificate at
+        start) and wait until it is back. V(false) writes only.
+    type: bool
+    default: true
   cluster_gate:
     description:
       - O(state=restart) before anything restarts, require every etcd member (listed through etcd's v3 JSON

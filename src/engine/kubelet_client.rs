@@ -1,0 +1,404 @@
+//! `renew kubelet-client`: kubeadm's documented fix for a kubelet whose client certificate expired or never
+//! rotated ("kubelet client certificate rotation fails" in kubeadm's troubleshooting guide), done safely on a
+//! node that holds the cluster CA's key (a control-plane node):
+//!
+//! 1. read: the certificate `kubelet.conf` uses now ([`super::kubelet`]) and the node's name (that
+//!    certificate's `system:node:NAME`, or `--node-name`)
+//! 2. decide: missing, expired, within `renew_before`, or forced; else nothing to do
+//! 3. build: a new key (ECDSA P-256, as the kubelet's own rotation makes) and a certificate for
+//!    `O=system:nodes, CN=system:node:NAME` with client auth, signed by `ca` on disk
+//! 4. write, as the kubelet writes its own rotations: the dated `pki/kubelet-client-DATE.pem` (certificate and
+//!    key, 0600, a new name), then the `pki/kubelet-client-current.pem` link swapped to it (a new link renamed
+//!    over the old), then `kubelet.conf` pointed at the link instead of embedded data (a temp renamed over it).
+//!    Each step is atomic and leaves a working kubelet; an interrupted run is completed by the next one (the
+//!    link is what the next run reads, and it is already new).
+//! 5. restart the kubelet (`systemctl restart kubelet`; it reads its client certificate at start), wait until
+//!    its `/healthz` answers and, where `admin.conf` is, until the apiserver shows it back: its node Lease
+//!    renewed after the restart (so authenticated with the new certificate) and its node Ready.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::describe::rfc3339;
+use super::kubelet::{self, CLIENT};
+use super::plan::{BACKDATE, Desired};
+use super::sign::sign_local;
+use crate::duration::{self, Span};
+use crate::error::{Error, Result};
+use crate::pki::cert::{Certificate, EKU_CLIENT_AUTH, Name, NameAttr, OID_CN, OID_O, pem_encode};
+use crate::pki::key::{KeyAlgorithm, PrivateKey};
+use crate::pki::kubeconfig;
+use crate::report::{DiffEntry, Outcome};
+use crate::request::KubeletClientRequest;
+
+const CURRENT: &str = "kubelet-client-current.pem";
+/// ASN.1 UTF8String: `system:nodes` holds a colon, which a PrintableString cannot (Go picks the same).
+const UTF8: u32 = 12;
+
+pub fn renew(req: &KubeletClientRequest, now: DateTime<Utc>) -> Result<Outcome> {
+    // 1. read
+    let conf = req.layout.kubeconfig_dir.join("kubelet.conf");
+    if !crate::pki::exists(&conf)? {
+        return Err(Error::invalid(
+            &conf,
+            "does not exist: this node's kubelet was never joined (kubeadm join writes it), nothing to repair",
+        ));
+    }
+    let mut warnings = Vec::new();
+    let current = kubelet::client(&req.layout.kubeconfig_dir, &mut warnings);
+    let node = node_name(req, current.cert.as_ref(), &conf)?;
+    // 2. decide
+    let Some(reason) = due(current.cert.as_ref(), req, now) else {
+        let mut out = report(req, now, warnings);
+        out.msg = format!("kubelet-client of node {node} is not due ({})", residual(current.cert.as_ref(), now));
+        return Ok(out);
+    };
+    // 3. build
+    let (cert_pem, key) = issue(req, &node, now)?;
+    let dir = req.kubelet_dir.join("pki");
+    let dated = dir.join(format!("kubelet-client-{}.pem", now.format("%Y-%m-%d-%H-%M-%S")));
+    let link = dir.join(CURRENT);
+    let before = current.cert.as_ref().map(describe).unwrap_or_else(|| "(missing)\n".into());
+    let after = describe(&Certificate::from_file_bytes(&dated, cert_pem.as_bytes())?);
+    let diff = DiffEntry {
+        before_header: current.path.display().to_string(),
+        after_header: link.display().to_string(),
+        before,
+        after,
+    };
+    if req.check_mode {
+        let mut out = report(req, now, warnings);
+        out.changed = true;
+        out.msg = format!("kubelet-client of node {node} would be renewed ({reason}) and the kubelet restarted");
+        out.diff.push(diff);
+        return Ok(out);
+    }
+    // 4. write
+    fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
+    write_new(&dated, format!("{cert_pem}{}", key.pem()).as_bytes())?;
+    swap_link(&link, &dated)?;
+    let conf_bytes = crate::pki::read_file(&conf, crate::pki::Links::Refuse)?;
+    let pointed = kubeconfig::with_client_file(&conf, &conf_bytes, &link)?;
+    if pointed != conf_bytes {
+        replace(&conf, &pointed)?;
+    }
+    // 5. restart and wait
+    if req.restart_kubelet {
+        restart_and_wait(req, &node, now)?;
+    } else {
+        warnings.push(
+            "the kubelet was not restarted (restart_kubelet: false): it uses the new certificate from its next start"
+                .into(),
+        );
+    }
+    let mut out = report(req, Utc::now(), warnings);
+    out.changed = true;
+    out.renewed = vec![CLIENT.to_string()];
+    out.msg = format!(
+        "renewed kubelet-client of node {node} ({reason}){}",
+        if req.restart_kubelet { "; the kubelet restarted and is back" } else { "" }
+    );
+    out.diff.push(diff);
+    Ok(out)
+}
+
+/// The node's name: asked for, or the current certificate's `system:node:NAME`.
+fn node_name(req: &KubeletClientRequest, cert: Option<&Certificate>, conf: &Path) -> Result<String> {
+    if let Some(n) = &req.node_name {
+        return Ok(n.clone());
+    }
+    cert.and_then(|c| c.subject.common_name())
+        .and_then(|cn| cn.strip_prefix("system:node:"))
+        .map(String::from)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "the node's name cannot be read from the client certificate {} uses (missing or not system:node:NAME); \
+                 give it with --node-name (node_name), as `kubectl get nodes` shows it",
+                conf.display()
+            ))
+        })
+}
+
+fn due(cert: Option<&Certificate>, req: &KubeletClientRequest, now: DateTime<Utc>) -> Option<String> {
+    let Some(cert) = cert else { return Some("missing".into()) };
+    let left = (cert.not_after - now).num_seconds();
+    if left <= 0 {
+        Some(format!("expired {}", rfc3339(cert.not_after)))
+    } else if req.force {
+        Some("forced".into())
+    } else if left < req.renew_before.seconds() {
+        Some(format!("expires in {}, within renew_before {}", duration::human(left), req.renew_before))
+    } else {
+        None
+    }
+}
+
+fn residual(cert: Option<&Certificate>, now: DateTime<Utc>) -> String {
+    cert.map(|c| format!("expires in {}", duration::human((c.not_after - now).num_seconds())))
+        .unwrap_or_else(|| "missing".into())
+}
+
+/// A key and a certificate for the node, from `ca` on disk; its key never leaves this node.
+fn issue(req: &KubeletClientRequest, node: &str, now: DateTime<Utc>) -> Result<(String, PrivateKey)> {
+    let (ca_crt, ca_key) = (req.layout.cert_dir.join("ca.crt"), req.layout.cert_dir.join("ca.key"));
+    if !crate::pki::exists(&ca_key)? {
+        return Err(Error::invalid(
+            &ca_key,
+            "does not exist: the cluster CA's key is not on this node (a worker, or an external CA). Run this on a \
+             control-plane node that holds it, or let the kubelet request a certificate through the certificates API \
+             (bootstrap-kubelet.conf)",
+        ));
+    }
+    let ca = Certificate::read(&ca_crt)?;
+    let ca_private = PrivateKey::read(&ca_key)?;
+    if !ca_private.matches(&ca.public_key_raw) {
+        return Err(Error::KeyMismatch { path: ca_key, cert: ca_crt });
+    }
+    let algorithm = req.key_algorithm.unwrap_or(KeyAlgorithm::EcdsaP256);
+    let key = PrivateKey::generate(algorithm)?;
+    let attr = |oid: &str, value: String| NameAttr { oid: oid.to_string(), tag: UTF8, value };
+    let not_after = (now + req.validity.as_chrono()).min(ca.not_after);
+    let desired = Desired {
+        subject: Name(vec![attr(OID_O, "system:nodes".into()), attr(OID_CN, format!("system:node:{node}"))]),
+        dns_names: Vec::new(),
+        ip_addresses: Vec::new(),
+        ext_key_usage: vec![EKU_CLIENT_AUTH.to_string()],
+        key_algorithm: algorithm,
+        basic_constraints: true,
+        not_before: now - BACKDATE,
+        not_after,
+        clamped_to_ca: not_after == ca.not_after,
+    };
+    let der = sign_local(&desired, &key, &ca, &ca_private).map_err(|e| Error::invalid(&ca_crt, e))?;
+    Ok((pem_encode("CERTIFICATE", &der), key))
+}
+
+fn describe(c: &Certificate) -> String {
+    format!(
+        "subject: {}\nissuer: {}\nserial: {}\nnot after: {}\n",
+        c.subject,
+        c.issuer,
+        c.serial_hex,
+        rfc3339(c.not_after)
+    )
+}
+
+/// What `check` reports for the kubelet, as the run leaves it.
+fn report(req: &KubeletClientRequest, now: DateTime<Utc>, mut warnings: Vec<String>) -> Outcome {
+    let (rows, more) = kubelet::certificates(&req.kubelet_dir, &req.layout.kubeconfig_dir, now);
+    warnings.extend(more);
+    Outcome { kubelet: rows, warnings, ..Outcome::default() }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::write(dir, e))
+}
+
+fn parent(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("/"))
+}
+
+/// A file that did not exist, written whole, 0600, then its directory synced.
+fn write_new(path: &Path, contents: &[u8]) -> Result<()> {
+    let mut f =
+        OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| Error::write(path, e))?;
+    f.write_all(contents).and_then(|_| f.sync_all()).map_err(|e| Error::write(path, e))?;
+    sync_dir(parent(path))
+}
+
+fn temp_beside(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    parent(path).join(format!(".{name}.kubeadm-certs.{}", std::process::id()))
+}
+
+/// `link` now points at `target`: a new link renamed over the old one (the kubelet's own way).
+fn swap_link(link: &Path, target: &Path) -> Result<()> {
+    let temp = temp_beside(link);
+    let _ = fs::remove_file(&temp);
+    std::os::unix::fs::symlink(target, &temp).map_err(|e| Error::write(&temp, e))?;
+    fs::rename(&temp, link).map_err(|e| {
+        let _ = fs::remove_file(&temp);
+        Error::write(link, e)
+    })?;
+    sync_dir(parent(link))
+}
+
+/// `path`'s contents replaced atomically, keeping its mode.
+fn replace(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600);
+    let temp = temp_beside(path);
+    let _ = fs::remove_file(&temp);
+    let written = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp)?;
+        f.write_all(contents)?;
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.sync_all()?;
+        fs::rename(&temp, path)
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&temp);
+        return Err(Error::write(path, e));
+    }
+    sync_dir(parent(path))
+}
+
+const POLL: Duration = Duration::from_millis(500);
+
+fn restart_and_wait(req: &KubeletClientRequest, node: &str, started: DateTime<Utc>) -> Result<()> {
+    let systemctl = crate::restart::method::require(
+        "systemctl",
+        "the kubelet's restart",
+        "restart the kubelet yourself, or pass --no-restart-kubelet (restart_kubelet: false)",
+    )?;
+    let out = std::process::Command::new(&systemctl)
+        .args(["restart", "kubelet"])
+        .output()
+        .map_err(|e| Error::Restart(format!("kubelet: cannot run {}: {e}", systemctl.display())))?;
+    if !out.status.success() {
+        return Err(Error::Restart(format!(
+            "kubelet: `systemctl restart kubelet` failed ({}): {}; the new certificate is in place, the kubelet \
+             uses it once it starts (journalctl -u kubelet)",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let deadline = Instant::now() + Duration::from_secs(req.timeout.seconds().max(1) as u64);
+    let mut last = String::new();
+    while !kubelet_healthy(&mut last) {
+        if Instant::now() >= deadline {
+            return Err(Error::Restart(format!(
+                "kubelet: restarted, but its /healthz on 127.0.0.1:10248 did not answer ok within {} ({last}); \
+                 see journalctl -u kubelet",
+                req.timeout
+            )));
+        }
+        std::thread::sleep(POLL);
+    }
+    let admin = req.layout.kubeconfig_dir.join("admin.conf");
+    if crate::pki::exists(&admin)? {
+        wait_back_in_cluster(&admin, node, started, deadline, req.timeout)?;
+    }
+    Ok(())
+}
+
+/// The kubelet's local health endpoint (plain HTTP, kubeadm's default `healthzBindAddress`/`healthzPort`).
+fn kubelet_healthy(last: &mut String) -> bool {
+    let answer = (|| -> std::io::Result<String> {
+        let mut s = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], 10248).into(), Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        s.write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+        let mut text = String::new();
+        s.take(4096).read_to_string(&mut text)?;
+        Ok(text)
+    })();
+    match answer {
+        Ok(text) if text.starts_with("HTTP/1.") && text.split_whitespace().nth(1) == Some("200") => true,
+        Ok(text) => {
+            *last = text.lines().next().unwrap_or_default().to_string();
+            false
+        }
+        Err(e) => {
+            *last = e.to_string();
+            false
+        }
+    }
+}
+
+/// Until the node's Lease was renewed after `since` (the kubelet authenticated with its new certificate) and
+/// the node is Ready, as the apiserver says through `admin`.
+fn wait_back_in_cluster(
+    admin: &Path,
+    node: &str,
+    since: DateTime<Utc>,
+    deadline: Instant,
+    timeout: Span,
+) -> Result<()> {
+    let creds = crate::api::credentials::Credentials::read(admin)?;
+    let client = crate::api::client::Client::new(&creds)?;
+    let mut last;
+    loop {
+        let lease = client.get(&format!("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node}"));
+        let status = client.get(&format!("/api/v1/nodes/{node}"));
+        match (lease, status) {
+            (Ok(l), Ok(n)) if l.ok() && n.ok() => {
+                let renewed = l.body["spec"]["renewTime"]
+                    .as_str()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .is_some_and(|t| t.with_timezone(&Utc) > since);
+                let ready = n.body["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True");
+                if renewed && ready {
+                    return Ok(());
+                }
+                last = format!("lease renewed since the restart: {renewed}, node Ready: {ready}");
+            }
+            (Ok(l), Ok(n)) => last = format!("lease: {} {}, node: {} {}", l.status, l.message(), n.status, n.message()),
+            (Err(e), _) | (_, Err(e)) => last = e.to_string(),
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Restart(format!(
+                "kubelet: healthy again, but node {node} is not back in the cluster within {timeout} ({last}); see \
+                 `kubectl get node {node}` and journalctl -u kubelet"
+            )));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(force: bool) -> KubeletClientRequest {
+        KubeletClientRequest {
+            layout: crate::pki::Layout::new("/nonexistent/pki", "/nonexistent"),
+            kubelet_dir: PathBuf::from("/nonexistent/kubelet"),
+            node_name: None,
+            renew_before: Span::days(90),
+            force,
+            validity: Span::days(365),
+            key_algorithm: None,
+            check_mode: true,
+            lock_timeout: Span(1),
+            restart_kubelet: false,
+            timeout: Span(1),
+        }
+    }
+
+    fn cert_ending(not_after: DateTime<Utc>) -> Certificate {
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.not_before =
+            time::OffsetDateTime::from_unix_timestamp((not_after - chrono::Duration::days(400)).timestamp()).unwrap();
+        p.not_after = time::OffsetDateTime::from_unix_timestamp(not_after.timestamp()).unwrap();
+        let der = p.self_signed(key.pair()).unwrap().der().to_vec();
+        Certificate::from_der(Path::new("test"), &der).unwrap()
+    }
+
+    #[test]
+    fn due_when_missing_expired_within_renew_before_or_forced_and_only_then() {
+        // whole seconds, as certificates keep them
+        let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+        assert_eq!(due(None, &request(false), now).as_deref(), Some("missing"));
+        let expired = cert_ending(now - chrono::Duration::hours(1));
+        assert!(due(Some(&expired), &request(false), now).unwrap().starts_with("expired "));
+        assert!(
+            due(Some(&expired), &request(true), now).unwrap().starts_with("expired "),
+            "expired says so, forced or not"
+        );
+        let soon = cert_ending(now + chrono::Duration::days(10));
+        assert_eq!(due(Some(&soon), &request(false), now).as_deref(), Some("expires in 10d, within renew_before 90d"));
+        let fine = cert_ending(now + chrono::Duration::days(200));
+        assert_eq!(due(Some(&fine), &request(false), now), None);
+        assert_eq!(due(Some(&fine), &request(true), now).as_deref(), Some("forced"));
+    }
+}
