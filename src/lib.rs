@@ -14,6 +14,7 @@ pub mod frontend;
 pub mod inuse;
 pub mod inventory;
 pub mod journal;
+pub mod kubeadm_config;
 pub mod lock;
 pub mod pki;
 pub mod render;

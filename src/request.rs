@@ -97,6 +97,8 @@ pub struct CheckRequest {
     pub fail_within: Option<Span>,
     /// The kubelet's directory (`config.yaml`, `pki/`); its `kubelet.conf` is in the kubeconfig dir.
     pub kubelet_dir: PathBuf,
+    /// kubeadm's configuration (`--config`): external etcd left out, SANs it asks for checked.
+    pub config: Option<crate::kubeadm_config::KubeadmConfig>,
 }
 
 /// Options of `signer: api` (the certificates API); filled in by the front doors.

@@ -252,3 +252,80 @@ fn yaml_expiration_dates_read_back_as_strings() {
     assert_eq!(types.as_object().unwrap().values().filter(|t| *t == "str").count(), 8, "{types}");
     assert!(yaml.contains("\n  expirationDate: \"20"), "double-quoted, as go-yaml quotes:\n{yaml}");
 }
+
+#[test]
+fn with_kubeadms_configuration_external_etcd_is_left_out_as_kubeadm_leaves_it_out() {
+    let pki = kubeadm_pki("extetcd", "cp1", "127.0.0.11");
+    let (ok, theirs, err) = kubeadm_check(&pki);
+    assert!(ok, "kubeadm failed: {err}");
+    let config = pki.root().join("kubeadm-config.yaml");
+    let (code, ours, err) = run_on(&pki, &["check", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    // every row, in order, the CA table included: no etcd row and no etcd-ca
+    assert_eq!(normalize_ours(rows(&ours)), rows(&theirs), "ours:\n{ours}\nkubeadm:\n{theirs}");
+    let (_, json, _) = run_on(&pki, &["check", "-o", "json", "--config", config.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let names: Vec<&str> = v["certificates"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert!(!names.iter().any(|n| n.contains("etcd")), "{names:?}");
+    // renew all with it renews what kubeadm's renew all would, and names no etcd entry
+    let (code, out, err) =
+        run_on(&pki, &["renew", "all", "--force", "--check", "-o", "json", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let due: Vec<&str> = v["certificates"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(due.len(), 7, "{due:?}");
+    assert!(!due.iter().any(|n| n.contains("etcd")), "{due:?}");
+}
+
+#[test]
+fn a_v1beta4_configuration_sets_validity_and_algorithm_and_its_sans_are_checked_and_renewed() {
+    let pki = std_pki();
+    let config = pki.root().join("v1beta4.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncertificateValidityPeriod: 2160h0m0s\n\
+         encryptionAlgorithm: ECDSA-P256\napiServer:\n  certSANs: [drift.example.com]\n",
+    )
+    .unwrap();
+    let c = config.to_str().unwrap();
+    // the apiserver lacks the SAN the configuration asks for: check says so and which command adds it
+    let (code, _, err) = run_on(&pki, &["check", "--config", c]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("apiserver: lacks SANs") && err.contains("DNS:drift.example.com"), "{err}");
+    assert!(err.contains(&format!("kubeadm-certs renew apiserver --config {c}")), "{err}");
+    // renew without force: only the apiserver is due (its SAN), issued for 90 days with a P-256 key, with the SAN
+    let (code, out, err) = run_on(&pki, &["renew", "--config", c, "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["renewed"], serde_json::json!(["apiserver"]), "{out}");
+    let crt = pki.certs().join("apiserver.crt");
+    let text = openssl(&["x509", "-noout", "-text", "-in", crt.to_str().unwrap()]);
+    assert!(text.contains("DNS:drift.example.com") && text.contains("prime256v1"), "{text}");
+    let api = v["certificates"].as_array().unwrap().iter().find(|c| c["name"] == "apiserver").unwrap();
+    let days = api["residual_seconds"].as_i64().unwrap() / 86400;
+    assert_eq!(days, 89, "certificateValidityPeriod 2160h: {api}");
+    let (_, _, err) = run_on(&pki, &["check", "--config", c]);
+    assert!(!err.contains("lacks SANs"), "{err}");
+    // what is asked for wins over the configuration
+    let (code, out, err) = run_on(
+        &pki,
+        &[
+            "renew",
+            "front-proxy-client",
+            "--force",
+            "--config",
+            c,
+            "--validity",
+            "30d",
+            "--key-algorithm",
+            "keep",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let fp = &v["certificates"][0];
+    assert_eq!(fp["residual_seconds"].as_i64().unwrap() / 86400, 29, "{fp}");
+    assert!(fp["key_algorithm"].as_str().unwrap().to_ascii_lowercase().contains("rsa"), "{fp}");
+}

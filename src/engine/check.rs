@@ -62,7 +62,10 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
             .iter()
             .map(|e| cert_row(&pki, e, e.loaded.as_ref().map(|l| &l.cert), now, Action::None))
             .collect(),
-        certificate_authorities: ca_rows(&pki, now),
+        certificate_authorities: ca_rows(&pki, now)
+            .into_iter()
+            .filter(|c| !(req.config.as_ref().is_some_and(|k| k.external_etcd) && c.name == "etcd-ca"))
+            .collect(),
         components: crate::inuse::components(&req.layout),
         ..Outcome::default()
     };
@@ -76,6 +79,9 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
             "an interrupted renewal left a journal in {}; the next renew, csr or install completes it",
             req.layout.cert_dir.display()
         ));
+    }
+    if let Some(config) = &req.config {
+        out.warnings.extend(drifted_sans(&pki, config));
     }
     let broken = findings.iter().filter(|f| f.broken).count();
     let first_broken = findings.iter().find(|f| f.broken).map(|f| f.message.clone()).unwrap_or_default();
@@ -123,4 +129,28 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
         m
     };
     Ok(out)
+}
+
+/// A certificate lacking a SAN the configuration asks for: what a renewal with it would add (`renew
+/// --config` adds the apiserver's; kubeadm adds them all when it issues anew).
+fn drifted_sans(pki: &Pki, config: &crate::kubeadm_config::KubeadmConfig) -> Vec<String> {
+    pki.entries
+        .iter()
+        .filter_map(|e| {
+            let cert = &e.loaded.as_ref()?.cert;
+            let want = config.sans_for(e.spec.name);
+            let missing: Vec<String> =
+                want.iter().filter(|san| !super::plan::has_san(cert, san)).map(|san| san.to_string()).collect();
+            (!missing.is_empty()).then(|| {
+                format!(
+                    "{}: lacks SANs {} asks for: {} (`kubeadm-certs renew {} --config {}` issues it with them)",
+                    e.spec.name,
+                    config.path.display(),
+                    missing.join(", "),
+                    e.spec.name,
+                    config.path.display()
+                )
+            })
+        })
+        .collect()
 }

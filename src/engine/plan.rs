@@ -39,14 +39,15 @@ pub fn missing_sans(spec: &CertSpec, cert: &Certificate, extra: &[San]) -> Vec<S
     if spec.name != "apiserver" {
         return Vec::new();
     }
-    extra
-        .iter()
-        .filter(|san| match san {
-            San::Dns(d) => !cert.dns_names.iter().any(|have| have.eq_ignore_ascii_case(d)),
-            San::Ip(ip) => !cert.ip_addresses.contains(ip),
-        })
-        .cloned()
-        .collect()
+    extra.iter().filter(|san| !has_san(cert, san)).cloned().collect()
+}
+
+/// Whether `cert` carries `san` (DNS names compared without case).
+pub fn has_san(cert: &Certificate, san: &San) -> bool {
+    match san {
+        San::Dns(d) => cert.dns_names.iter().any(|have| have.eq_ignore_ascii_case(d)),
+        San::Ip(ip) => cert.ip_addresses.contains(ip),
+    }
 }
 
 pub fn decide(

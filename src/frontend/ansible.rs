@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::duration::{self, Span};
 use crate::engine;
 use crate::error::Error;
+use crate::kubeadm_config::KubeadmConfig;
 use crate::pki::Layout;
 use crate::pki::key::KeyAlgorithm;
 use crate::report::Outcome;
@@ -34,6 +35,7 @@ const SPEC: &[(&str, Kind, &[&str])] = &[
     ("cert_dir", Kind::Path, &[]),
     ("kubeconfig_dir", Kind::Path, &[]),
     ("kubelet_dir", Kind::Path, &[]),
+    ("config", Kind::Path, &[]),
     ("renew_before", Kind::Str, &[]),
     ("force", Kind::Bool, &[]),
     ("validity", Kind::Str, &[]),
@@ -244,6 +246,7 @@ impl Params {
         };
         only("fail_within", &["check"])?;
         only("kubelet_dir", &["check", "renew"])?;
+        only("config", &["check", "renew"])?;
         let kubelet_client = state == "renew" && wants_kubelet_client(&self.list("certificates"))?;
         only("signed_dir", &["install"])?;
         for p in ["signer", "approve", "signer_name", "api_timeout", "renew_before", "validity", "extra_sans"] {
@@ -279,7 +282,9 @@ impl Params {
             }
         }
         if kubelet_client {
-            for p in ["signer", "approve", "signer_name", "api_timeout", "api_kubeconfig", "extra_sans", "backup"] {
+            for p in
+                ["signer", "approve", "signer_name", "api_timeout", "api_kubeconfig", "extra_sans", "backup", "config"]
+            {
                 if self.values.contains_key(p) {
                     return Err(Error::Usage(format!(
                         "{p} does not apply to {KUBELET_CLIENT} (signed with ca.key on this node)"
@@ -300,7 +305,8 @@ impl Params {
                 timeout: self.span("restart_timeout", DEFAULT_RESTART_TIMEOUT)?,
             }));
         }
-        let selection = Selection::parse(&self.list("certificates"))?;
+        let config = self.str("config").map(|p| KubeadmConfig::read(Path::new(p))).transpose()?;
+        let selection = KubeadmConfig::selection(config.as_ref(), Selection::parse(&self.list("certificates"))?);
         let api_kubeconfig =
             self.str("api_kubeconfig").map(PathBuf::from).unwrap_or_else(|| layout.kubeconfig_dir.join("admin.conf"));
         Ok(match state {
@@ -310,6 +316,7 @@ impl Params {
                 at: None,
                 fail_within: self.str("fail_within").map(|_| self.span("fail_within", Span(0))).transpose()?,
                 kubelet_dir: self.path("kubelet_dir", DEFAULT_KUBELET_DIR),
+                config,
             }),
             "renew" => {
                 let signer = match self.str("signer").unwrap_or("local") {
@@ -322,13 +329,22 @@ impl Params {
                     }),
                     _ => SignerChoice::Local,
                 };
+                let asked_algorithm = self.str("key_algorithm").map(|_| key_algorithm);
+                let asked_validity =
+                    self.str("validity").map(|_| self.span("validity", DEFAULT_VALIDITY)).transpose()?;
+                let (validity, key_algorithm, extra_sans) = KubeadmConfig::renew_defaults(
+                    config.as_ref(),
+                    asked_validity,
+                    asked_algorithm,
+                    self.list("extra_sans").iter().map(|s| San::parse(s)).collect::<Result<_, _>>()?,
+                );
                 Request::Renew(RenewRequest {
                     layout,
                     selection,
                     renew_before: self.span("renew_before", DEFAULT_RENEW_BEFORE)?,
                     force: self.bool("force"),
-                    validity: self.span("validity", DEFAULT_VALIDITY)?,
-                    extra_sans: self.list("extra_sans").iter().map(|s| San::parse(s)).collect::<Result<_, _>>()?,
+                    validity,
+                    extra_sans,
                     key_algorithm,
                     backup: self.bool("backup"),
                     check_mode: self.check_mode,

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::duration::{self, Span};
 use crate::engine;
 use crate::error::Error;
+use crate::kubeadm_config::KubeadmConfig;
 use crate::pki::Layout;
 use crate::pki::key::KeyAlgorithm;
 use crate::render;
@@ -133,6 +134,10 @@ struct CheckArgs {
     /// serving certificates are reported after kubeadm's tables when the directory exists
     #[arg(long, value_name = "DIR", default_value = DEFAULT_KUBELET_DIR)]
     kubelet_dir: PathBuf,
+    /// kubeadm's configuration (InitConfiguration/ClusterConfiguration): external etcd's entries are left out,
+    /// as kubeadm leaves them out; SANs it asks for and a certificate lacks are warned about
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -147,15 +152,21 @@ struct RenewArgs {
     /// Renew regardless of residual time
     #[arg(long)]
     force: bool,
-    /// Lifetime of renewed certificates (cut to the CA's expiry)
-    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "365d")]
-    validity: Span,
+    /// Lifetime of renewed certificates (cut to the CA's expiry) [default: 365d, or --config's
+    /// certificateValidityPeriod]
+    #[arg(long, value_name = "DURATION", value_parser = span)]
+    validity: Option<Span>,
     /// A SAN the apiserver certificate must carry (renews it when missing); repeatable
     #[arg(long = "extra-san", value_name = "SAN")]
     extra_sans: Vec<String>,
-    /// keep, rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384
-    #[arg(long, value_name = "ALG", value_parser = key_algorithm, default_value = "keep")]
-    key_algorithm: KeyChoice,
+    /// keep, rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384 [default: keep, or --config's
+    /// encryptionAlgorithm]
+    #[arg(long, value_name = "ALG", value_parser = key_algorithm)]
+    key_algorithm: Option<KeyChoice>,
+    /// kubeadm's configuration: external etcd's entries left out of all, certificateValidityPeriod and
+    /// encryptionAlgorithm (v1beta4) as defaults, apiServer.certSANs required like --extra-san
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Keep timestamped copies (0600) of the files replaced
     #[arg(long)]
     backup: bool,
@@ -289,20 +300,24 @@ enum Print {
 
 fn request(cli: Cli) -> Result<(Request, Print), Error> {
     Ok(match cli.command {
-        Command::Check(a) => (
-            Request::Check(CheckRequest {
-                layout: a.dirs.layout(),
-                selection: Selection::parse(&a.names)?,
-                at: a.at,
-                fail_within: a.fail_within,
-                kubelet_dir: a.kubelet_dir,
-            }),
-            Print::Check(a.output),
-        ),
+        Command::Check(a) => {
+            let config = a.config.as_deref().map(KubeadmConfig::read).transpose()?;
+            (
+                Request::Check(CheckRequest {
+                    layout: a.dirs.layout(),
+                    selection: KubeadmConfig::selection(config.as_ref(), Selection::parse(&a.names)?),
+                    at: a.at,
+                    fail_within: a.fail_within,
+                    kubelet_dir: a.kubelet_dir,
+                    config,
+                }),
+                Print::Check(a.output),
+            )
+        }
         Command::Renew(a) if wants_kubelet_client(&a.names)? => {
-            if a.use_api || !a.extra_sans.is_empty() || a.backup || a.at.is_some() {
+            if a.use_api || !a.extra_sans.is_empty() || a.backup || a.at.is_some() || a.config.is_some() {
                 return Err(Error::Usage(format!(
-                    "renew {KUBELET_CLIENT} signs with ca.key on this node: --use-api, --extra-san, --backup and --at do not apply"
+                    "renew {KUBELET_CLIENT} signs with ca.key on this node: --use-api, --extra-san, --backup, --at and --config do not apply"
                 )));
             }
             (
@@ -312,8 +327,8 @@ fn request(cli: Cli) -> Result<(Request, Print), Error> {
                     node_name: a.node_name,
                     renew_before: a.renew_before,
                     force: a.force,
-                    validity: a.validity,
-                    key_algorithm: a.key_algorithm.0,
+                    validity: a.validity.unwrap_or(DEFAULT_VALIDITY),
+                    key_algorithm: a.key_algorithm.and_then(|k| k.0),
                     check_mode: a.writing.check,
                     lock_timeout: a.writing.lock_timeout,
                     restart_kubelet: !a.no_restart_kubelet,
@@ -335,14 +350,21 @@ fn request(cli: Cli) -> Result<(Request, Print), Error> {
             } else {
                 SignerChoice::Local
             };
+            let config = a.config.as_deref().map(KubeadmConfig::read).transpose()?;
+            let (validity, key_algorithm, extra_sans) = KubeadmConfig::renew_defaults(
+                config.as_ref(),
+                a.validity,
+                a.key_algorithm.map(|k| k.0),
+                a.extra_sans.iter().map(|s| San::parse(s)).collect::<Result<_, _>>()?,
+            );
             (
                 Request::Renew(RenewRequest {
-                    selection: Selection::parse(&a.names)?,
+                    selection: KubeadmConfig::selection(config.as_ref(), Selection::parse(&a.names)?),
                     renew_before: a.renew_before,
                     force: a.force,
-                    validity: a.validity,
-                    extra_sans: a.extra_sans.iter().map(|s| San::parse(s)).collect::<Result<_, _>>()?,
-                    key_algorithm: a.key_algorithm.0,
+                    validity,
+                    extra_sans,
+                    key_algorithm,
                     backup: a.backup,
                     check_mode: a.writing.check,
                     at: a.at,

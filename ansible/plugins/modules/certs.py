@@ -95,6 +95,17 @@ options:
     description: The directory holding C(admin.conf), C(super-admin.conf), C(controller-manager.conf) and C(scheduler.conf).
     type: path
     default: /etc/kubernetes
+  config:
+    description:
+      - O(state=check) and O(state=renew) kubeadm's configuration file on the node (InitConfiguration and
+        ClusterConfiguration documents, C(kubeadm.k8s.io/v1beta2) to C(v1beta4)), as C(kubeadm --config).
+      - With C(etcd.external) the etcd certificates and C(etcd-ca) are left out of V(all), as kubeadm leaves them out.
+      - C(certificateValidityPeriod) and C(encryptionAlgorithm) (v1beta4) are the defaults of O(validity) and of the
+        algorithm of new keys (O(key_algorithm) V(keep) otherwise), so a renewal issues what C(kubeadm certs renew)
+        would. C(apiServer.certSANs) are required SANs of C(apiserver) like O(extra_sans).
+      - O(state=check) warns (RV(warnings)) about a certificate lacking a SAN the configuration asks for
+        (C(apiServer.certSANs), C(etcd.local.serverCertSANs), C(etcd.local.peerCertSANs)).
+    type: path
   kubelet_dir:
     description:
       - O(state=check) and O(certificates=[kubelet-client]) the kubelet's directory (C(config.yaml), C(pki/)). Where it exists, RV(kubelet) reports the kubelet's
