@@ -329,3 +329,100 @@ fn a_v1beta4_configuration_sets_validity_and_algorithm_and_its_sans_are_checked_
     assert_eq!(fp["residual_seconds"].as_i64().unwrap() / 86400, 29, "{fp}");
     assert!(fp["key_algorithm"].as_str().unwrap().to_ascii_lowercase().contains("rsa"), "{fp}");
 }
+
+/// An intermediate CA signed by `ca` (kubeadm 1.21+'s external-CA mode accepts leaves it signed, with the
+/// chain in the leaf's file), and the apiserver's certificate re-issued by it with the chain appended.
+fn apiserver_from_an_intermediate(pki: &Pki, signer_ca: &std::path::Path, signer_key: &std::path::Path) {
+    let d = pki.root();
+    let p = |n: &str| d.join(n).display().to_string();
+    std::fs::write(d.join("int.ext"), "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n").unwrap();
+    std::fs::write(d.join("leaf.ext"), "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:kubernetes,IP:127.0.0.11\nauthorityKeyIdentifier=keyid\n").unwrap();
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &p("int.key"),
+        "-subj",
+        "/CN=intermediate",
+        "-out",
+        &p("int.csr"),
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("int.csr"),
+        "-CA",
+        signer_ca.to_str().unwrap(),
+        "-CAkey",
+        signer_key.to_str().unwrap(),
+        "-CAcreateserial",
+        "-days",
+        "365",
+        "-extfile",
+        &p("int.ext"),
+        "-out",
+        &p("int.crt"),
+    ]);
+    let key = pki.certs().join("apiserver.key");
+    openssl(&["req", "-new", "-key", key.to_str().unwrap(), "-subj", "/CN=kube-apiserver", "-out", &p("a.csr")]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("a.csr"),
+        "-CA",
+        &p("int.crt"),
+        "-CAkey",
+        &p("int.key"),
+        "-CAcreateserial",
+        "-days",
+        "300",
+        "-extfile",
+        &p("leaf.ext"),
+        "-out",
+        &p("leaf.crt"),
+    ]);
+    let chain = [std::fs::read(d.join("leaf.crt")).unwrap(), std::fs::read(d.join("int.crt")).unwrap()].concat();
+    std::fs::write(pki.certs().join("apiserver.crt"), chain).unwrap();
+}
+
+#[test]
+fn a_leaf_signed_by_an_intermediate_with_the_chain_in_its_file_chains_to_the_ca() {
+    let pki = std_pki();
+    let (ca, ca_key) = (pki.certs().join("ca.crt"), pki.certs().join("ca.key"));
+    apiserver_from_an_intermediate(&pki, &ca, &ca_key);
+    // kubeadm's external-CA mode: the CA's key is elsewhere
+    std::fs::rename(&ca_key, pki.root().join("ca.key")).unwrap();
+    let (code, table, err) = run_on(&pki, &["check"]);
+    assert_eq!(code, 0, "{err}");
+    let row = table.lines().find(|l| l.starts_with("apiserver ")).unwrap();
+    assert!(row.contains("299d") && row.trim_end().ends_with("yes"), "{table}");
+    // openssl agrees that the file's chain leads to ca.crt
+    let verified = openssl(&[
+        "verify",
+        "-CAfile",
+        ca.to_str().unwrap(),
+        "-untrusted",
+        pki.root().join("int.crt").to_str().unwrap(),
+        pki.root().join("leaf.crt").to_str().unwrap(),
+    ]);
+    assert!(verified.trim().ends_with(": OK"), "{verified}");
+}
+
+#[test]
+fn an_intermediate_from_another_ca_does_not_make_a_leaf_chain() {
+    let pki = std_pki();
+    // the intermediate is signed by the front-proxy CA, not by ca
+    let (fp, fp_key) = (pki.certs().join("front-proxy-ca.crt"), pki.certs().join("front-proxy-ca.key"));
+    apiserver_from_an_intermediate(&pki, &fp, &fp_key);
+    let (code, _, err) = run_on(&pki, &["check"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("apiserver.crt: not issued by the CA") && err.contains("nor through the 1 intermediate CA"),
+        "{err}"
+    );
+}

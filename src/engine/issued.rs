@@ -23,7 +23,7 @@ pub fn check(
     if !key.matches(&cert.public_key_raw) {
         return Err("the certificate does not match its private key".into());
     }
-    verify::issued_by(cert, ca)?;
+    verify::chains_to(cert, ca)?;
     let kept = cert.subject.kubeadm_kept();
     if kept.0.iter().map(|a| (&a.oid, &a.value)).ne(expect.subject.0.iter().map(|a| (&a.oid, &a.value))) {
         return Err(format!("its subject \"{}\" differs from the expected \"{}\"", cert.subject, expect.subject));

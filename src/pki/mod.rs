@@ -259,7 +259,7 @@ impl Pki {
             let Some(loaded) = &entry.loaded else { continue };
             let ca = self.ca(entry.spec.ca);
             if let Some(ca_cert) = &ca.cert {
-                verify::issued_by(&loaded.cert, ca_cert).map_err(|why| Error::NotIssuedByCa {
+                verify::chains_to(&loaded.cert, ca_cert).map_err(|why| Error::NotIssuedByCa {
                     path: entry.location.path().to_path_buf(),
                     ca: ca.cert_path.clone(),
                     why,

@@ -1,5 +1,7 @@
 //! "Was this certificate issued by that CA?": the issuer name must be the CA's subject, byte for byte (Go
-//! and kube-apiserver compare raw names), and the CA's public key must verify the signature.
+//! and kube-apiserver compare raw names), and the CA's public key must verify the signature. Directly, or
+//! through intermediate CAs the files carry after the first certificate (kubeadm 1.21+ accepts a leaf signed
+//! by an intermediate in its external-CA mode, the chain in the leaf's file; a `ca.crt` bundle may hold them too).
 
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 
@@ -15,6 +17,40 @@ pub fn issued_by(cert: &Certificate, ca: &Certificate) -> Result<(), String> {
     UnparsedPublicKey::new(alg, &ca.public_key_raw)
         .verify(&cert.tbs_raw, &cert.signature)
         .map_err(|_| "the CA's key does not verify its signature".to_string())
+}
+
+/// The longest chain followed: kubeadm's PKIs have none, real ones one or two.
+const MAX_DEPTH: usize = 4;
+
+/// `cert` chains to `ca`: issued by it, or by an intermediate CA (from `cert`'s file or `ca`'s) that chains
+/// to it, each link verified like [`issued_by`]. The error is the direct one, and says intermediates did not
+/// help when there were some.
+pub fn chains_to(cert: &Certificate, ca: &Certificate) -> Result<(), String> {
+    let direct = match issued_by(cert, ca) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    let pool: Vec<Certificate> = cert
+        .chain_rest
+        .iter()
+        .chain(&ca.chain_rest)
+        .filter_map(|der| Certificate::from_der(std::path::Path::new("chain"), der).ok())
+        .filter(Certificate::is_ca)
+        .collect();
+    if pool.is_empty() {
+        return Err(direct);
+    }
+    let mut current = cert;
+    for _ in 0..MAX_DEPTH {
+        let Some(next) = pool.iter().find(|i| !std::ptr::eq(*i, current) && issued_by(current, i).is_ok()) else {
+            break;
+        };
+        if issued_by(next, ca).is_ok() {
+            return Ok(());
+        }
+        current = next;
+    }
+    Err(format!("{direct} (nor through the {} intermediate CA certificate(s) in the files)", pool.len()))
 }
 
 fn verification_alg(sig_oid: &str, ca_key: KeyKind) -> Option<&'static dyn VerificationAlgorithm> {
