@@ -267,17 +267,30 @@ fn a_restarted_component_that_crashes_before_it_is_healthy_is_followed_to_its_su
     let stop = |pid: &str| {
         format!("kill {pid}; while [ -e /proc/{pid} ] && ! grep -q ') Z' /proc/{pid}/stat; do sleep 0.1; done")
     };
-    // the supervisor stand-in: stop, start (not waiting for ready), then, a second later (long before a
-    // kube-apiserver is ready), the new process crashes and is started once more
+    // The supervisor stand-in: stop the apiserver, then start a second kube-apiserver that crashes before it is
+    // healthy, then a third. The second has the first's command line (so it is this PKI's kube-apiserver) but
+    // is a listener that exits at the first connection to its port: the restart's own health probe. So it
+    // crashes exactly after the restart has seen it and before it could be healthy, whatever the machine's load.
+    // (/usr/bin/python3: a pyenv shim would exec python again and lose the program name kube-apiserver.)
+    let crasher = "import socket, sys\n\
+                   flags = dict(a[2:].split('=', 1) for a in sys.argv[1:] if a.startswith('--') and '=' in a)\n\
+                   s = socket.socket()\n\
+                   s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+                   s.bind((flags.get('bind-address', '0.0.0.0'), int(flags.get('secure-port', '6443'))))\n\
+                   s.listen(1)\n\
+                   s.accept()[0].close()\n";
+    std::fs::write(pki.root().join("crasher.py"), crasher).unwrap();
     let cmd = format!(
-        "{}; {start} >/dev/null 2>&1; second=$(cat {root}/run/kube-apiserver.pid); echo $second > {root}/second.pid; \
-         ( sleep 1; {}; {start} ) </dev/null >/dev/null 2>&1 &",
+        "args=$(tr '\\0' ' ' < /proc/$KUBEADM_CERTS_PID/cmdline | cut -d' ' -f2-); {}; \
+         ( bash -c 'echo $$ > {root}/second.pid; exec -a kube-apiserver /usr/bin/python3 {root}/crasher.py \"$@\"' crasher $args; \
+           {start} ) </dev/null >{root}/supervisor.log 2>&1 & \
+         while [ ! -s {root}/second.pid ]; do sleep 0.05; done",
         stop("$KUBEADM_CERTS_PID"),
-        stop("$second")
     );
     let (code, v, text) =
         restart_json(&pki, &["stale", "--method", "command", "--restart-command", &cmd, "--timeout", "90s"]);
-    assert_eq!(code, 0, "{text}");
+    let log = std::fs::read_to_string(pki.root().join("supervisor.log")).unwrap_or_default();
+    assert_eq!(code, 0, "{text}\nthe supervisor stand-in said: {log}");
     let second = std::fs::read_to_string(pki.root().join("second.pid")).unwrap().trim().to_string();
     let third = cluster.pid("kube-apiserver");
     assert!(third != before && third.to_string() != second, "three processes: {before}, {second}, {third}");
