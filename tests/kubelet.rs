@@ -282,25 +282,13 @@ fn a_kubelet_client_certificate_is_issued_again_from_the_ca_as_the_kubelet_keeps
     assert_eq!((code, v["changed"].as_bool()), (0, Some(false)), "{text}");
 
     // a real kube-apiserver authenticates the kubelet with it, through kubelet.conf as rewritten
-    let cluster = std::process::Command::new(repo().join("scripts/cluster.sh"))
-        .arg("start")
-        .arg(pki.root())
-        .arg(ip)
-        .env("K8S_BIN", k8s_bin())
-        .output()
-        .unwrap();
-    let stop = || std::process::Command::new(repo().join("scripts/cluster.sh")).arg("stop").arg(pki.root()).output();
-    if !cluster.status.success() {
-        let _ = stop();
-        panic!("cluster.sh start: {}", String::from_utf8_lossy(&cluster.stderr));
-    }
+    let _cluster = Cluster::start(&pki, ip);
     let out = std::process::Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(pki.kube().join("kubelet.conf"))
         .args(["get", "--raw", "/api"])
         .output()
         .unwrap();
-    let _ = stop();
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && said.contains("\"kind\":\"APIVersions\""), "{said}");
 }

@@ -9,36 +9,6 @@ use std::process::Command;
 
 const IP: &str = "127.0.0.41";
 
-struct Cluster<'a> {
-    pki: &'a Pki,
-}
-
-impl<'a> Cluster<'a> {
-    fn start(pki: &'a Pki) -> Cluster<'a> {
-        let out = Command::new(repo().join("scripts/cluster.sh"))
-            .arg("start")
-            .arg(pki.root())
-            .arg(IP)
-            .env("K8S_BIN", k8s_bin())
-            .output()
-            .unwrap();
-        let c = Cluster { pki };
-        assert!(
-            out.status.success(),
-            "cluster.sh start: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        c
-    }
-}
-
-impl Drop for Cluster<'_> {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/cluster.sh")).arg("stop").arg(self.pki.root()).output();
-    }
-}
-
 fn kubectl(pki: &Pki, conf: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new("kubectl").arg("--kubeconfig").arg(pki.kube().join(conf)).args(args).output().unwrap();
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
@@ -56,7 +26,7 @@ fn etcd_and_apiserver_run_on_the_renewed_pki_and_kubectl_authenticates() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(before.changed(&pki.snapshot()).len(), 7 * 2 + 3);
 
-    let _cluster = Cluster::start(&pki);
+    let _cluster = Cluster::start(&pki, IP);
     // the rewritten admin.conf: its CA verifies the server, its new client certificate authenticates
     let (ok, text) = kubectl(&pki, "admin.conf", &["get", "--raw", "/readyz"]);
     assert!(ok && text.trim() == "ok", "{text}");

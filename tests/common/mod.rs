@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
+pub mod cluster;
 pub mod leaks;
+
+#[allow(unused_imports)]
+pub use cluster::Cluster;
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
