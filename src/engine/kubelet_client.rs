@@ -16,7 +16,7 @@
 //!    its `/healthz` answers and, where `admin.conf` is, until the apiserver shows it back: its node Lease
 //!    renewed after the restart (so authenticated with the new certificate) and its node Ready.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -28,6 +28,7 @@ use super::describe::rfc3339;
 use super::kubelet::{self, CLIENT};
 use super::plan::{BACKDATE, Desired};
 use super::sign::sign_local;
+use crate::commit::{parent, sync_dir};
 use crate::duration::{self, Span};
 use crate::error::{Error, Result};
 use crate::pki::cert::{Certificate, EKU_CLIENT_AUTH, Name, NameAttr, OID_CN, OID_O, pem_encode};
@@ -193,14 +194,6 @@ fn report(req: &KubeletClientRequest, now: DateTime<Utc>, mut warnings: Vec<Stri
     let (rows, more) = kubelet::certificates(&req.kubelet_dir, &req.layout.kubeconfig_dir, now);
     warnings.extend(more);
     Outcome { kubelet: rows, warnings, ..Outcome::default() }
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::write(dir, e))
-}
-
-fn parent(path: &Path) -> &Path {
-    path.parent().unwrap_or(Path::new("/"))
 }
 
 /// A file that did not exist, written whole, 0600, then its directory synced.
