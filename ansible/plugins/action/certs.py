@@ -138,10 +138,22 @@ class ActionModule(ActionBase):
             return None  # check mode writes nothing, not even the cached binary
         if host in self._install_failed or not self._may_write_copy():
             return None
-        if not self._write_copy(path, sha256, local_binary, host):
-            return None
-        res = self._use_copy(path, sha256, args)
-        reason = binary_cache.miss_reason(res.get('stdout'))
+        if self._stdin_ok():
+            # one round trip: the arguments and the binary on standard input, written, checked, then run
+            res = self._install_and_use(path, sha256, local_binary, args, host)
+            reason = binary_cache.miss_reason(res.get('stdout'))
+            if reason is not None and reason.startswith('install-failed'):
+                self._install_failed.add(host)
+                display.warning(
+                    'k8s_pki.kubeadm.certs: could not keep the module binary on %s at %s (%s); every task on it '
+                    'transfers the binary instead (set %s: false to skip this attempt)'
+                    % (host, path, reason[len('install-failed'):].strip()[-300:], _CACHE_VAR))
+                return None
+        else:
+            if not self._write_copy(path, sha256, local_binary, host):
+                return None
+            res = self._use_copy(path, sha256, args)
+            reason = binary_cache.miss_reason(res.get('stdout'))
         if reason is not None:
             display.warning('k8s_pki.kubeadm.certs: the module binary just written on %s is not usable (%s); '
                             'transferring it with every task instead' % (host, reason))
@@ -166,6 +178,19 @@ class ActionModule(ActionBase):
             in_data = None
         cmd = ('%s /bin/sh -c %s' % (env, shlex.quote(script))).strip()
         return self._low_level_execute_command(cmd, sudoable=True, in_data=in_data)
+
+    def _install_and_use(self, path, sha256, local_binary, args, host):
+        """One command on the target: keep the binary (sent on stdin after the args), check it, run it."""
+        env = self._compute_environment_string()
+        args = to_bytes(args)
+        with open(local_binary, 'rb') as f:
+            in_data = args + f.read()
+        script = binary_cache.install_and_use_script(path, sha256, len(args))
+        cmd = ('%s /bin/sh -c %s' % (env, shlex.quote(script))).strip()
+        res = self._low_level_execute_command(cmd, sudoable=True, in_data=in_data)
+        if binary_cache.miss_reason(res.get('stdout')) is None:
+            display.vv('k8s_pki.kubeadm.certs: kept the module binary on %s at %s' % (host, path))
+        return res
 
     def _stdin_ok(self):
         conn = self._connection

@@ -316,7 +316,9 @@ notes:
     connection can. Before every use the target checks that the copy is a regular file, that it and its two
     folders are owned by root with mode 0755, and that its sha256 is the one of the collection's binary; a copy
     that fails any check is never run (a warning names the reason) and is replaced. Copies of other versions
-    are removed when a new one is written.
+    are removed when a new one is written. Where the connection can send data with a command, the first use is
+    one command after the check that found no copy (the arguments and the binary on standard input, written,
+    checked, then run) instead of a temporary directory, a file transfer, the install and the run.
   - The copy is written only by root (C(become=true), or the remote user root) and never in check mode. Where it
     cannot be written (no root, a read-only C(/var/lib)), async tasks, and with the variable
     C(kubeadm_certs_binary_cache=false) (set it for a host, a group or a play to turn this off), the task uses

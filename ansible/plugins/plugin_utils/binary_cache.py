@@ -109,6 +109,34 @@ def install_script(path, sha256, source):
     ).format(root=q(CACHE_ROOT), dir=q(CACHE_DIR), src=q(source), sha=q(sha256), path=q(path))
 
 
+def install_and_use_script(path, sha256, args_len):
+    """Shell (run as root) for a first use in one round trip: standard input carries the task's arguments
+    (ARGS_LEN bytes) and then the binary. It writes the binary as install_script does, then runs it as
+    use_script does (the same checks first). When the writing fails it prints the miss marker with
+    "install-failed" and the reason, and runs nothing.
+
+    The arguments are read with dd one byte at a time (a few hundred bytes): a buffered reader such as head could
+    read into the binary that follows and lose it.
+    """
+    q = shlex.quote
+    install = (
+        'set -e; umask 022; '
+        'for d in {root} {dir}; do [ -L "$d" ] && rm -f "$d"; mkdir -p "$d"; chown 0:0 "$d"; chmod 0755 "$d"; done; '
+        'dd bs=1 count={n} of="$a" 2>/dev/null; [ "$(wc -c <"$a")" -eq {n} ]; '
+        'cat >"$t"; chown 0:0 "$t"; chmod 0755 "$t"; sync "$t" 2>/dev/null || sync; '
+        'printf "%s  %s\\n" {sha} "$t" | sha256sum -c --status || {{ echo "the copy written does not match its sha256"; exit 1; }}; '
+        'mv -f "$t" {path}; '
+        'for f in {dir}/*; do [ "$f" = {path} ] || [ ! -e "$f" ] || rm -f "$f"; done; '
+        'find {dir} -maxdepth 1 -name ".new-*" -mmin +60 -delete 2>/dev/null || true'
+    ).format(root=q(CACHE_ROOT), dir=q(CACHE_DIR), n=int(args_len), sha=q(sha256), path=q(path))
+    return (
+        'a=$(umask 077; mktemp) || exit 1; t={dir}/.new-$$; trap \'rm -f "$a" "$t"\' EXIT; '
+        'err=$( ( {install} ) 2>&1 ) || {{ echo "{marker} install-failed $(echo "$err" | tail -n 3 | tr "\\n" " ")"; '
+        'exit {rc}; }}; '
+        '{checks}"$p" "$a"; rc=$?; rm -f "$a"; exit $rc'
+    ).format(dir=q(CACHE_DIR), install=install, marker=MISS_MARKER, rc=MISS_RC, checks=_checks(path, sha256))
+
+
 def miss_reason(stdout):
     """The reason the use script gave for not running the copy, or None when the module ran."""
     first = (stdout or '').lstrip().split('\n', 1)[0].strip()
