@@ -108,9 +108,10 @@ options:
     type: path
   kubelet_dir:
     description:
-      - O(state=check) and O(certificates=[kubelet-client]) the kubelet's directory (C(config.yaml), C(pki/)). Where it exists, RV(kubelet) reports the kubelet's
-        client certificate (the one O(kubeconfig_dir)C(/kubelet.conf) uses, embedded or the file it names) and its serving
-        certificate, and O(fail_within) covers them. Worker nodes need nothing else.
+      - O(state=check) and O(certificates=[kubelet-client]) the kubelet's directory (C(config.yaml), C(pki/)).
+        Where it exists, RV(kubelet) reports the kubelet's client certificate (the one O(kubeconfig_dir)C(/kubelet.conf)
+        uses, embedded or the file it names) and its serving certificate, and O(fail_within) covers them.
+        Worker nodes need nothing else.
     type: path
     default: /var/lib/kubelet
   renew_before:
