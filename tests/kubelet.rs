@@ -333,3 +333,22 @@ fn a_kubelet_client_renewal_asks_for_what_it_cannot_know_and_refuses_what_does_n
     assert!(v["diff"][0]["after"].as_str().unwrap().contains("CN=system:node:cp1"), "{v}");
     assert!(!v.to_string().contains("PRIVATE KEY"), "no key in the result: {v}");
 }
+
+#[test]
+fn a_kubelet_that_cannot_be_restarted_fails_the_run_saying_the_certificate_is_in_place() {
+    let pki = std_pki();
+    kubelet_dir(&pki, KUBEADM_CONFIG);
+    let kubelet = pki.kubelet().display().to_string();
+    let mut args = vec!["renew", "kubelet-client", "--force", "--kubelet-dir", kubelet.as_str()];
+    let dirs = pki.dirs();
+    args.extend(dirs.iter().map(String::as_str));
+    // no systemctl on this PATH
+    let out = bin().args(&args).env("PATH", "/nonexistent").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("needs systemctl") && err.contains("the new certificate is in place"), "{err}");
+    assert!(pki.kubelet().join("pki/kubelet-client-current.pem").exists(), "written before the restart");
+    // a rerun finds it not due, as the message says
+    let (code, v, text) = repair(&pki, &[]);
+    assert_eq!((code, v["changed"].as_bool()), (0, Some(false)), "{text}");
+}

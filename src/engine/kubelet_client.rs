@@ -75,7 +75,10 @@ pub fn renew(req: &KubeletClientRequest, now: DateTime<Utc>) -> Result<Outcome> 
     if req.check_mode {
         let mut out = report(req, now, warnings);
         out.changed = true;
-        out.msg = format!("kubelet-client of node {node} would be renewed ({reason}) and the kubelet restarted");
+        out.msg = format!(
+            "kubelet-client of node {node} would be renewed ({reason}){}",
+            if req.restart_kubelet { " and the kubelet restarted" } else { "" }
+        );
         out.diff.push(diff);
         return Ok(out);
     }
@@ -90,7 +93,14 @@ pub fn renew(req: &KubeletClientRequest, now: DateTime<Utc>) -> Result<Outcome> 
     }
     // 5. restart and wait
     if req.restart_kubelet {
-        restart_and_wait(req, &node, now)?;
+        // the files are written whatever happens now: say so, and that a rerun finds nothing due
+        restart_and_wait(req, &node, now).map_err(|e| {
+            Error::Restart(format!(
+                "{e} (the new certificate is in place: {} names {}; a rerun finds it not due)",
+                conf.display(),
+                link.display()
+            ))
+        })?;
     } else {
         warnings.push(
             "the kubelet was not restarted (restart_kubelet: false): it uses the new certificate from its next start"
