@@ -86,6 +86,11 @@ impl KubeadmConfig {
         })
     }
 
+    /// Whether what `ca` signs (and `ca` itself) is not kubeadm's here: the etcd CA with an external etcd.
+    pub fn leaves_out(&self, ca: CaId) -> bool {
+        self.external_etcd && ca == CaId::EtcdCa
+    }
+
     /// The SANs the configuration asks `name` to carry.
     pub fn sans_for(&self, name: &str) -> &[San] {
         match name {
@@ -103,8 +108,8 @@ impl KubeadmConfig {
     /// `all` without what an external etcd makes not kubeadm's; names typed stay as typed.
     pub fn selection(config: Option<&KubeadmConfig>, selection: Selection) -> Selection {
         match config {
-            Some(c) if c.external_etcd && !selection.explicit => Selection {
-                specs: selection.specs.into_iter().filter(|s| s.ca != CaId::EtcdCa).collect(),
+            Some(c) if !selection.explicit => Selection {
+                specs: selection.specs.into_iter().filter(|s| !c.leaves_out(s.ca)).collect(),
                 explicit: false,
             },
             _ => selection,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use super::describe::{ca_rows, cert_row};
+use super::describe::{ca_row, cert_row};
 use crate::commit;
 use crate::duration::Span;
 use crate::error::Result;
@@ -62,9 +62,11 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
             .iter()
             .map(|e| cert_row(&pki, e, e.loaded.as_ref().map(|l| &l.cert), now, Action::None))
             .collect(),
-        certificate_authorities: ca_rows(&pki, now)
-            .into_iter()
-            .filter(|c| !(req.config.as_ref().is_some_and(|k| k.external_etcd) && c.name == "etcd-ca"))
+        certificate_authorities: pki
+            .cas
+            .iter()
+            .filter(|ca| !req.config.as_ref().is_some_and(|k| k.leaves_out(ca.spec.id)))
+            .map(|ca| ca_row(ca, now))
             .collect(),
         components: crate::inuse::components(&req.layout),
         ..Outcome::default()

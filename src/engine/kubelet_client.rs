@@ -31,9 +31,11 @@ use super::sign::sign_local;
 use crate::commit::{parent, sync_dir};
 use crate::duration::{self, Span};
 use crate::error::{Error, Result};
+use crate::inventory::CaId;
 use crate::pki::cert::{Certificate, EKU_CLIENT_AUTH, Name, NameAttr, OID_CN, OID_O, pem_encode};
 use crate::pki::key::{KeyAlgorithm, PrivateKey};
 use crate::pki::kubeconfig;
+use crate::pki::{Keys, Pki};
 use crate::report::{DiffEntry, Outcome};
 use crate::request::KubeletClientRequest;
 
@@ -156,20 +158,22 @@ fn residual(cert: Option<&Certificate>, now: DateTime<Utc>) -> String {
 
 /// A key and a certificate for the node, from `ca` on disk; its key never leaves this node.
 fn issue(req: &KubeletClientRequest, node: &str, now: DateTime<Utc>) -> Result<(String, PrivateKey)> {
-    let (ca_crt, ca_key) = (req.layout.cert_dir.join("ca.crt"), req.layout.cert_dir.join("ca.key"));
-    if !crate::pki::exists(&ca_key)? {
+    // the CA as every renewal reads it: a CA certificate, and its key checked against it (Ca::load_key)
+    let pki = Pki::read(&req.layout, &[], false, Keys::Skip)?;
+    let ca_entry = pki.ca(CaId::Ca);
+    let Some(ca) = ca_entry.cert.as_ref() else {
+        return Err(Error::invalid(&ca_entry.cert_path, "does not exist: there is no cluster CA to issue from"));
+    };
+    if !ca_entry.has_key {
         return Err(Error::invalid(
-            &ca_key,
+            &ca_entry.key_path,
             "does not exist: the cluster CA's key is not on this node (a worker, or an external CA). Run this on a \
              control-plane node that holds it, or let the kubelet request a certificate through the certificates API \
              (bootstrap-kubelet.conf)",
         ));
     }
-    let ca = Certificate::read(&ca_crt)?;
-    let ca_private = PrivateKey::read(&ca_key)?;
-    if !ca_private.matches(&ca.public_key_raw) {
-        return Err(Error::KeyMismatch { path: ca_key, cert: ca_crt });
-    }
+    let ca_private = ca_entry.load_key()?;
+    let ca_crt = &ca_entry.cert_path;
     let algorithm = req.key_algorithm.unwrap_or(KeyAlgorithm::EcdsaP256);
     let key = PrivateKey::generate(algorithm)?;
     let attr = |oid: &str, value: String| NameAttr { oid: oid.to_string(), tag: UTF8, value };
@@ -185,7 +189,7 @@ fn issue(req: &KubeletClientRequest, node: &str, now: DateTime<Utc>) -> Result<(
         not_after,
         clamped_to_ca: not_after == ca.not_after,
     };
-    let der = sign_local(&desired, &key, &ca, &ca_private).map_err(|e| Error::invalid(&ca_crt, e))?;
+    let der = sign_local(&desired, &key, ca, &ca_private).map_err(|e| Error::invalid(ca_crt, e))?;
     Ok((pem_encode("CERTIFICATE", &der), key))
 }
 
