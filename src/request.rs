@@ -156,6 +156,33 @@ pub struct KubeletClientRequest {
     /// `systemctl restart kubelet` after the write, then wait until it is back.
     pub restart_kubelet: bool,
     pub timeout: Span,
+    pub step: KubeletClientStep,
+}
+
+/// Where the kubelet's new client certificate comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KubeletClientStep {
+    /// `renew kubelet-client`: issued from `ca.key` on this node (a control-plane node).
+    Issue,
+    /// `csr kubelet-client`, a worker's first step: a new key and a CSR in this directory, when due; the CSR is
+    /// signed on a control-plane node (`sign kubelet-client`), the CA key never leaves it.
+    Csr { csr_dir: PathBuf },
+    /// `install kubelet-client`, a worker's last step: the certificate a control-plane node signed
+    /// (`signed_dir/kubelet-client.crt`) with the key the CSR step wrote (`csr_dir/kubelet-client.key`).
+    Install { csr_dir: PathBuf, signed_dir: PathBuf },
+}
+
+/// `sign kubelet-client` on a control-plane node: a worker's CSR (`csr_dir/kubelet-client.csr`, untrusted)
+/// signed by `ca` for the node the caller names, written as `csr_dir/kubelet-client.crt` (`engine::kubelet_sign`).
+#[derive(Clone, Debug)]
+pub struct KubeletSignRequest {
+    pub layout: Layout,
+    pub csr_dir: PathBuf,
+    /// Who the certificate is for, from the caller (the inventory), never from the CSR.
+    pub node_name: String,
+    pub validity: Span,
+    pub check_mode: bool,
+    pub lock_timeout: Span,
 }
 
 /// The name `renew` takes for the kubelet's client certificate. It is not kubeadm's, so it is renewed on its
@@ -163,13 +190,13 @@ pub struct KubeletClientRequest {
 pub const KUBELET_CLIENT: &str = "kubelet-client";
 
 /// Whether `names` ask for the kubelet's client certificate (alone), or a usage error when mixed.
-pub fn wants_kubelet_client<S: AsRef<str>>(names: &[S]) -> Result<bool> {
+pub fn wants_kubelet_client<S: AsRef<str>>(verb: &str, names: &[S]) -> Result<bool> {
     let names: Vec<&str> = names.iter().map(|s| s.as_ref().trim()).filter(|s| !s.is_empty()).collect();
     match (names.contains(&KUBELET_CLIENT), names.len()) {
         (false, _) => Ok(false),
         (true, 1) => Ok(true),
         (true, _) => Err(Error::Usage(format!(
-            "renew {KUBELET_CLIENT} on its own: it is the kubelet's certificate, not one of kubeadm's (got {})",
+            "{verb} {KUBELET_CLIENT} on its own: it is the kubelet's certificate, not one of kubeadm's (got {})",
             names.join(", ")
         ))),
     }
@@ -356,6 +383,7 @@ pub enum Request {
     Check(CheckRequest),
     Renew(RenewRequest),
     KubeletClient(KubeletClientRequest),
+    KubeletSign(KubeletSignRequest),
     Csr(CsrRequest),
     Install(InstallRequest),
     Restart(RestartRequest),

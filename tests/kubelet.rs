@@ -319,7 +319,10 @@ fn a_kubelet_client_renewal_asks_for_what_it_cannot_know_and_refuses_what_does_n
     let v = module_on(&pki, serde_json::json!({"state": "check", "node_name": "cp1"}));
     assert_eq!(v["failed"], true, "{v}");
     assert!(
-        v["msg"].as_str().unwrap().contains("node_name applies to state renew with certificates: [kubelet-client]"),
+        v["msg"]
+            .as_str()
+            .unwrap()
+            .contains("node_name applies to certificates: [kubelet-client] (states renew, csr, install, sign)"),
         "{v}"
     );
     let v = module_on(
@@ -351,4 +354,332 @@ fn a_kubelet_that_cannot_be_restarted_fails_the_run_saying_the_certificate_is_in
     // a rerun finds it not due, as the message says
     let (code, v, text) = repair(&pki, &[]);
     assert_eq!((code, v["changed"].as_bool()), (0, Some(false)), "{text}");
+}
+
+/// A worker's node root beside the control plane's `cp`: only what `kubeadm join` leaves on a worker
+/// (`pki/ca.crt`, a `kubelet.conf` naming the kubelet's rotated file) and a kubelet client certificate for
+/// `system:node:w1` from `cp`'s CA, valid for a day (so due).
+fn worker_of(cp: &Pki) -> Pki {
+    let w = Pki { dir: tempfile::tempdir().unwrap() };
+    std::fs::create_dir_all(w.certs()).unwrap();
+    std::fs::copy(cp.certs().join("ca.crt"), w.certs().join("ca.crt")).unwrap();
+    kubelet_dir(&w, KUBEADM_CONFIG);
+    let pki_dir = w.kubelet().join("pki");
+    let dated = pki_dir.join("kubelet-client-2026-01-01-00-00-00.pem");
+    let (key, csr, crt) = (w.root().join("k.pem"), w.root().join("r.csr"), w.root().join("c.pem"));
+    let s = |p: &Path| p.display().to_string();
+    openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &s(&key)]);
+    openssl(&["req", "-new", "-key", &s(&key), "-subj", "/O=system:nodes/CN=system:node:w1", "-out", &s(&csr)]);
+    let ext = w.root().join("ext");
+    std::fs::write(&ext, "extendedKeyUsage = clientAuth\nkeyUsage = critical, digitalSignature\n").unwrap();
+    let ca = cp.certs();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &s(&csr),
+        "-CA",
+        &s(&ca.join("ca.crt")),
+        "-CAkey",
+        &s(&ca.join("ca.key")),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &s(&ext),
+        "-out",
+        &s(&crt),
+    ]);
+    let both = [std::fs::read(&crt).unwrap(), std::fs::read(&key).unwrap()].concat();
+    std::fs::write(&dated, both).unwrap();
+    std::os::unix::fs::symlink(&dated, pki_dir.join("kubelet-client-current.pem")).unwrap();
+    // kubeadm's kubelet.conf with the user a joined kubelet has: the rotated file, through its link
+    let conf = String::from_utf8(cp.read("kubelet.conf")).unwrap();
+    let link = s(&pki_dir.join("kubelet-client-current.pem"));
+    let conf: String = conf
+        .lines()
+        .map(|l| match l.trim_start().split_once(':') {
+            Some(("client-certificate-data", _)) => format!("    client-certificate: {link}\n"),
+            Some(("client-key-data", _)) => format!("    client-key: {link}\n"),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(w.kube().join("kubelet.conf"), conf).unwrap();
+    w
+}
+
+/// `VERB kubelet-client --csr-dir DIR ...` on a node root, JSON out.
+fn kubelet_step(node: &Pki, verb: &str, csr_dir: &Path, extra: &[&str]) -> (i32, serde_json::Value, String) {
+    let (kubelet, dir) = (node.kubelet().display().to_string(), csr_dir.display().to_string());
+    let mut args = vec![verb, "kubelet-client", "-o", "json", "--csr-dir", &dir];
+    if verb != "sign" {
+        args.extend(["--kubelet-dir", &kubelet]);
+    }
+    args.extend_from_slice(extra);
+    let (code, out, err) = run_on(node, &args);
+    (code, serde_json::from_str(&out).unwrap_or(serde_json::Value::Null), format!("{out}{err}"))
+}
+
+/// A directory of the signing side's own, 0700, with `csr` copied in as `kubelet-client.csr` (the controller's part).
+fn carried(to: &Pki, name: &str, csr: &[u8]) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = to.root().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(dir.join("kubelet-client.csr"), csr).unwrap();
+    dir
+}
+
+#[test]
+fn a_workers_kubelet_client_is_repaired_with_a_csr_signed_on_a_control_plane_node_and_a_real_apiserver_accepts_it() {
+    let ip = "127.0.0.78";
+    let cp = kubeadm_pki("std", "cp1", ip);
+    let w = worker_of(&cp);
+    let csr_dir = w.root().join("var/lib/kubeadm-certs/kubelet-csr");
+    // 1. on the worker: due (a day left), so a key and a CSR; check mode writes nothing, a rerun keeps them
+    let (code, v, text) = kubelet_step(&w, "csr", &csr_dir, &["--check"]);
+    assert_eq!((code, v["changed"].as_bool()), (0, Some(true)), "{text}");
+    assert!(!csr_dir.exists(), "check mode created the CSR dir");
+    let (code, v, text) = kubelet_step(&w, "csr", &csr_dir, &[]);
+    assert_eq!((code, v["changed"].as_bool()), (0, Some(true)), "{text}");
+    assert_eq!(v["csrs"][0]["subject"], "O=system:nodes, CN=system:node:w1", "{text}");
+    assert!(v["msg"].as_str().unwrap().contains("sign kubelet-client --csr-dir DIR --node-name w1"), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&csr_dir), mode(&csr_dir.join("kubelet-client.key"))), (0o700, 0o600));
+    let csr = std::fs::read(csr_dir.join("kubelet-client.csr")).unwrap();
+    let (code, v, text) = kubelet_step(&w, "csr", &csr_dir, &[]);
+    assert_eq!(
+        (code, v["changed"].as_bool(), v["csrs"][0]["changed"].as_bool()),
+        (0, Some(false), Some(false)),
+        "{text}"
+    );
+    assert_eq!(std::fs::read(csr_dir.join("kubelet-client.csr")).unwrap(), csr, "a rerun signs the same request");
+
+    // 2. on the control-plane node, the CSR carried there: signed for the node the caller names
+    let sign_dir = carried(&cp, "sign-w1", &csr);
+    let cp_before = cp.snapshot();
+    let (code, v, text) = kubelet_step(&cp, "sign", &sign_dir, &["--node-name", "w1", "--diff"]);
+    assert_eq!((code, v["changed"].as_bool()), (0, Some(true)), "{text}");
+    let crt = sign_dir.join("kubelet-client.crt");
+    let ca = cp.certs().join("ca.crt");
+    let verified =
+        openssl(&["verify", "-CAfile", ca.to_str().unwrap(), "-purpose", "sslclient", crt.to_str().unwrap()]);
+    assert!(verified.trim().ends_with(": OK"), "{verified}");
+    let subject = openssl(&["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in", crt.to_str().unwrap()]);
+    assert_eq!(subject.trim(), "subject=CN=system:node:w1,O=system:nodes");
+    assert_unchanged(&cp_before, &cp.snapshot(), "signing changes nothing of the control plane's PKI");
+    let signed = std::fs::read(&crt).unwrap();
+    let (code, v, text) = kubelet_step(&cp, "sign", &sign_dir, &["--node-name", "w1"]);
+    assert_eq!((code, v["changed"].as_bool()), (0, Some(false)), "a rerun keeps it: {text}");
+    assert_eq!(std::fs::read(&crt).unwrap(), signed);
+
+    // 3. on the worker: installed where the kubelet reads it
+    std::fs::write(csr_dir.join("kubelet-client.crt"), &signed).unwrap();
+    let before = Snapshot::of(&w.kubelet());
+    let (code, v, text) = kubelet_step(&w, "install", &csr_dir, &["--no-restart-kubelet", "--check", "--diff"]);
+    assert_eq!((code, v["changed"].as_bool()), (0, Some(true)), "{text}");
+    assert!(before == Snapshot::of(&w.kubelet()), "check mode wrote something");
+    let (code, v, text) = kubelet_step(&w, "install", &csr_dir, &["--no-restart-kubelet"]);
+    assert_eq!((code, v["renewed"].clone()), (0, serde_json::json!(["kubelet-client"])), "{text}");
+    let link = w.kubelet().join("pki/kubelet-client-current.pem");
+    let pem = std::fs::read(&link).unwrap();
+    assert!(pem.starts_with(&signed), "the link's file holds the signed certificate first");
+    let key = std::fs::read_to_string(csr_dir.join("kubelet-client.key")).unwrap();
+    assert!(String::from_utf8_lossy(&pem).ends_with(&key), "and the key the CSR step wrote");
+    assert_eq!(mode(&std::fs::read_link(&link).unwrap()), 0o600);
+    let (_, doc, _) = json(&w, &[]);
+    assert_eq!(row(&doc, "kubelet-client")["expirationDate"], not_after(&link));
+    let (code, v, text) = kubelet_step(&w, "install", &csr_dir, &["--no-restart-kubelet"]);
+    assert_eq!((code, v["changed"].as_bool()), (0, Some(false)), "{text}");
+    // no longer due: the worker's next CSR step has nothing to do
+    let (code, v, text) = kubelet_step(&w, "csr", &csr_dir, &[]);
+    assert_eq!((code, v["changed"].as_bool(), v["csrs"].as_array().map_or(0, Vec::len)), (0, Some(false), 0), "{text}");
+    assert!(v["msg"].as_str().unwrap().contains("is not due"), "{text}");
+
+    // a real kube-apiserver authenticates the worker's kubelet with it, through its kubelet.conf
+    let _cluster = Cluster::start(&cp, ip);
+    let out = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(w.kube().join("kubelet.conf"))
+        .args(["get", "--raw", "/api"])
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.contains("\"kind\":\"APIVersions\""), "{said}");
+}
+
+/// A CSR for `subject` from a new P-256 key, made by openssl (another producer's encoding), with `extra` args.
+fn openssl_csr(dir: &Path, subject: &str, extra: &[&str]) -> Vec<u8> {
+    let (key, csr) = (dir.join("other.key"), dir.join("other.csr"));
+    openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key.to_str().unwrap()]);
+    let mut args = vec!["req", "-new", "-key", key.to_str().unwrap(), "-subj", subject, "-out", csr.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    openssl(&args);
+    std::fs::read(csr).unwrap()
+}
+
+#[test]
+fn the_control_plane_signs_only_what_a_nodes_kubelet_may_ask_for_and_the_worker_installs_only_what_fits() {
+    let cp = std_pki();
+    let w = worker_of(&cp);
+    let scratch = tempfile::tempdir().unwrap();
+    let cp_before = cp.snapshot();
+    let refused = |csr: Vec<u8>, node: &str, why: &str| {
+        let dir = carried(&cp, "sign", &csr);
+        let (code, _, text) = kubelet_step(&cp, "sign", &dir, &["--node-name", node]);
+        assert_eq!(code, 1, "{text}");
+        assert!(text.contains(why) && text.contains("nothing was signed"), "{why}: {text}");
+        assert!(!dir.join("kubelet-client.crt").exists(), "{why}: a certificate was written");
+    };
+    // another node's name, cluster-admin's group, extensions, a second organization
+    refused(openssl_csr(scratch.path(), "/O=system:nodes/CN=system:node:cp1", &[]), "w1", "another node's name");
+    refused(openssl_csr(scratch.path(), "/O=system:masters/CN=system:node:w1", &[]), "w1", "O=system:masters");
+    refused(
+        openssl_csr(scratch.path(), "/O=system:nodes/CN=system:node:w1", &["-addext", "subjectAltName=DNS:evil"]),
+        "w1",
+        "extension",
+    );
+    refused(
+        openssl_csr(scratch.path(), "/O=system:nodes/O=system:masters/CN=system:node:w1", &[]),
+        "w1",
+        "exactly O=system:nodes",
+    );
+    // a signature its key does not verify (the last byte of the DER flipped): the CSR proves no key
+    let good = openssl_csr(scratch.path(), "/O=system:nodes/CN=system:node:w1", &[]);
+    let mut der = pem::parse(&good).unwrap().contents().to_vec();
+    *der.last_mut().unwrap() ^= 1;
+    refused(pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", der)).into_bytes(), "w1", "proves no key");
+    // not a CSR, and a node name that is no node name
+    refused(std::fs::read(cp.certs().join("ca.crt")).unwrap(), "w1", "not a CERTIFICATE REQUEST");
+    let dir = carried(&cp, "sign", &good);
+    let (code, _, text) = kubelet_step(&cp, "sign", &dir, &["--node-name", "system:masters"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("invalid node name"), "{text}");
+    assert_unchanged(&cp_before, &cp.snapshot(), "refusals change nothing");
+    // openssl's CSR for the right node is signed (UTF8String names, as Go and rcgen write them, or not)
+    let (code, _, text) = kubelet_step(&cp, "sign", &dir, &["--node-name", "w1"]);
+    assert_eq!(code, 0, "{text}");
+    let other_key_cert = std::fs::read(dir.join("kubelet-client.crt")).unwrap();
+
+    // the worker: the CSR step's key and a certificate for another key do not make a pair
+    let csr_dir = w.root().join("csr");
+    let (code, _, text) = kubelet_step(&w, "csr", &csr_dir, &[]);
+    assert_eq!(code, 0, "{text}");
+    let before = Snapshot::of(&w.kubelet());
+    let conf_before = w.read("kubelet.conf");
+    std::fs::write(csr_dir.join("kubelet-client.crt"), &other_key_cert).unwrap();
+    let (code, _, text) = kubelet_step(&w, "install", &csr_dir, &["--no-restart-kubelet"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("is not for the key the CSR step wrote") && text.contains("nothing was installed"), "{text}");
+    // signed by another CA (the worker's own throwaway CA): it must chain to this node's cluster CA
+    let other = std_pki_other_ca(scratch.path(), &csr_dir);
+    std::fs::write(csr_dir.join("kubelet-client.crt"), other).unwrap();
+    let (code, _, text) = kubelet_step(&w, "install", &csr_dir, &["--no-restart-kubelet"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("does not chain to this node's cluster CA"), "{text}");
+    // nothing signed yet
+    std::fs::remove_file(csr_dir.join("kubelet-client.crt")).unwrap();
+    let (code, _, text) = kubelet_step(&w, "install", &csr_dir, &["--no-restart-kubelet"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("nothing signed to install") && text.contains("sign kubelet-client"), "{text}");
+    assert!(before == Snapshot::of(&w.kubelet()), "the kubelet's files are unchanged");
+    assert_eq!(w.read("kubelet.conf"), conf_before);
+    // a worker has no CA key: renew kubelet-client there says how it is done instead
+    let (code, _, text) = repair(&w, &["--force"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("on a worker, `csr kubelet-client` there"), "{text}");
+}
+
+/// The CSR step's request in `csr_dir`, signed by a CA of its own (openssl): right key, right node, wrong CA.
+fn std_pki_other_ca(scratch: &Path, csr_dir: &Path) -> Vec<u8> {
+    let s = |p: &Path| p.display().to_string();
+    let (ca_key, ca_crt, crt) = (scratch.join("ca.key"), scratch.join("ca.crt"), scratch.join("w.crt"));
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=kubernetes",
+        "-days",
+        "3",
+        "-keyout",
+        &s(&ca_key),
+        "-out",
+        &s(&ca_crt),
+    ]);
+    let ext = scratch.join("ext");
+    std::fs::write(&ext, "extendedKeyUsage = clientAuth\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &s(&csr_dir.join("kubelet-client.csr")),
+        "-CA",
+        &s(&ca_crt),
+        "-CAkey",
+        &s(&ca_key),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &s(&ext),
+        "-out",
+        &s(&crt),
+    ]);
+    std::fs::read(crt).unwrap()
+}
+
+#[test]
+fn the_modules_kubelet_client_states_take_their_own_parameters_and_sign_names_the_node() {
+    let cp = std_pki();
+    let w = worker_of(&cp);
+    let csr_dir = w.root().join("csr").display().to_string();
+    let kubelet = w.kubelet().display().to_string();
+    let failed = |node: &Pki, args: serde_json::Value, why: &str| {
+        let v = module_on(node, args);
+        assert_eq!(v["failed"], true, "{v}");
+        assert!(v["msg"].as_str().unwrap().contains(why), "{why}: {v}");
+    };
+    failed(
+        &cp,
+        serde_json::json!({"state": "sign", "certificates": ["kubelet-client"], "csr_dir": csr_dir}),
+        "missing: node_name",
+    );
+    failed(
+        &cp,
+        serde_json::json!({"state": "sign", "csr_dir": csr_dir, "node_name": "w1"}),
+        "state sign takes certificates: [kubelet-client]",
+    );
+    failed(
+        &w,
+        serde_json::json!({"state": "csr", "certificates": ["kubelet-client"], "csr_dir": csr_dir, "restart_kubelet": true}),
+        "restart_kubelet does not apply to state csr with certificates: [kubelet-client]",
+    );
+    failed(&w, serde_json::json!({"state": "install", "certificates": ["kubelet-client"]}), "missing: csr_dir");
+    // the three steps through the module, as the role runs them
+    let v = module_on(
+        &w,
+        serde_json::json!({"state": "csr", "certificates": ["kubelet-client"], "csr_dir": csr_dir, "kubelet_dir": kubelet}),
+    );
+    assert_eq!((v["changed"].as_bool(), v["csrs"][0]["name"].as_str()), (Some(true), Some("kubelet-client")), "{v}");
+    let sign_dir = carried(&cp, "sign", &std::fs::read(w.root().join("csr/kubelet-client.csr")).unwrap());
+    let v = module_on(
+        &cp,
+        serde_json::json!({"state": "sign", "certificates": ["kubelet-client"], "node_name": "w1",
+                           "csr_dir": sign_dir.display().to_string(), "validity": "30d"}),
+    );
+    assert_eq!(v["changed"], true, "{v}");
+    std::fs::copy(sign_dir.join("kubelet-client.crt"), w.root().join("csr/kubelet-client.crt")).unwrap();
+    let v = module_on(
+        &w,
+        serde_json::json!({"state": "install", "certificates": ["kubelet-client"], "csr_dir": csr_dir,
+                           "kubelet_dir": kubelet, "restart_kubelet": false}),
+    );
+    assert_eq!(v["changed"], true, "{v}");
+    let client = v["kubelet"].as_array().unwrap().iter().find(|k| k["name"] == "kubelet-client").unwrap();
+    assert!(client["residualTime"].as_i64().unwrap() > 29 * 86400, "30 days from the sign step: {v}");
+    assert!(!v.to_string().contains("PRIVATE KEY"), "no key in the result: {v}");
 }

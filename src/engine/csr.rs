@@ -193,7 +193,7 @@ pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
 
 /// The file is there and belongs to the user running the tool. A CSR or key someone else left in the CSR
 /// dir is never kept: a key another user could have chosen (or can still read) is no key to certify.
-fn ours(path: &Path) -> Result<bool> {
+pub(super) fn ours(path: &Path) -> Result<bool> {
     match std::fs::symlink_metadata(path) {
         Ok(m) => Ok(m.is_file() && m.uid() == csr_dir::euid()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -205,7 +205,7 @@ fn ours(path: &Path) -> Result<bool> {
 /// (right for the PKI, where root:root or a service user owns the keys), and a new key must belong to the
 /// user running the tool, never to whoever planted a file of that name. The CSR dir is ours and nobody
 /// else can write it (`csr_dir::check`), so nothing can put the file back before the commit.
-fn drop_foreign(writes: &[FileWrite]) -> Result<()> {
+pub(super) fn drop_foreign(writes: &[FileWrite]) -> Result<()> {
     for w in writes {
         match std::fs::symlink_metadata(&w.path) {
             Ok(m) if m.is_file() && m.uid() != csr_dir::euid() => {

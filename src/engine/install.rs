@@ -102,7 +102,7 @@ pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
 
 /// `csr` writes keys owned by the user running it; a key another user owns was not written by it, and
 /// installing it would give the control plane a key someone else chose.
-fn refuse_foreign_key(key_path: &Path) -> Result<()> {
+pub(super) fn refuse_foreign_key(key_path: &Path) -> Result<()> {
     let meta = std::fs::symlink_metadata(key_path).map_err(|e| Error::read(key_path, e))?;
     if meta.uid() != csr_dir::euid() {
         return Err(Error::invalid(

@@ -13,8 +13,13 @@
 //!    Each step is atomic and leaves a working kubelet; an interrupted run is completed by the next one (the
 //!    link is what the next run reads, and it is already new).
 //! 5. restart the kubelet (`systemctl restart kubelet`; it reads its client certificate at start), wait until
-//!    its `/healthz` answers and, where `admin.conf` is, until the apiserver shows it back: its node Lease
-//!    renewed after the restart (so authenticated with the new certificate) and its node Ready.
+//!    its `/healthz` answers and the apiserver shows it back: its node Lease renewed after the restart (so
+//!    authenticated with the new certificate) and its node Ready, asked as admin.conf's user or, where there
+//!    is none (a worker), as the kubelet itself.
+//!
+//! A worker holds no CA key: there step 3 is split in three (`super::kubelet_csr`: a key and a CSR on the
+//! worker, `super::kubelet_sign`: signed on a control-plane node, then installed on the worker), and steps 4
+//! and 5 are the same ([`Current::put_in_place`]).
 
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
@@ -37,107 +42,187 @@ use crate::pki::key::{KeyAlgorithm, PrivateKey};
 use crate::pki::kubeconfig;
 use crate::pki::{Keys, Pki};
 use crate::report::{DiffEntry, Outcome};
-use crate::request::KubeletClientRequest;
+use crate::request::{KubeletClientRequest, KubeletClientStep};
 
 const CURRENT: &str = "kubelet-client-current.pem";
 /// ASN.1 UTF8String: `system:nodes` holds a colon, which a PrintableString cannot (Go picks the same).
 const UTF8: u32 = 12;
 
 pub fn renew(req: &KubeletClientRequest, now: DateTime<Utc>) -> Result<Outcome> {
-    // 1. read
-    let conf = req.layout.kubeconfig_dir.join("kubelet.conf");
-    if !crate::pki::exists(&conf)? {
-        return Err(Error::invalid(
-            &conf,
-            "does not exist: this node's kubelet was never joined (kubeadm join writes it), nothing to repair",
-        ));
+    match &req.step {
+        KubeletClientStep::Issue => issue_here(req, now),
+        KubeletClientStep::Csr { csr_dir } => super::kubelet_csr::csr(req, csr_dir, now),
+        KubeletClientStep::Install { csr_dir, signed_dir } => {
+            super::kubelet_csr::install(req, csr_dir, signed_dir, now)
+        }
     }
-    let mut warnings = Vec::new();
-    let current = kubelet::client(&req.layout.kubeconfig_dir, &mut warnings);
-    let node = node_name(req, current.cert.as_ref(), &conf)?;
+}
+
+/// On a control-plane node: steps 1 to 5 of the module's comment.
+fn issue_here(req: &KubeletClientRequest, now: DateTime<Utc>) -> Result<Outcome> {
+    // 1. read
+    let mut current = Current::read(req)?;
     // 2. decide
     let Some(reason) = due(current.cert.as_ref(), req, now) else {
-        let mut out = report(req, now, warnings);
-        out.msg = format!("kubelet-client of node {node} is not due ({})", residual(current.cert.as_ref(), now));
-        return Ok(out);
+        return Ok(current.not_due(req, now));
     };
     // 3. build
-    let (cert_pem, key) = issue(req, &node, now)?;
-    let dir = req.kubelet_dir.join("pki");
-    let dated = dir.join(format!("kubelet-client-{}.pem", now.format("%Y-%m-%d-%H-%M-%S")));
-    let link = dir.join(CURRENT);
-    let before = current.cert.as_ref().map(describe).unwrap_or_else(|| "(missing)\n".into());
-    let after = describe(&Certificate::from_file_bytes(&dated, cert_pem.as_bytes())?);
-    let diff = DiffEntry {
-        before_header: current.path.display().to_string(),
-        after_header: link.display().to_string(),
-        before,
-        after,
-    };
+    let (cert_pem, key) = issue(req, &current.node, now)?;
+    let diff = current.diff(req, &cert_pem)?;
     if req.check_mode {
-        let mut out = report(req, now, warnings);
-        out.changed = true;
-        out.msg = format!(
-            "kubelet-client of node {node} would be renewed ({reason}){}",
+        return Ok(current.would(req, now, &format!("be renewed ({reason})"), diff));
+    }
+    // 4. write, 5. restart and wait
+    current.put_in_place(req, &cert_pem, key.pem(), now)?;
+    let what = format!("renewed kubelet-client of node {} ({reason})", current.node);
+    Ok(current.done(req, &what, diff))
+}
+
+/// What the node's kubelet uses now, and who it is.
+pub(super) struct Current {
+    /// `kubelet.conf`
+    pub conf: PathBuf,
+    /// The file the client certificate was read from (`kubelet.conf` when embedded).
+    path: PathBuf,
+    pub cert: Option<Certificate>,
+    pub node: String,
+    warnings: Vec<String>,
+}
+
+impl Current {
+    pub fn read(req: &KubeletClientRequest) -> Result<Current> {
+        let conf = req.layout.kubeconfig_dir.join("kubelet.conf");
+        if !crate::pki::exists(&conf)? {
+            return Err(Error::invalid(
+                &conf,
+                "does not exist: this node's kubelet was never joined (kubeadm join writes it), nothing to repair",
+            ));
+        }
+        let mut warnings = Vec::new();
+        let current = kubelet::client(&req.layout.kubeconfig_dir, &mut warnings);
+        let node = node_name(req, current.cert.as_ref(), &conf)?;
+        Ok(Current { conf, path: current.path, cert: current.cert, node, warnings })
+    }
+
+    pub fn link(req: &KubeletClientRequest) -> PathBuf {
+        req.kubelet_dir.join("pki").join(CURRENT)
+    }
+
+    /// The certificate now and the one `cert_pem` would make it, by subject, issuer, serial and end.
+    pub fn diff(&self, req: &KubeletClientRequest, cert_pem: &str) -> Result<DiffEntry> {
+        let before = self.cert.as_ref().map(describe).unwrap_or_else(|| "(missing)\n".into());
+        let link = Self::link(req);
+        let after = describe(&Certificate::from_file_bytes(&link, cert_pem.as_bytes())?);
+        Ok(DiffEntry {
+            before_header: self.path.display().to_string(),
+            after_header: link.display().to_string(),
+            before,
+            after,
+        })
+    }
+
+    /// What `check` reports for the kubelet, with what reading it warned about; nothing changed.
+    pub fn outcome(self, req: &KubeletClientRequest, now: DateTime<Utc>) -> Outcome {
+        report(req, now, self.warnings)
+    }
+
+    pub fn not_due(self, req: &KubeletClientRequest, now: DateTime<Utc>) -> Outcome {
+        let msg = format!("kubelet-client of node {} is not due ({})", self.node, residual(self.cert.as_ref(), now));
+        let mut out = self.outcome(req, now);
+        out.msg = msg;
+        out
+    }
+
+    /// Check mode: what a run would do (`what`: "be renewed (expired ...)").
+    pub fn would(self, req: &KubeletClientRequest, now: DateTime<Utc>, what: &str, diff: DiffEntry) -> Outcome {
+        let msg = format!(
+            "kubelet-client of node {} would {what}{}",
+            self.node,
             if req.restart_kubelet { " and the kubelet restarted" } else { "" }
         );
+        let mut out = report(req, now, self.warnings);
+        out.changed = true;
+        out.msg = msg;
         out.diff.push(diff);
-        return Ok(out);
+        out
     }
-    // 4. write
-    fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
-    write_new(&dated, format!("{cert_pem}{}", key.pem()).as_bytes())?;
-    swap_link(&link, &dated)?;
-    let conf_bytes = crate::pki::read_file(&conf, crate::pki::Links::Refuse)?;
-    let pointed = kubeconfig::with_client_file(&conf, &conf_bytes, &link)?;
-    if pointed != conf_bytes {
-        replace(&conf, &pointed)?;
+
+    /// Steps 4 and 5: the new certificate and key written as the kubelet keeps its own, `kubelet.conf` pointed
+    /// at them, the kubelet restarted and waited for (unless `restart_kubelet` is off).
+    pub fn put_in_place(
+        &mut self,
+        req: &KubeletClientRequest,
+        cert_pem: &str,
+        key_pem: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        // 4. write
+        let dir = req.kubelet_dir.join("pki");
+        let dated = dir.join(format!("kubelet-client-{}.pem", now.format("%Y-%m-%d-%H-%M-%S")));
+        let link = Self::link(req);
+        fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
+        write_new(&dated, format!("{cert_pem}{key_pem}").as_bytes())?;
+        swap_link(&link, &dated)?;
+        let conf_bytes = crate::pki::read_file(&self.conf, crate::pki::Links::Refuse)?;
+        let pointed = kubeconfig::with_client_file(&self.conf, &conf_bytes, &link)?;
+        if pointed != conf_bytes {
+            replace(&self.conf, &pointed)?;
+        }
+        // 5. restart and wait
+        if req.restart_kubelet {
+            // the files are written whatever happens now: say so, and that a rerun finds nothing due
+            let own = Own { conf: &self.conf, conf_bytes: &pointed, cert_pem, key_pem };
+            restart_and_wait(req, &self.node, now, &own).map_err(|e| {
+                Error::Restart(format!(
+                    "{e} (the new certificate is in place: {} names {}; a rerun finds it not due)",
+                    self.conf.display(),
+                    link.display()
+                ))
+            })?;
+        } else {
+            self.warnings.push(
+                "the kubelet was not restarted (restart_kubelet: false): it uses the new certificate from its next \
+                 start"
+                    .into(),
+            );
+        }
+        Ok(())
     }
-    // 5. restart and wait
-    if req.restart_kubelet {
-        // the files are written whatever happens now: say so, and that a rerun finds nothing due
-        restart_and_wait(req, &node, now).map_err(|e| {
-            Error::Restart(format!(
-                "{e} (the new certificate is in place: {} names {}; a rerun finds it not due)",
-                conf.display(),
-                link.display()
-            ))
-        })?;
-    } else {
-        warnings.push(
-            "the kubelet was not restarted (restart_kubelet: false): it uses the new certificate from its next start"
-                .into(),
-        );
+
+    pub fn done(self, req: &KubeletClientRequest, what: &str, diff: DiffEntry) -> Outcome {
+        let mut out = report(req, Utc::now(), self.warnings);
+        out.changed = true;
+        out.renewed = vec![CLIENT.to_string()];
+        out.msg = format!("{what}{}", if req.restart_kubelet { "; the kubelet restarted and is back" } else { "" });
+        out.diff.push(diff);
+        out
     }
-    let mut out = report(req, Utc::now(), warnings);
-    out.changed = true;
-    out.renewed = vec![CLIENT.to_string()];
-    out.msg = format!(
-        "renewed kubelet-client of node {node} ({reason}){}",
-        if req.restart_kubelet { "; the kubelet restarted and is back" } else { "" }
-    );
-    out.diff.push(diff);
-    Ok(out)
 }
 
 /// The node's name: asked for, or the current certificate's `system:node:NAME`.
 fn node_name(req: &KubeletClientRequest, cert: Option<&Certificate>, conf: &Path) -> Result<String> {
+    let named = cert.and_then(|c| c.subject.common_name()).and_then(|cn| cn.strip_prefix("system:node:"));
     if let Some(n) = &req.node_name {
-        return Ok(n.clone());
-    }
-    cert.and_then(|c| c.subject.common_name())
-        .and_then(|cn| cn.strip_prefix("system:node:"))
-        .map(String::from)
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "the node's name cannot be read from the client certificate {} uses (missing or not system:node:NAME); \
-                 give it with --node-name (node_name), as `kubectl get nodes` shows it",
+        // a certificate for another node would make this kubelet that node: a typo, or the wrong host
+        return match named {
+            Some(other) if other != n => Err(Error::Usage(format!(
+                "the kubelet on this host is node {other} (the client certificate {} uses), not {n}: check the \
+                 node name (--node-name, node_name, kubelet_client_node_name)",
                 conf.display()
-            ))
-        })
+            ))),
+            _ => Ok(n.clone()),
+        };
+    }
+    named.map(String::from).ok_or_else(|| {
+        Error::Usage(format!(
+            "the node's name cannot be read from the client certificate {} uses (missing or not system:node:NAME); \
+                 give it with --node-name (node_name), as `kubectl get nodes` shows it",
+            conf.display()
+        ))
+    })
 }
 
-fn due(cert: Option<&Certificate>, req: &KubeletClientRequest, now: DateTime<Utc>) -> Option<String> {
+pub(super) fn due(cert: Option<&Certificate>, req: &KubeletClientRequest, now: DateTime<Utc>) -> Option<String> {
     let Some(cert) = cert else { return Some("missing".into()) };
     let left = (cert.not_after - now).num_seconds();
     if left <= 0 {
@@ -158,8 +243,18 @@ fn residual(cert: Option<&Certificate>, now: DateTime<Utc>) -> String {
 
 /// A key and a certificate for the node, from `ca` on disk; its key never leaves this node.
 fn issue(req: &KubeletClientRequest, node: &str, now: DateTime<Utc>) -> Result<(String, PrivateKey)> {
-    // the CA as every renewal reads it: a CA certificate, and its key checked against it (Ca::load_key)
-    let pki = Pki::read(&req.layout, &[], false, Keys::Skip)?;
+    let (ca, ca_private, ca_crt) = cluster_ca(&req.layout)?;
+    let algorithm = req.key_algorithm.unwrap_or(KeyAlgorithm::EcdsaP256);
+    let key = PrivateKey::generate(algorithm)?;
+    let desired = node_certificate(node, algorithm, req.validity, &ca, now);
+    let der = sign_local(&desired, key.pair(), &ca, &ca_private).map_err(|e| Error::invalid(&ca_crt, e))?;
+    Ok((pem_encode("CERTIFICATE", &der), key))
+}
+
+/// The cluster CA as every renewal reads it: its certificate, and its key checked against it
+/// (`Ca::load_key`); refused where the key is not (a worker, an external CA).
+pub(super) fn cluster_ca(layout: &crate::pki::Layout) -> Result<(Certificate, PrivateKey, PathBuf)> {
+    let pki = Pki::read(layout, &[], false, Keys::Skip)?;
     let ca_entry = pki.ca(CaId::Ca);
     let Some(ca) = ca_entry.cert.as_ref() else {
         return Err(Error::invalid(&ca_entry.cert_path, "does not exist: there is no cluster CA to issue from"));
@@ -168,18 +263,31 @@ fn issue(req: &KubeletClientRequest, node: &str, now: DateTime<Utc>) -> Result<(
         return Err(Error::invalid(
             &ca_entry.key_path,
             "does not exist: the cluster CA's key is not on this node (a worker, or an external CA). Run this on a \
-             control-plane node that holds it, or let the kubelet request a certificate through the certificates API \
-             (bootstrap-kubelet.conf)",
+             control-plane node that holds it; on a worker, `csr kubelet-client` there, `sign kubelet-client` on a \
+             control-plane node, `install kubelet-client` on the worker (the role k8s_pki.kubeadm.kubelet_client)",
         ));
     }
-    let ca_private = ca_entry.load_key()?;
-    let ca_crt = &ca_entry.cert_path;
-    let algorithm = req.key_algorithm.unwrap_or(KeyAlgorithm::EcdsaP256);
-    let key = PrivateKey::generate(algorithm)?;
+    Ok((ca.clone(), ca_entry.load_key()?, ca_entry.cert_path.clone()))
+}
+
+/// The subject the kubelet's own client certificate carries: `O=system:nodes, CN=system:node:NAME`.
+pub(super) fn node_subject(node: &str) -> Name {
     let attr = |oid: &str, value: String| NameAttr { oid: oid.to_string(), tag: UTF8, value };
-    let not_after = (now + req.validity.as_chrono()).min(ca.not_after);
-    let desired = Desired {
-        subject: Name(vec![attr(OID_O, "system:nodes".into()), attr(OID_CN, format!("system:node:{node}"))]),
+    Name(vec![attr(OID_O, "system:nodes".into()), attr(OID_CN, format!("system:node:{node}"))])
+}
+
+/// What the kubelet's rotation would get from the cluster: client auth for `node`, for `validity` (cut to the
+/// CA's end), backdated as kubeadm backdates.
+pub(super) fn node_certificate(
+    node: &str,
+    algorithm: KeyAlgorithm,
+    validity: Span,
+    ca: &Certificate,
+    now: DateTime<Utc>,
+) -> Desired {
+    let not_after = (now + validity.as_chrono()).min(ca.not_after);
+    Desired {
+        subject: node_subject(node),
         dns_names: Vec::new(),
         ip_addresses: Vec::new(),
         ext_key_usage: vec![EKU_CLIENT_AUTH.to_string()],
@@ -188,12 +296,10 @@ fn issue(req: &KubeletClientRequest, node: &str, now: DateTime<Utc>) -> Result<(
         not_before: now - BACKDATE,
         not_after,
         clamped_to_ca: not_after == ca.not_after,
-    };
-    let der = sign_local(&desired, &key, ca, &ca_private).map_err(|e| Error::invalid(ca_crt, e))?;
-    Ok((pem_encode("CERTIFICATE", &der), key))
+    }
 }
 
-fn describe(c: &Certificate) -> String {
+pub(super) fn describe(c: &Certificate) -> String {
     format!(
         "subject: {}\nissuer: {}\nserial: {}\nnot after: {}\n",
         c.subject,
@@ -257,7 +363,29 @@ fn replace(path: &Path, contents: &[u8]) -> Result<()> {
 
 const POLL: Duration = Duration::from_millis(500);
 
-fn restart_and_wait(req: &KubeletClientRequest, node: &str, started: DateTime<Utc>) -> Result<()> {
+/// The kubelet's own credentials after the write: what proves it back where no admin.conf is (a worker); the
+/// Node authorizer lets a kubelet read its own node and Lease.
+struct Own<'a> {
+    conf: &'a Path,
+    conf_bytes: &'a [u8],
+    cert_pem: &'a str,
+    key_pem: &'a str,
+}
+
+impl Own<'_> {
+    fn credentials(&self) -> Result<crate::api::credentials::Credentials> {
+        let embedded = kubeconfig::with_client_data(
+            self.conf,
+            self.conf_bytes,
+            self.cert_pem.as_bytes(),
+            self.key_pem.as_bytes(),
+        )?;
+        let kc = kubeconfig::Kubeconfig::parse(self.conf, &embedded)?;
+        crate::api::credentials::Credentials::from_kubeconfig(self.conf, &kc)
+    }
+}
+
+fn restart_and_wait(req: &KubeletClientRequest, node: &str, started: DateTime<Utc>, own: &Own) -> Result<()> {
     let systemctl = crate::restart::method::require(
         "systemctl",
         "the kubelet's restart",
@@ -288,10 +416,12 @@ fn restart_and_wait(req: &KubeletClientRequest, node: &str, started: DateTime<Ut
         std::thread::sleep(POLL);
     }
     let admin = req.layout.kubeconfig_dir.join("admin.conf");
-    if crate::pki::exists(&admin)? {
-        wait_back_in_cluster(&admin, node, started, deadline, req.timeout)?;
-    }
-    Ok(())
+    let creds = if crate::pki::exists(&admin)? {
+        crate::api::credentials::Credentials::read(&admin)?
+    } else {
+        own.credentials()?
+    };
+    wait_back_in_cluster(&creds, node, started, deadline, req.timeout)
 }
 
 /// The kubelet's local health endpoint (plain HTTP, kubeadm's default `healthzBindAddress`/`healthzPort`).
@@ -318,16 +448,15 @@ fn kubelet_healthy(last: &mut String) -> bool {
 }
 
 /// Until the node's Lease was renewed after `since` (the kubelet authenticated with its new certificate) and
-/// the node is Ready, as the apiserver says through `admin`.
+/// the node is Ready, as the apiserver says to `creds` (admin.conf's, or the kubelet's own).
 fn wait_back_in_cluster(
-    admin: &Path,
+    creds: &crate::api::credentials::Credentials,
     node: &str,
     since: DateTime<Utc>,
     deadline: Instant,
     timeout: Span,
 ) -> Result<()> {
-    let creds = crate::api::credentials::Credentials::read(admin)?;
-    let client = crate::api::client::Client::new(&creds)?;
+    let client = crate::api::client::Client::new(creds)?;
     let mut last;
     loop {
         let lease = client.get(&format!("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node}"));
@@ -378,6 +507,7 @@ mod tests {
             lock_timeout: Span(1),
             restart_kubelet: false,
             timeout: Span(1),
+            step: KubeletClientStep::Issue,
         }
     }
 

@@ -1,4 +1,4 @@
-//! The engine: check, renew, csr and install, knowing nothing of Ansible or clap. Each operation reads
+//! The engine: check, renew, csr, install and the kubelet's client certificate, knowing nothing of Ansible or clap. Each operation reads
 //! the PKI (`pki`), decides (`plan`), builds new certificates (`sign`), checks them (`issued`) and hands
 //! the files to `commit`, which writes all or nothing.
 
@@ -12,6 +12,8 @@ pub mod install;
 pub mod issued;
 pub mod kubelet;
 pub mod kubelet_client;
+pub mod kubelet_csr;
+pub mod kubelet_sign;
 pub mod plan;
 pub mod renew;
 pub mod sign;
@@ -63,6 +65,7 @@ fn run_request(request: &Request, now: DateTime<Utc>, put_back: &[crate::invento
         Request::Install(r) => install::install(r, now),
         Request::Restart(r) => crate::restart::restart(r, now, put_back),
         Request::KubeletClient(r) => kubelet_client::renew(r, now),
+        Request::KubeletSign(r) => kubelet_sign::sign(r, now),
         Request::Check(_) => unreachable!("check does not write"),
     };
     begun.finish(result)
@@ -78,6 +81,7 @@ fn held_manifests(request: &Request) -> (std::path::PathBuf, bool) {
         Request::Install(r) => (default(&r.layout), r.check_mode),
         Request::Restart(r) => (r.manifests_dir.clone(), r.check_mode),
         Request::KubeletClient(r) => (default(&r.layout), r.check_mode),
+        Request::KubeletSign(r) => (default(&r.layout), r.check_mode),
     }
 }
 
@@ -112,10 +116,21 @@ impl<'a> Writing<'a> {
                 check_mode: r.check_mode,
                 lock_timeout: r.lock_timeout,
             },
-            // the CA key is read, kubelet.conf written: under the PKI lock like every renewal
+            // the CA key is read, kubelet.conf written: under the PKI lock like every renewal; a worker's CSR
+            // step writes its CSR dir through the journal, as `csr` does
             Request::KubeletClient(r) => Writing {
                 layout: &r.layout,
-                extra_dirs: vec![],
+                extra_dirs: match &r.step {
+                    crate::request::KubeletClientStep::Csr { csr_dir } => vec![csr_dir.as_path()],
+                    _ => vec![],
+                },
+                check_mode: r.check_mode,
+                lock_timeout: r.lock_timeout,
+            },
+            // the CA key is read, the certificate written to the CSR dir through the journal
+            Request::KubeletSign(r) => Writing {
+                layout: &r.layout,
+                extra_dirs: vec![&r.csr_dir],
                 check_mode: r.check_mode,
                 lock_timeout: r.lock_timeout,
             },

@@ -101,7 +101,7 @@ impl Desired {
 
     /// kubeadm's key usage: DigitalSignature + KeyEncipherment for RSA, DigitalSignature for ECDSA.
     pub fn key_usage_names(&self) -> Vec<&'static str> {
-        if self.key_algorithm.is_rsa() { vec!["digitalSignature", "keyEncipherment"] } else { vec!["digitalSignature"] }
+        key_usage_names(self.key_algorithm)
     }
 }
 
@@ -154,6 +154,11 @@ pub fn desired(
         not_after,
         clamped_to_ca,
     })
+}
+
+/// The key usages kubeadm gives a leaf with a key of `algorithm` (RSA keys also encipher).
+pub fn key_usage_names(algorithm: KeyAlgorithm) -> Vec<&'static str> {
+    if algorithm.is_rsa() { vec!["digitalSignature", "keyEncipherment"] } else { vec!["digitalSignature"] }
 }
 
 #[cfg(test)]

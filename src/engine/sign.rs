@@ -102,7 +102,7 @@ pub fn params(desired: &Desired) -> Result<CertificateParams, String> {
 /// Signs `desired` for `subject_key` with the CA on disk; returns the DER certificate.
 pub fn sign_local(
     desired: &Desired,
-    subject_key: &PrivateKey,
+    subject_key: &impl rcgen::PublicKeyData,
     ca: &Certificate,
     ca_key: &PrivateKey,
 ) -> Result<Vec<u8>, String> {
@@ -114,6 +114,6 @@ pub fn sign_local(
         ca_params.key_identifier_method = KeyIdMethod::PreSpecified(skid.clone());
     }
     let issuer = Issuer::new(ca_params, ca_key.pair());
-    let cert = p.signed_by(subject_key.pair(), &issuer).map_err(|e| format!("signing failed: {e}"))?;
+    let cert = p.signed_by(subject_key, &issuer).map_err(|e| format!("signing failed: {e}"))?;
     Ok(cert.der().to_vec())
 }

@@ -30,7 +30,7 @@ enum Kind {
 
 /// The argument spec (name, type, choices); defaults live where the values are used.
 const SPEC: &[(&str, Kind, &[&str])] = &[
-    ("state", Kind::Str, &["check", "renew", "csr", "install", "restart"]),
+    ("state", Kind::Str, &["check", "renew", "csr", "install", "restart", "sign"]),
     ("certificates", Kind::List, &[]),
     ("cert_dir", Kind::Path, &[]),
     ("kubeconfig_dir", Kind::Path, &[]),
@@ -229,7 +229,7 @@ impl Params {
         // refuses --csr-only without --csr-dir)
         let csr_dir = match (self.str("csr_dir"), state) {
             (Some(d), _) => PathBuf::from(d),
-            (None, "csr" | "install") => {
+            (None, "csr" | "install" | "sign") => {
                 return Err(Error::Usage(format!(
                     "state is {state} but all of the following are missing: csr_dir (a directory of its own for \
                      the new keys and CSRs, never the cert dir, e.g. /etc/kubernetes/kubeadm-certs/csr)"
@@ -237,6 +237,14 @@ impl Params {
             }
             (None, _) => PathBuf::new(),
         };
+        // the kubelet's client certificate: renew (here), csr + install (a worker), sign (for a worker)
+        let kubelet_client = matches!(state, "renew" | "csr" | "install" | "sign")
+            && wants_kubelet_client(state, &self.list("certificates"))?;
+        if state == "sign" && !kubelet_client {
+            return Err(Error::Usage(format!(
+                "state sign takes certificates: [{KUBELET_CLIENT}] (a node's CSR for its kubelet, signed with ca.key here)"
+            )));
+        }
         // a parameter that only another state reads is a mistake worth naming
         let only = |param: &str, states: &[&str]| -> Result<(), Error> {
             if self.values.contains_key(param) && !states.contains(&state) {
@@ -244,10 +252,12 @@ impl Params {
             }
             Ok(())
         };
+        if kubelet_client {
+            return self.kubelet_client(state, layout, csr_dir, key_algorithm, lock_timeout);
+        }
         only("fail_within", &["check"])?;
         only("kubelet_dir", &["check", "renew"])?;
         only("config", &["check", "renew"])?;
-        let kubelet_client = state == "renew" && wants_kubelet_client(&self.list("certificates"))?;
         only("signed_dir", &["install"])?;
         for p in ["signer", "approve", "signer_name", "api_timeout", "renew_before", "validity", "extra_sans"] {
             only(p, &["renew"])?;
@@ -266,10 +276,7 @@ impl Params {
             "lease_duration",
             "lease_timeout",
         ] {
-            // renew kubelet-client waits for the restarted kubelet as long as a restart waits
-            if !(kubelet_client && p == "restart_timeout") {
-                only(p, &["restart"])?;
-            }
+            only(p, &["restart"])?;
         }
         for p in ["lease_name", "lease_identity", "lease_duration", "lease_timeout"] {
             if self.values.contains_key(p) && !self.bool("lease") {
@@ -277,33 +284,11 @@ impl Params {
             }
         }
         for p in ["node_name", "restart_kubelet"] {
-            if self.values.contains_key(p) && !kubelet_client {
-                return Err(Error::Usage(format!("{p} applies to state renew with certificates: [{KUBELET_CLIENT}]")));
+            if self.values.contains_key(p) {
+                return Err(Error::Usage(format!(
+                    "{p} applies to certificates: [{KUBELET_CLIENT}] (states renew, csr, install, sign)"
+                )));
             }
-        }
-        if kubelet_client {
-            for p in
-                ["signer", "approve", "signer_name", "api_timeout", "api_kubeconfig", "extra_sans", "backup", "config"]
-            {
-                if self.values.contains_key(p) {
-                    return Err(Error::Usage(format!(
-                        "{p} does not apply to {KUBELET_CLIENT} (signed with ca.key on this node)"
-                    )));
-                }
-            }
-            return Ok(Request::KubeletClient(KubeletClientRequest {
-                layout,
-                kubelet_dir: self.path("kubelet_dir", DEFAULT_KUBELET_DIR),
-                node_name: self.str("node_name").map(String::from),
-                renew_before: self.span("renew_before", DEFAULT_RENEW_BEFORE)?,
-                force: self.bool("force"),
-                validity: self.span("validity", DEFAULT_VALIDITY)?,
-                key_algorithm,
-                check_mode: self.check_mode,
-                lock_timeout,
-                restart_kubelet: self.values.get("restart_kubelet").and_then(Value::as_bool).unwrap_or(true),
-                timeout: self.span("restart_timeout", DEFAULT_RESTART_TIMEOUT)?,
-            }));
         }
         let config = self.str("config").map(|p| KubeadmConfig::read(Path::new(p))).transpose()?;
         let selection = KubeadmConfig::selection(config.as_ref(), Selection::parse(&self.list("certificates"))?);
@@ -401,6 +386,81 @@ impl Params {
                 lock_timeout,
             }),
         })
+    }
+}
+
+impl Params {
+    /// `certificates: [kubelet-client]`: each state takes its own parameters and no others.
+    fn kubelet_client(
+        &self,
+        state: &str,
+        layout: Layout,
+        csr_dir: PathBuf,
+        key_algorithm: Option<KeyAlgorithm>,
+        lock_timeout: Span,
+    ) -> Result<Request, Error> {
+        let allowed: &[&str] = match state {
+            "renew" => &[
+                "renew_before",
+                "force",
+                "validity",
+                "key_algorithm",
+                "kubelet_dir",
+                "node_name",
+                "restart_kubelet",
+                "restart_timeout",
+            ],
+            "csr" => &["csr_dir", "renew_before", "force", "key_algorithm", "kubelet_dir", "node_name"],
+            "install" => &["csr_dir", "signed_dir", "kubelet_dir", "node_name", "restart_kubelet", "restart_timeout"],
+            _ => &["csr_dir", "node_name", "validity"],
+        };
+        let common = ["state", "certificates", "cert_dir", "kubeconfig_dir", "lock_timeout"];
+        if let Some(p) = self.values.keys().find(|p| !allowed.contains(&p.as_str()) && !common.contains(&p.as_str())) {
+            return Err(Error::Usage(format!(
+                "{p} does not apply to state {state} with certificates: [{KUBELET_CLIENT}] (it takes {})",
+                allowed.join(", ")
+            )));
+        }
+        if state == "sign" {
+            let node_name = self.str("node_name").map(String::from).ok_or_else(|| {
+                Error::Usage(
+                    "state is sign but all of the following are missing: node_name (the node the certificate is \
+                     for, from the inventory; never read from the CSR)"
+                        .into(),
+                )
+            })?;
+            return Ok(Request::KubeletSign(KubeletSignRequest {
+                layout,
+                csr_dir,
+                node_name,
+                validity: self.span("validity", DEFAULT_VALIDITY)?,
+                check_mode: self.check_mode,
+                lock_timeout,
+            }));
+        }
+        let step = match state {
+            "csr" => KubeletClientStep::Csr { csr_dir },
+            "install" => KubeletClientStep::Install {
+                signed_dir: self.str("signed_dir").map(PathBuf::from).unwrap_or_else(|| csr_dir.clone()),
+                csr_dir,
+            },
+            _ => KubeletClientStep::Issue,
+        };
+        Ok(Request::KubeletClient(KubeletClientRequest {
+            layout,
+            kubelet_dir: self.path("kubelet_dir", DEFAULT_KUBELET_DIR),
+            node_name: self.str("node_name").map(String::from),
+            renew_before: self.span("renew_before", DEFAULT_RENEW_BEFORE)?,
+            force: self.bool("force"),
+            validity: self.span("validity", DEFAULT_VALIDITY)?,
+            key_algorithm,
+            check_mode: self.check_mode,
+            lock_timeout,
+            restart_kubelet: state != "csr"
+                && self.values.get("restart_kubelet").and_then(Value::as_bool).unwrap_or(true),
+            timeout: self.span("restart_timeout", DEFAULT_RESTART_TIMEOUT)?,
+            step,
+        }))
     }
 }
 

@@ -47,6 +47,8 @@ enum Command {
     Csr(CsrArgs),
     /// Install certificates an external CA signed for the keys `csr` wrote
     Install(InstallArgs),
+    /// Sign a node's kubelet-client CSR with the cluster CA on this control-plane node (a worker's repair)
+    Sign(SignArgs),
     /// Restart control-plane components (default: every stale one) and wait until each is healthy and uses the certificates on disk
     Restart(RestartArgs),
 }
@@ -191,20 +193,34 @@ struct RenewArgs {
     /// With --use-api: how long to wait for approval and issuance
     #[arg(long, value_name = "DURATION", value_parser = span, default_value = "5m", requires = "use_api")]
     api_timeout: Span,
-    /// `renew kubelet-client`: the kubelet's directory (pki/ gets the new certificate)
-    #[arg(long, value_name = "DIR", default_value = DEFAULT_KUBELET_DIR)]
-    kubelet_dir: PathBuf,
-    /// `renew kubelet-client`: the node's name (default: the current certificate's system:node:NAME)
-    #[arg(long, value_name = "NAME")]
-    node_name: Option<String>,
-    /// `renew kubelet-client`: write the certificate but do not restart the kubelet
-    #[arg(long)]
-    no_restart_kubelet: bool,
-    /// `renew kubelet-client`: how long to wait until the kubelet is back
-    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "5m")]
-    timeout: Span,
+    #[command(flatten)]
+    kubelet: KubeletOpts,
+    #[command(flatten)]
+    kubelet_restart: KubeletRestart,
     #[command(flatten)]
     writing: Writing,
+}
+
+/// Where the kubelet's client certificate is and whose it is (`renew`, `csr`, `install` of kubelet-client).
+#[derive(Args)]
+struct KubeletOpts {
+    /// kubelet-client: the kubelet's directory (pki/ gets the new certificate)
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_KUBELET_DIR)]
+    kubelet_dir: PathBuf,
+    /// kubelet-client: the node's name (default: the current certificate's system:node:NAME)
+    #[arg(long, value_name = "NAME")]
+    node_name: Option<String>,
+}
+
+/// The kubelet's restart after its new client certificate is written (`renew`, `install` of kubelet-client).
+#[derive(Args)]
+struct KubeletRestart {
+    /// kubelet-client: write the certificate but do not restart the kubelet
+    #[arg(long)]
+    no_restart_kubelet: bool,
+    /// kubelet-client: how long to wait until the kubelet is back
+    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "5m")]
+    timeout: Span,
 }
 
 #[derive(Args)]
@@ -219,9 +235,36 @@ struct CsrArgs {
     /// Rewrite CSRs and keys even when the existing ones still match
     #[arg(long)]
     force: bool,
-    /// keep, rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384
+    /// keep, rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384 (kubelet-client: keep is ecdsa-p256)
     #[arg(long, value_name = "ALG", value_parser = key_algorithm, default_value = "keep")]
     key_algorithm: KeyChoice,
+    /// kubelet-client: write a CSR when the certificate's residual time is below this
+    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "90d")]
+    renew_before: Span,
+    #[command(flatten)]
+    kubelet: KubeletOpts,
+    #[command(flatten)]
+    writing: Writing,
+}
+
+#[derive(Args)]
+struct SignArgs {
+    /// What to sign: kubelet-client (a node's CSR for its kubelet, from `csr kubelet-client` on that node)
+    names: Vec<String>,
+    #[command(flatten)]
+    dirs: Dirs,
+    /// Where the node's kubelet-client.csr is; kubelet-client.crt is written beside it
+    #[arg(long, value_name = "DIR")]
+    csr_dir: PathBuf,
+    /// The node the certificate is for, as `kubectl get nodes` shows it (never taken from the CSR)
+    #[arg(long, value_name = "NAME")]
+    node_name: String,
+    /// Lifetime of the certificate (cut to the CA's expiry)
+    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "365d")]
+    validity: Span,
+    /// Show the certificate before and after
+    #[arg(long)]
+    diff: bool,
     #[command(flatten)]
     writing: Writing,
 }
@@ -241,6 +284,13 @@ struct InstallArgs {
     /// Keep timestamped copies (0600) of the files replaced
     #[arg(long)]
     backup: bool,
+    /// kubelet-client: show the certificate before and after
+    #[arg(long)]
+    diff: bool,
+    #[command(flatten)]
+    kubelet: KubeletOpts,
+    #[command(flatten)]
+    kubelet_restart: KubeletRestart,
     #[command(flatten)]
     writing: Writing,
 }
@@ -314,7 +364,7 @@ fn request(cli: Cli) -> Result<(Request, Print), Error> {
                 Print::Check(a.output),
             )
         }
-        Command::Renew(a) if wants_kubelet_client(&a.names)? => {
+        Command::Renew(a) if wants_kubelet_client("renew", &a.names)? => {
             if a.use_api || !a.extra_sans.is_empty() || a.backup || a.at.is_some() || a.config.is_some() {
                 return Err(Error::Usage(format!(
                     "renew {KUBELET_CLIENT} signs with ca.key on this node: --use-api, --extra-san, --backup, --at and --config do not apply"
@@ -323,16 +373,74 @@ fn request(cli: Cli) -> Result<(Request, Print), Error> {
             (
                 Request::KubeletClient(KubeletClientRequest {
                     layout: a.dirs.layout(),
-                    kubelet_dir: a.kubelet_dir,
-                    node_name: a.node_name,
+                    kubelet_dir: a.kubelet.kubelet_dir,
+                    node_name: a.kubelet.node_name,
                     renew_before: a.renew_before,
                     force: a.force,
                     validity: a.validity.unwrap_or(DEFAULT_VALIDITY),
                     key_algorithm: a.key_algorithm.and_then(|k| k.0),
                     check_mode: a.writing.check,
                     lock_timeout: a.writing.lock_timeout,
-                    restart_kubelet: !a.no_restart_kubelet,
-                    timeout: a.timeout,
+                    restart_kubelet: !a.kubelet_restart.no_restart_kubelet,
+                    timeout: a.kubelet_restart.timeout,
+                    step: KubeletClientStep::Issue,
+                }),
+                Print::Actions { format: a.writing.output, diff: a.diff },
+            )
+        }
+        Command::Csr(a) if wants_kubelet_client("csr", &a.names)? => (
+            Request::KubeletClient(KubeletClientRequest {
+                layout: a.dirs.layout(),
+                kubelet_dir: a.kubelet.kubelet_dir,
+                node_name: a.kubelet.node_name,
+                renew_before: a.renew_before,
+                force: a.force,
+                validity: DEFAULT_VALIDITY,
+                key_algorithm: a.key_algorithm.0,
+                check_mode: a.writing.check,
+                lock_timeout: a.writing.lock_timeout,
+                restart_kubelet: false,
+                timeout: DEFAULT_RESTART_TIMEOUT,
+                step: KubeletClientStep::Csr { csr_dir: a.csr_dir },
+            }),
+            Print::Actions { format: a.writing.output, diff: false },
+        ),
+        Command::Install(a) if wants_kubelet_client("install", &a.names)? => (
+            Request::KubeletClient(KubeletClientRequest {
+                layout: a.dirs.layout(),
+                kubelet_dir: a.kubelet.kubelet_dir,
+                node_name: a.kubelet.node_name,
+                renew_before: DEFAULT_RENEW_BEFORE,
+                force: false,
+                validity: DEFAULT_VALIDITY,
+                key_algorithm: None,
+                check_mode: a.writing.check,
+                lock_timeout: a.writing.lock_timeout,
+                restart_kubelet: !a.kubelet_restart.no_restart_kubelet,
+                timeout: a.kubelet_restart.timeout,
+                step: KubeletClientStep::Install {
+                    signed_dir: a.signed_dir.unwrap_or_else(|| a.csr_dir.clone()),
+                    csr_dir: a.csr_dir,
+                },
+            }),
+            Print::Actions { format: a.writing.output, diff: a.diff },
+        ),
+        Command::Sign(a) => {
+            if a.names != [KUBELET_CLIENT] {
+                return Err(Error::Usage(format!(
+                    "sign takes {KUBELET_CLIENT} (a node's CSR for its kubelet); kubeadm's certificates are renewed \
+                     with renew, or csr and install for an external CA (got {:?})",
+                    a.names.join(" ")
+                )));
+            }
+            (
+                Request::KubeletSign(KubeletSignRequest {
+                    layout: a.dirs.layout(),
+                    csr_dir: a.csr_dir,
+                    node_name: a.node_name,
+                    validity: a.validity,
+                    check_mode: a.writing.check,
+                    lock_timeout: a.writing.lock_timeout,
                 }),
                 Print::Actions { format: a.writing.output, diff: a.diff },
             )

@@ -294,7 +294,7 @@ fn to_utc(path: &Path, t: ASN1Time) -> Result<DateTime<Utc>> {
     DateTime::from_timestamp(t.timestamp(), 0).ok_or_else(|| Error::invalid(path, "validity date out of range"))
 }
 
-fn key_kind(spki: &SubjectPublicKeyInfo<'_>) -> KeyKind {
+pub(crate) fn key_kind(spki: &SubjectPublicKeyInfo<'_>) -> KeyKind {
     match spki.algorithm.algorithm.to_id_string().as_str() {
         "1.2.840.113549.1.1.1" => match spki.parsed() {
             Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => {

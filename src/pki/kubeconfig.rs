@@ -133,6 +133,22 @@ pub fn with_client_file(path: &Path, bytes: &[u8], file: &Path) -> Result<Vec<u8
     serde_norway::to_string(&doc).map(String::into_bytes).map_err(|e| bad(format!("cannot serialize kubeconfig: {e}")))
 }
 
+/// The opposite of [`with_client_file`], in memory only: `bytes` with its current user's client certificate and
+/// key embedded from `cert_pem` and `key_pem`, so that the kubelet's own credentials can be read as a client's
+/// (`Kubeconfig::parse` reads embedded data only). Never written anywhere.
+pub fn with_client_data(path: &Path, bytes: &[u8], cert_pem: &[u8], key_pem: &[u8]) -> Result<Vec<u8>> {
+    let bad = |problem: String| Error::invalid(path, problem);
+    let text = std::str::from_utf8(bytes).map_err(|_| bad("not a kubeconfig: not UTF-8 text".into()))?;
+    let mut doc: Value = serde_norway::from_str(text).map_err(|e| bad(format!("not a valid kubeconfig: {e}")))?;
+    let user_index = current(&doc, &bad)?.user_index;
+    let user = doc["users"][user_index].get_mut("user").and_then(Value::as_mapping_mut).expect("checked by current");
+    user.remove(key("client-certificate"));
+    user.remove(key("client-key"));
+    user.insert(key("client-certificate-data"), Value::String(B64.encode(cert_pem)));
+    user.insert(key("client-key-data"), Value::String(B64.encode(key_pem)));
+    serde_norway::to_string(&doc).map(String::into_bytes).map_err(|e| bad(format!("cannot serialize kubeconfig: {e}")))
+}
+
 impl Kubeconfig {
     /// Reads a kubeconfig through links (the API credentials are often `~/.kube/config`, a link); the PKI's
     /// own kubeconfigs are read without following links when their key is used (`pki::load_entry`).

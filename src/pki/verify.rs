@@ -11,12 +11,24 @@ pub fn issued_by(cert: &Certificate, ca: &Certificate) -> Result<(), String> {
     if cert.issuer_raw != ca.subject_raw {
         return Err(format!("its issuer is \"{}\", the CA is \"{}\"", cert.issuer, ca.subject));
     }
-    let alg = verification_alg(&cert.signature_oid, ca.key_kind).ok_or_else(|| {
-        format!("unsupported signature algorithm {} for a {} CA key", cert.signature_oid, ca.key_kind)
-    })?;
-    UnparsedPublicKey::new(alg, &ca.public_key_raw)
-        .verify(&cert.tbs_raw, &cert.signature)
-        .map_err(|_| "the CA's key does not verify its signature".to_string())
+    signed_with(&cert.signature_oid, &cert.tbs_raw, &cert.signature, ca.key_kind, &ca.public_key_raw)
+        .map_err(|e| e.replace("the key", "the CA's key"))
+}
+
+/// `signature` over `signed` (DER) verifies with the public key `key_raw` (a SubjectPublicKeyInfo's bits) of
+/// kind `key_kind`, by the algorithm `sig_oid`: a certificate's issuer, or a CSR's own key (proof of possession).
+pub fn signed_with(
+    sig_oid: &str,
+    signed: &[u8],
+    signature: &[u8],
+    key_kind: KeyKind,
+    key_raw: &[u8],
+) -> Result<(), String> {
+    let alg = verification_alg(sig_oid, key_kind)
+        .ok_or_else(|| format!("unsupported signature algorithm {sig_oid} for a {key_kind} key"))?;
+    UnparsedPublicKey::new(alg, key_raw)
+        .verify(signed, signature)
+        .map_err(|_| "the key does not verify its signature".to_string())
 }
 
 /// The longest chain followed: kubeadm's PKIs have none, real ones one or two.

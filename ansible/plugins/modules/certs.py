@@ -66,8 +66,12 @@ options:
         RV(components)) by O(method), one at a time (etcd first), and waits until each runs again, answers healthy
         (etcd C(/health), kube-apiserver C(/readyz) verified against the cluster CA, kube-controller-manager and
         kube-scheduler C(/healthz)) and uses the certificates on disk. In check mode it says what it would restart.
+      - V(sign) with O(certificates=[kubelet-client]) signs, on a control-plane node, a worker's C(kubelet-client.csr)
+        in O(csr_dir) with C(ca.key) there, for O(node_name) (from the inventory, never from the CSR), and writes
+        C(kubelet-client.crt) beside it. The CSR is untrusted; it is refused, naming why, unless it asks for exactly
+        C(O=system:nodes, CN=system:node:NODE) with no extensions and its signature verifies with its own key.
     type: str
-    choices: [check, renew, csr, install, restart]
+    choices: [check, renew, csr, install, restart, sign]
     default: check
   certificates:
     description:
@@ -84,6 +88,12 @@ options:
         C(kubelet.conf) is pointed at the link instead of embedded data, the kubelet is restarted (O(restart_kubelet))
         and the task waits until its C(/healthz) answers and, where C(admin.conf) is, until the apiserver shows its
         node Lease renewed and the node Ready. Check mode and diff show what would change.
+      - On a worker (no C(ca.key)) the same repair takes three tasks, and the role M(k8s_pki.kubeadm.kubelet_client)
+        runs them. O(state=csr) with V([kubelet-client]) writes, when the certificate is due, C(kubelet-client.key) and
+        C(kubelet-client.csr) into O(csr_dir) (RV(csrs) lists it; nothing when not due). O(state=sign) on a
+        control-plane node signs it. O(state=install) with V([kubelet-client]) checks the signed C(kubelet-client.crt)
+        (the CSR step's key, the node's subject, client auth, chaining to the node's C(ca.crt)), writes it as above,
+        restarts the kubelet and waits until it is back, asking the apiserver as the kubelet itself.
     type: list
     elements: str
     default: [all]
@@ -116,7 +126,8 @@ options:
     default: /var/lib/kubelet
   renew_before:
     description:
-      - O(state=renew) renews a certificate whose residual time is below this duration.
+      - O(state=renew) renews a certificate whose residual time is below this duration; O(state=csr) with
+        O(certificates=[kubelet-client]) writes a CSR when the kubelet's is.
       - A duration is V(90d), V(2160h), V(1y) (365 days), V(45m) or Go style V(8760h0m0s).
     type: str
     default: 90d
@@ -128,7 +139,7 @@ options:
     default: false
   validity:
     description:
-      - Lifetime of a renewed certificate, as a duration (see O(renew_before)).
+      - Lifetime of a renewed certificate (and of what O(state=sign) signs), as a duration (see O(renew_before)).
       - It is clamped to the CA's expiry; the module then says so in RV(warnings).
     type: str
     default: 365d
@@ -154,7 +165,8 @@ options:
   csr_dir:
     description:
       - Where O(state=csr) writes C(NAME.csr) and C(NAME.key), and where O(state=install) reads C(NAME.key).
-      - Required when O(state=csr) or O(state=install) (kubeadm 1.20 also refuses C(--csr-only) without
+      - O(state=sign) reads a worker's C(kubelet-client.csr) there and writes C(kubelet-client.crt) beside it.
+      - Required when O(state=csr), O(state=install) or O(state=sign) (kubeadm 1.20 also refuses C(--csr-only) without
         C(--csr-dir)); the task fails naming O(csr_dir) when it is missing. Other states ignore it.
       - Never a directory of the PKI. O(cert_dir), its C(etcd/), O(kubeconfig_dir), or any directory a file
         of the PKI really lives in (paths compared with symbolic links and C(..) resolved) is refused, because
@@ -252,6 +264,8 @@ options:
     description:
       - With O(certificates=[kubelet-client]) the node's name as the apiserver knows it; by default the name in the
         current client certificate (C(system:node:NAME)). Needed when that certificate is missing or unreadable.
+        A name other than the current certificate's is refused (it would make this kubelet another node).
+      - Required with O(state=sign): the node the certificate is for, from the inventory.
     type: str
   restart_kubelet:
     description:
