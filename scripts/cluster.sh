@@ -13,7 +13,8 @@
 #   kube-scheduler                  only with WITH_SCHEDULER=1 (and a kube-scheduler binary in K8S_BIN), through
 #                                   scheduler.conf.
 #
-#   start   starts what is not running, waits until etcd is healthy and the apiserver's /readyz answers
+#   start   starts what is not running, waits until etcd is healthy and the apiserver's /readyz answers (and,
+#           with WITH_KCM / WITH_SCHEDULER, until their /healthz answers)
 #           (READY_TIMEOUT seconds, default 60); pids and logs in RUN_DIR (default ROOT/run): NAME.pid, NAME.log;
 #           etcd data in RUN_DIR/etcd-data (kept across restarts).
 #   start-etcd  starts etcd only (for a multi-member etcd: start every member, then `start` each node).
@@ -177,6 +178,12 @@ etcd_healthy() {
   fi
 }
 
+# kube-controller-manager and kube-scheduler answer /healthz on their secure ports without credentials (an
+# always-allowed path); until then the process may still be `env` exec'ing the binary, not yet the component
+healthz_on() { curl -skf --max-time 2 "https://$LOCAL_BIND:$1/healthz" >/dev/null 2>&1; }
+kcm_healthy() { healthz_on "$KCM_PORT"; }
+scheduler_healthy() { healthz_on "$SCHEDULER_PORT"; }
+
 apiserver_ready() {
   curl -sf --max-time 2 --cacert "$P/ca.crt" --cert "$P/apiserver-kubelet-client.crt" \
     --key "$P/apiserver-kubelet-client.key" "https://$IP:$API_PORT/readyz" >/dev/null 2>&1
@@ -219,6 +226,9 @@ start)
     start_one kube-controller-manager
   fi
   if [ -n "${WITH_SCHEDULER:-}" ]; then start_one kube-scheduler; fi
+  # started means serving: a caller that looks for the processes right away finds the components, not `env`
+  if [ -n "${WITH_KCM:-}" ]; then wait_for kube-controller-manager kcm_healthy; fi
+  if [ -n "${WITH_SCHEDULER:-}" ]; then wait_for kube-scheduler scheduler_healthy; fi
   ;;
 *) usage ;;
 esac
