@@ -742,3 +742,38 @@ fn the_cluster_gate_asks_every_etcd_member_and_names_the_one_that_hangs() {
     );
     assert!(!text.contains("etcd member cp1") && !text.contains("etcd member cp2"), "{text}");
 }
+
+#[test]
+fn a_manifest_held_by_a_run_in_progress_is_left_to_it() {
+    // a restart holding kube-apiserver's manifest holds the PKI lock the whole time; another run on the node (a
+    // check, a timer's renew) that put the manifest back would start the apiserver under the restart, and the
+    // restart would then fail to find its manifest (seen in Molecule ha: "cannot write the new manifest")
+    use std::os::unix::fs::OpenOptionsExt;
+    let pki = std_pki();
+    let manifests = pki.kube().join("manifests");
+    let held = pki.kube().join("tmp/kubeadm-certs-paused-manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    std::fs::create_dir_all(&held).unwrap();
+    std::fs::write(held.join("kube-apiserver.yaml"), "kind: Pod\n").unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(pki.certs().join(".kubeadm-certs.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let (code, out, err) = run_on(&pki, &["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("is held by a kubeadm-certs run in progress"), "{err}");
+    assert!(held.join("kube-apiserver.yaml").exists() && !manifests.join("kube-apiserver.yaml").exists(), "{err}");
+    let (code, out, err) = run_on(&pki, &["renew", "--lock-timeout", "1s"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(held.join("kube-apiserver.yaml").exists() && !manifests.join("kube-apiserver.yaml").exists(), "{err}");
+    // once the run is over, the next run puts it back
+    drop(lock);
+    let (code, out, err) = run_on(&pki, &["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("put back"), "{err}");
+    assert!(manifests.join("kube-apiserver.yaml").exists());
+}

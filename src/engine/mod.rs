@@ -31,25 +31,18 @@ use crate::report::Outcome;
 use crate::request::Request;
 
 /// Runs one request as of `now`. Every run first puts back a static pod manifest an interrupted restart
-/// left held (its component is down until then); check mode only warns. A writing request (renew, csr,
-/// install, restart) then runs under the PKI lock, after a journal an interrupted run left is settled (`begin`).
+/// left held (its component is down until then); check mode only warns. That happens under the PKI lock: a
+/// run that holds the lock may be restarting that very component, and the manifest it holds is its own (a
+/// run that put it back would start the component under the restart, and the restart would then fail to
+/// find its manifest). A writing request (renew, csr, install, restart) runs under the lock, after a journal
+/// an interrupted run left is settled (`begin`); `check` takes it without waiting, only when a manifest is held.
 pub fn run(request: &Request, now: DateTime<Utc>) -> Result<Outcome> {
     let mut recovered = Outcome::default();
     let (manifests_dir, check_mode) = held_manifests(request);
-    let put_back = crate::restart::recover_held(&manifests_dir, check_mode, now, &mut recovered)?;
-    let mut out = run_request(request, now, &put_back)?;
-    out.changed |= recovered.changed;
-    recovered.warnings.append(&mut out.warnings);
-    out.warnings = recovered.warnings;
-    Ok(out)
-}
-
-fn run_request(request: &Request, now: DateTime<Utc>, put_back: &[crate::inventory::Component]) -> Result<Outcome> {
     let Some(w) = Writing::of(request) else {
-        return match request {
-            Request::Check(r) => check::check(r, now),
-            _ => unreachable!("every other request writes"),
-        };
+        let Request::Check(r) = request else { unreachable!("every other request writes") };
+        recover_unless_busy(&r.layout, &manifests_dir, now, &mut recovered)?;
+        return check::check(r, now).map(|out| with_recovered(recovered, out));
     };
     if let Request::Renew(r) = request
         && r.at.is_some()
@@ -59,7 +52,44 @@ fn run_request(request: &Request, now: DateTime<Utc>, put_back: &[crate::invento
         return Err(Error::Usage("renewing as of another time (--at) only works with --check".into()));
     }
     let begun = begin(w.layout, &w.extra_dirs, w.check_mode, w.lock_timeout)?;
-    let result = match request {
+    let result = crate::restart::recover_held(&manifests_dir, check_mode, now, &mut recovered)
+        .and_then(|put_back| run_request(request, now, &put_back));
+    begun.finish(result).map(|out| with_recovered(recovered, out))
+}
+
+/// `out` with what putting back held manifests did first: its warnings first, `changed`.
+fn with_recovered(mut recovered: Outcome, mut out: Outcome) -> Outcome {
+    out.changed |= recovered.changed;
+    recovered.warnings.append(&mut out.warnings);
+    out.warnings = recovered.warnings;
+    out
+}
+
+/// `check` writes nothing of the PKI, but puts back what an interrupted restart left held, taking the lock
+/// without waiting; when another run holds it (a restart in progress) or it cannot be taken (not root), the
+/// held manifests are only reported.
+fn recover_unless_busy(layout: &Layout, manifests_dir: &Path, now: DateTime<Utc>, out: &mut Outcome) -> Result<()> {
+    if crate::restart::held::left_held(manifests_dir).is_empty() {
+        return Ok(());
+    }
+    match lock::lock(&layout.cert_dir, Span(0)) {
+        Ok(_lock) => crate::restart::recover_held(manifests_dir, false, now, out).map(drop),
+        Err(Error::Locked { path, .. }) => {
+            for h in crate::restart::held::left_held(manifests_dir) {
+                out.warnings.push(format!(
+                    "{} is held by a kubeadm-certs run in progress (it holds {}): left to it",
+                    h.display(),
+                    path.display()
+                ));
+            }
+            Ok(())
+        }
+        Err(_) => crate::restart::recover_held(manifests_dir, true, now, out).map(drop),
+    }
+}
+
+fn run_request(request: &Request, now: DateTime<Utc>, put_back: &[crate::inventory::Component]) -> Result<Outcome> {
+    match request {
         Request::Renew(r) => renew::renew(r, now),
         Request::Csr(r) => csr::csr(r, now),
         Request::Install(r) => install::install(r, now),
@@ -67,8 +97,7 @@ fn run_request(request: &Request, now: DateTime<Utc>, put_back: &[crate::invento
         Request::KubeletClient(r) => kubelet_client::renew(r, now),
         Request::KubeletSign(r) => kubelet_sign::sign(r, now),
         Request::Check(_) => unreachable!("check does not write"),
-    };
-    begun.finish(result)
+    }
 }
 
 /// Where a request's static pod manifests are, and whether it may change anything.

@@ -265,7 +265,7 @@ options:
       - With O(certificates=[kubelet-client]) the node's name as the apiserver knows it; by default the name in the
         current client certificate (C(system:node:NAME)). Needed when that certificate is missing or unreadable.
         A name other than the current certificate's is refused (it would make this kubelet another node).
-      - Required with O(state=sign): the node the certificate is for, from the inventory.
+      - Required with O(state=sign), the node the certificate is for, from the inventory.
     type: str
   restart_kubelet:
     description:
