@@ -39,9 +39,6 @@ pub enum Error {
     #[error("{0}")]
     Crypto(String),
 
-    #[error("{0}")]
-    Signer(String),
-
     /// The run settled a journal an interrupted run left (`done` says what), then failed: the PKI on disk
     /// changed all the same, and the components using it need a restart.
     #[error(
