@@ -52,6 +52,19 @@ impl Selection {
     }
 }
 
+/// A lowercase RFC 1123 subdomain, what the apiserver takes as an object's name (a Lease, a Node) and as the
+/// domain of a signer name.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
 /// A subject alternative name the apiserver certificate must carry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum San {
@@ -325,15 +338,7 @@ impl LeaseOptions {
     /// The name goes into the Lease's URL: a DNS subdomain, as the apiserver requires of it.
     pub fn checked(self) -> Result<LeaseOptions> {
         let n = &self.name;
-        let ok = !n.is_empty()
-            && n.len() <= 253
-            && n.split('.').all(|l| {
-                !l.is_empty()
-                    && !l.starts_with('-')
-                    && !l.ends_with('-')
-                    && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            });
-        if !ok {
+        if !is_dns_subdomain(n) {
             return Err(Error::Usage(format!(
                 "invalid lease name {n:?}: a Lease's name is a lowercase DNS subdomain, e.g. kubeadm-certs-restart"
             )));

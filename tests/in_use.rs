@@ -329,14 +329,21 @@ fn a_static_pod_asked_for_by_name_that_is_not_running_is_started_anew_through_it
     assert!(held.is_empty(), "no temp left beside the held manifests: {held:?}");
 }
 
-#[test]
-fn every_state_first_puts_back_a_manifest_an_interrupted_restart_left_held() {
+/// A PKI whose kube-apiserver manifest is in the holding dir (a restart holds it, or held it when it was
+/// killed): the PKI, the manifests dir, the holding dir.
+fn apiserver_manifest_left_held() -> (Pki, std::path::PathBuf, std::path::PathBuf) {
     let pki = std_pki();
     let manifests = pki.kube().join("manifests");
     let held = pki.kube().join("tmp/kubeadm-certs-paused-manifests");
     std::fs::create_dir_all(&manifests).unwrap();
     std::fs::create_dir_all(&held).unwrap();
     std::fs::write(held.join("kube-apiserver.yaml"), "kind: Pod\n").unwrap();
+    (pki, manifests, held)
+}
+
+#[test]
+fn every_state_first_puts_back_a_manifest_an_interrupted_restart_left_held() {
+    let (pki, manifests, held) = apiserver_manifest_left_held();
 
     // check mode says so and leaves it
     let (code, out, err) = run_on(&pki, &["renew", "--check", "-o", "json"]);
@@ -749,12 +756,7 @@ fn a_manifest_held_by_a_run_in_progress_is_left_to_it() {
     // check, a timer's renew) that put the manifest back would start the apiserver under the restart, and the
     // restart would then fail to find its manifest (seen in Molecule ha: "cannot write the new manifest")
     use std::os::unix::fs::OpenOptionsExt;
-    let pki = std_pki();
-    let manifests = pki.kube().join("manifests");
-    let held = pki.kube().join("tmp/kubeadm-certs-paused-manifests");
-    std::fs::create_dir_all(&manifests).unwrap();
-    std::fs::create_dir_all(&held).unwrap();
-    std::fs::write(held.join("kube-apiserver.yaml"), "kind: Pod\n").unwrap();
+    let (pki, manifests, held) = apiserver_manifest_left_held();
     let lock = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -776,4 +778,37 @@ fn a_manifest_held_by_a_run_in_progress_is_left_to_it() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(err.contains("put back"), "{err}");
     assert!(manifests.join("kube-apiserver.yaml").exists());
+}
+
+#[test]
+fn a_held_manifest_goes_back_only_once_the_components_old_process_is_gone() {
+    // the interrupted run was killed between "hold" and "the process is gone": the next run finishes that step
+    // before it puts the manifest back (put back while the kubelet still stops the old pod, it is an update of a
+    // pod being killed, and the wait for the component then finds the old process)
+    let (pki, manifests, held) = apiserver_manifest_left_held();
+    let mark = pki.root().join("held-when-it-exited");
+    // a kube-apiserver of this PKI (its argv names apiserver.crt) that the kubelet is still stopping: it
+    // notes, as it exits, whether the manifest is still held
+    let code = format!(
+        "import os, time\ntime.sleep(2)\nopen({:?}, 'w').write(str(os.path.exists({:?})))\n",
+        mark.display().to_string(),
+        held.join("kube-apiserver.yaml").display().to_string()
+    );
+    let cert = format!("--tls-cert-file={}", pki.certs().join("apiserver.crt").display());
+    let mut old = Command::new("bash")
+        .args(["-c", "exec -a kube-apiserver /usr/bin/python3 -c \"$1\" \"$2\"", "fake", &code, &cert])
+        .spawn()
+        .unwrap();
+    // until bash has exec'd it: then it is a kube-apiserver to anyone who looks
+    let cmdline = format!("/proc/{}/cmdline", old.id());
+    while !std::fs::read(&cmdline).unwrap_or_default().starts_with(b"kube-apiserver\0") {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // reaped as soon as it exits (a zombie is gone too, but only once its parent notices)
+    let reaper = std::thread::spawn(move || old.wait());
+    let (code, out, err) = run_on(&pki, &["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    reaper.join().unwrap().unwrap();
+    assert_eq!(std::fs::read_to_string(&mark).unwrap(), "True", "the manifest was put back under the old process");
+    assert!(manifests.join("kube-apiserver.yaml").exists() && err.contains("put back"), "{err}");
 }

@@ -12,25 +12,44 @@ use std::path::Path;
 const KUBEADM_CONFIG: &str = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n\
                               cgroupDriver: systemd\nclusterDNS:\n- 10.96.0.10\nrotateCertificates: true\n";
 
+/// A self-signed RSA certificate for `subject`, valid for `days` (openssl, as a kubelet or a CA of one's own).
+fn openssl_self_signed(subject: &str, days: u32, key: &Path, crt: &Path) {
+    let days = days.to_string();
+    let (key, crt) = (key.to_str().unwrap(), crt.to_str().unwrap());
+    openssl(&[
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-days", &days, "-keyout", key, "-out", crt,
+    ]);
+}
+
+/// `csr` signed by `ca_crt`/`ca_key` for `days` as a kubelet client certificate (clientAuth), by openssl, into `crt`.
+fn openssl_client_cert(csr: &Path, ca_crt: &Path, ca_key: &Path, days: u32, crt: &Path) {
+    let ext = crt.with_extension("ext");
+    std::fs::write(&ext, "extendedKeyUsage = clientAuth\nkeyUsage = critical, digitalSignature\n").unwrap();
+    let s = |p: &Path| p.display().to_string();
+    let days = days.to_string();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &s(csr),
+        "-CA",
+        &s(ca_crt),
+        "-CAkey",
+        &s(ca_key),
+        "-CAcreateserial",
+        "-days",
+        &days,
+        "-extfile",
+        &s(&ext),
+        "-out",
+        &s(crt),
+    ]);
+}
+
 /// A self-signed serving certificate as the kubelet makes it at first start, valid for `days`.
 fn self_signed(dir: &Path, days: u32) {
     std::fs::create_dir_all(dir).unwrap();
-    let (crt, key) = (dir.join("kubelet.crt"), dir.join("kubelet.key"));
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=cp1@1700000000",
-        "-days",
-        &days.to_string(),
-        "-keyout",
-        key.to_str().unwrap(),
-        "-out",
-        crt.to_str().unwrap(),
-    ]);
+    openssl_self_signed("/CN=cp1@1700000000", days, &dir.join("kubelet.key"), &dir.join("kubelet.crt"));
 }
 
 /// A kubelet directory like a node's after `kubeadm init`: config.yaml and the self-signed pair.
@@ -197,6 +216,19 @@ fn an_unreadable_kubelet_conf_is_a_warning_and_the_client_certificate_missing() 
     assert!(table.contains("!MISSING! kubelet-client"), "{table}");
 }
 
+/// A real kube-apiserver (running) accepts the client certificate `kubeconfig` names: kubectl gets the API's
+/// versions with it.
+fn assert_authenticates(kubeconfig: &Path) {
+    let out = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["get", "--raw", "/api"])
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.contains("\"kind\":\"APIVersions\""), "{said}");
+}
+
 /// `renew kubelet-client ...` on the PKI, with the root's kubelet directory and no kubelet to restart here (the
 /// restart against a real kubelet is in the Molecule scenarios).
 fn repair(pki: &Pki, extra: &[&str]) -> (i32, serde_json::Value, String) {
@@ -283,14 +315,7 @@ fn a_kubelet_client_certificate_is_issued_again_from_the_ca_as_the_kubelet_keeps
 
     // a real kube-apiserver authenticates the kubelet with it, through kubelet.conf as rewritten
     let _cluster = Cluster::start(&pki, ip);
-    let out = std::process::Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(pki.kube().join("kubelet.conf"))
-        .args(["get", "--raw", "/api"])
-        .output()
-        .unwrap();
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && said.contains("\"kind\":\"APIVersions\""), "{said}");
+    assert_authenticates(&pki.kube().join("kubelet.conf"));
 }
 
 #[test]
@@ -370,26 +395,7 @@ fn worker_of(cp: &Pki) -> Pki {
     let s = |p: &Path| p.display().to_string();
     openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &s(&key)]);
     openssl(&["req", "-new", "-key", &s(&key), "-subj", "/O=system:nodes/CN=system:node:w1", "-out", &s(&csr)]);
-    let ext = w.root().join("ext");
-    std::fs::write(&ext, "extendedKeyUsage = clientAuth\nkeyUsage = critical, digitalSignature\n").unwrap();
-    let ca = cp.certs();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        &s(&csr),
-        "-CA",
-        &s(&ca.join("ca.crt")),
-        "-CAkey",
-        &s(&ca.join("ca.key")),
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        &s(&ext),
-        "-out",
-        &s(&crt),
-    ]);
+    openssl_client_cert(&csr, &cp.certs().join("ca.crt"), &cp.certs().join("ca.key"), 1, &crt);
     let both = [std::fs::read(&crt).unwrap(), std::fs::read(&key).unwrap()].concat();
     std::fs::write(&dated, both).unwrap();
     std::os::unix::fs::symlink(&dated, pki_dir.join("kubelet-client-current.pem")).unwrap();
@@ -499,14 +505,7 @@ fn a_workers_kubelet_client_is_repaired_with_a_csr_signed_on_a_control_plane_nod
 
     // a real kube-apiserver authenticates the worker's kubelet with it, through its kubelet.conf
     let _cluster = Cluster::start(&cp, ip);
-    let out = std::process::Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(w.kube().join("kubelet.conf"))
-        .args(["get", "--raw", "/api"])
-        .output()
-        .unwrap();
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && said.contains("\"kind\":\"APIVersions\""), "{said}");
+    assert_authenticates(&w.kube().join("kubelet.conf"));
 }
 
 /// A CSR for `subject` from a new P-256 key, made by openssl (another producer's encoding), with `extra` args.
@@ -593,42 +592,9 @@ fn the_control_plane_signs_only_what_a_nodes_kubelet_may_ask_for_and_the_worker_
 
 /// The CSR step's request in `csr_dir`, signed by a CA of its own (openssl): right key, right node, wrong CA.
 fn std_pki_other_ca(scratch: &Path, csr_dir: &Path) -> Vec<u8> {
-    let s = |p: &Path| p.display().to_string();
     let (ca_key, ca_crt, crt) = (scratch.join("ca.key"), scratch.join("ca.crt"), scratch.join("w.crt"));
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=kubernetes",
-        "-days",
-        "3",
-        "-keyout",
-        &s(&ca_key),
-        "-out",
-        &s(&ca_crt),
-    ]);
-    let ext = scratch.join("ext");
-    std::fs::write(&ext, "extendedKeyUsage = clientAuth\n").unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        &s(&csr_dir.join("kubelet-client.csr")),
-        "-CA",
-        &s(&ca_crt),
-        "-CAkey",
-        &s(&ca_key),
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        &s(&ext),
-        "-out",
-        &s(&crt),
-    ]);
+    openssl_self_signed("/CN=kubernetes", 3, &ca_key, &ca_crt);
+    openssl_client_cert(&csr_dir.join("kubelet-client.csr"), &ca_crt, &ca_key, 2, &crt);
     std::fs::read(crt).unwrap()
 }
 

@@ -21,15 +21,7 @@ pub fn check_signer_name(name: &str) -> Result<()> {
     let Some((domain, path)) = name.split_once('/') else {
         return bad("a signer name is DOMAIN/PATH, e.g. kubernetes.io/kube-apiserver-client");
     };
-    let domain_ok = !domain.is_empty()
-        && domain.len() <= 253
-        && domain.split('.').all(|l| {
-            !l.is_empty()
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        });
-    if !domain_ok {
+    if !crate::request::is_dns_subdomain(domain) {
         return bad("its domain part must be a lowercase DNS name");
     }
     if path.is_empty() || path.chars().any(char::is_whitespace) {

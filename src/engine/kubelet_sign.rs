@@ -119,14 +119,7 @@ fn short(oid: &str) -> &str {
 
 /// A node's name as the apiserver takes it: a lowercase RFC 1123 subdomain.
 pub fn valid_node_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|l| {
-            !l.is_empty()
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        })
+    crate::request::is_dns_subdomain(name)
 }
 
 pub fn sign(req: &KubeletSignRequest, now: DateTime<Utc>) -> Result<Outcome> {

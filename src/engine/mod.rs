@@ -52,7 +52,7 @@ pub fn run(request: &Request, now: DateTime<Utc>) -> Result<Outcome> {
         return Err(Error::Usage("renewing as of another time (--at) only works with --check".into()));
     }
     let begun = begin(w.layout, &w.extra_dirs, w.check_mode, w.lock_timeout)?;
-    let result = crate::restart::recover_held(&manifests_dir, check_mode, now, &mut recovered)
+    let result = crate::restart::recover_held(&manifests_dir, w.layout, check_mode, now, &mut recovered)
         .and_then(|put_back| run_request(request, now, &put_back));
     begun.finish(result).map(|out| with_recovered(recovered, out))
 }
@@ -73,7 +73,7 @@ fn recover_unless_busy(layout: &Layout, manifests_dir: &Path, now: DateTime<Utc>
         return Ok(());
     }
     match lock::lock(&layout.cert_dir, Span(0)) {
-        Ok(_lock) => crate::restart::recover_held(manifests_dir, false, now, out).map(drop),
+        Ok(_lock) => crate::restart::recover_held(manifests_dir, layout, false, now, out).map(drop),
         Err(Error::Locked { path, .. }) => {
             for h in crate::restart::held::left_held(manifests_dir) {
                 out.warnings.push(format!(
@@ -84,7 +84,7 @@ fn recover_unless_busy(layout: &Layout, manifests_dir: &Path, now: DateTime<Utc>
             }
             Ok(())
         }
-        Err(_) => crate::restart::recover_held(manifests_dir, true, now, out).map(drop),
+        Err(_) => crate::restart::recover_held(manifests_dir, layout, true, now, out).map(drop),
     }
 }
 

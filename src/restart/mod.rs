@@ -23,22 +23,47 @@ use crate::inventory::Component;
 use crate::report::{ClusterReport, LeaseReport, Outcome, RestartReport};
 use crate::request::{RestartMethod, RestartRequest};
 
+/// How long a run that finds a manifest held waits for the component's old process to be gone before it puts
+/// the manifest back: the kubelet's grace period (30 s) and then some.
+const HELD_GONE_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// Puts back what an interrupted restart left held (every run of every state does this first); in
 /// check mode only says so. Returns the components whose manifests went back: `restart` waits for them.
+///
+/// The interrupted run was killed between two steps of the static pod restart (hold, wait until the process is
+/// gone, put back changed): this run does the rest, the wait included. A manifest put back while the kubelet
+/// still stops the old pod is an update of a pod being killed (kubelet 1.20 may leave the new one unstarted
+/// for minutes), and the wait for the component afterwards would find the old process, not the new one.
 pub fn recover_held(
     manifests_dir: &Path,
+    layout: &crate::pki::Layout,
     check_mode: bool,
     now: DateTime<Utc>,
     out: &mut Outcome,
 ) -> Result<Vec<Component>> {
+    let held_now = held::left_held(manifests_dir);
     if check_mode {
-        for h in held::left_held(manifests_dir) {
+        for h in held_now {
             out.warnings.push(format!(
                 "{} was left held by an interrupted restart (its component is down); a real run puts it back",
                 h.display()
             ));
         }
         return Ok(Vec::new());
+    }
+    for h in &held_now {
+        let stem = h.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let Some(component) = Component::parse(&stem) else { continue };
+        for p in crate::inuse::proc::find(component).into_iter().filter(|p| stale::uses(layout, p)) {
+            if let Err(waited) = wait::gone(&p, HELD_GONE_TIMEOUT) {
+                out.warnings.push(format!(
+                    "{}: pid {} still runs {waited} after its manifest was held; putting the manifest back all the \
+                     same (is the kubelet running? `systemctl status kubelet`)",
+                    component.name(),
+                    p.pid
+                ));
+            }
+        }
     }
     let (back, conflicting) = held::recover(manifests_dir, now)?;
     let mut components = Vec::new();
