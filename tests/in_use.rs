@@ -787,28 +787,52 @@ fn a_held_manifest_goes_back_only_once_the_components_old_process_is_gone() {
     // pod being killed, and the wait for the component then finds the old process)
     let (pki, manifests, held) = apiserver_manifest_left_held();
     let mark = pki.root().join("held-when-it-exited");
-    // a kube-apiserver of this PKI (its argv names apiserver.crt) that the kubelet is still stopping: it
-    // notes, as it exits, whether the manifest is still held
+    // a kube-apiserver of this PKI that the kubelet is still stopping: it notes, as it exits, whether the
+    // manifest is still held
     let code = format!(
         "import os, time\ntime.sleep(2)\nopen({:?}, 'w').write(str(os.path.exists({:?})))\n",
         mark.display().to_string(),
         held.join("kube-apiserver.yaml").display().to_string()
     );
-    let cert = format!("--tls-cert-file={}", pki.certs().join("apiserver.crt").display());
-    let mut old = Command::new("bash")
-        .args(["-c", "exec -a kube-apiserver /usr/bin/python3 -c \"$1\" \"$2\"", "fake", &code, &cert])
-        .spawn()
-        .unwrap();
-    // until bash has exec'd it: then it is a kube-apiserver to anyone who looks
-    let cmdline = format!("/proc/{}/cmdline", old.id());
-    while !std::fs::read(&cmdline).unwrap_or_default().starts_with(b"kube-apiserver\0") {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    // reaped as soon as it exits (a zombie is gone too, but only once its parent notices)
-    let reaper = std::thread::spawn(move || old.wait());
+    let (_, reaper) = fake_apiserver(&pki, &code);
     let (code, out, err) = run_on(&pki, &["check"]);
     assert_eq!(code, 0, "{out}{err}");
     reaper.join().unwrap().unwrap();
     assert_eq!(std::fs::read_to_string(&mark).unwrap(), "True", "the manifest was put back under the old process");
     assert!(manifests.join("kube-apiserver.yaml").exists() && err.contains("put back"), "{err}");
+}
+
+/// A process that is this PKI's kube-apiserver to anyone looking in /proc (its argv names apiserver.crt),
+/// running the Python `code`; returns its pid once bash has exec'd it, and a thread that reaps it.
+fn fake_apiserver(pki: &Pki, code: &str) -> (u32, std::thread::JoinHandle<std::io::Result<std::process::ExitStatus>>) {
+    let cert = format!("--tls-cert-file={}", pki.certs().join("apiserver.crt").display());
+    let mut child = Command::new("bash")
+        .args(["-c", "exec -a kube-apiserver /usr/bin/python3 -c \"$1\" \"$2\"", "fake", code, &cert])
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // until bash has exec'd it: then it is a kube-apiserver to anyone who looks
+    let cmdline = format!("/proc/{pid}/cmdline");
+    while !std::fs::read(&cmdline).unwrap_or_default().starts_with(b"kube-apiserver\0") {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // reaped as soon as it exits (a zombie is gone too, but only once its parent notices)
+    (pid, std::thread::spawn(move || child.wait()))
+}
+
+#[test]
+fn a_held_manifest_whose_name_is_back_waits_for_nothing_and_is_left_held() {
+    // put back by hand: the component running now is the one from that manifest, no old process to wait for
+    let (pki, manifests, held) = apiserver_manifest_left_held();
+    std::fs::write(manifests.join("kube-apiserver.yaml"), "kind: Pod\n# by hand\n").unwrap();
+    let (pid, reaper) = fake_apiserver(&pki, "import time\ntime.sleep(600)\n");
+    let started = std::time::Instant::now();
+    let (code, out, err) = run_on(&pki, &["check"]);
+    let took = started.elapsed();
+    let _ = Command::new("kill").arg(pid.to_string()).status();
+    let _ = reaper.join();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("still runs"), "it waited for the running apiserver: {err}");
+    assert!(err.contains("its name is in") && held.join("kube-apiserver.yaml").exists(), "{err}");
+    assert!(took < std::time::Duration::from_secs(60), "check took {took:?}");
 }

@@ -45,7 +45,14 @@ pub fn left_held(manifests_dir: &Path) -> Vec<PathBuf> {
 /// A static pod manifest goes back with the restart annotation set to `now`: put back unchanged it would be
 /// the pod the kubelet just stopped (same UID), which inherits that pod's crash-loop backoff and can leave the
 /// component down for minutes. A file that is not a static pod manifest goes back byte for byte.
-pub fn recover(manifests_dir: &Path, now: DateTime<Utc>) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+///
+/// `before` is called with each manifest about to go back (not with one that stays held): the caller finishes
+/// there what the interrupted run was doing, waiting until the component's old process is gone.
+pub fn recover(
+    manifests_dir: &Path,
+    now: DateTime<Utc>,
+    mut before: impl FnMut(&Path),
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let mut back = Vec::new();
     let mut conflicting = Vec::new();
     for held in left_held(manifests_dir) {
@@ -54,6 +61,7 @@ pub fn recover(manifests_dir: &Path, now: DateTime<Utc>) -> Result<(Vec<PathBuf>
             conflicting.push(held);
             continue;
         }
+        before(&target);
         let annotated = fs::read(&held).ok().and_then(|bytes| super::static_pod::annotated(&held, &bytes, now).ok());
         match annotated {
             Some(changed) => put_back_changed(&held, &target, &changed)?,
@@ -133,7 +141,7 @@ mod tests {
         assert!(!manifests.join("kube-apiserver.yaml").exists());
         let held_etcd = hold(&manifests.join("etcd.yaml")).unwrap();
         fs::write(manifests.join("etcd.yaml"), "etcd by hand").unwrap();
-        let (back, conflicting) = recover(&manifests, Utc::now()).unwrap();
+        let (back, conflicting) = recover(&manifests, Utc::now(), |_| {}).unwrap();
         assert_eq!(back, [manifests.join("kube-apiserver.yaml")]);
         // not a static pod manifest: back byte for byte
         assert_eq!(fs::read_to_string(manifests.join("kube-apiserver.yaml")).unwrap(), "api");
@@ -152,7 +160,7 @@ mod tests {
         fs::write(manifests.join("kube-apiserver.yaml"), original).unwrap();
         hold(&manifests.join("kube-apiserver.yaml")).unwrap();
         let now = DateTime::parse_from_rfc3339("2026-11-29T10:00:00Z").unwrap().with_timezone(&Utc);
-        let (back, _) = recover(&manifests, now).unwrap();
+        let (back, _) = recover(&manifests, now, |_| {}).unwrap();
         assert_eq!(back, [manifests.join("kube-apiserver.yaml")]);
         let doc: serde_norway::Value =
             serde_norway::from_slice(&fs::read(manifests.join("kube-apiserver.yaml")).unwrap()).unwrap();

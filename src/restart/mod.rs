@@ -41,9 +41,8 @@ pub fn recover_held(
     now: DateTime<Utc>,
     out: &mut Outcome,
 ) -> Result<Vec<Component>> {
-    let held_now = held::left_held(manifests_dir);
     if check_mode {
-        for h in held_now {
+        for h in held::left_held(manifests_dir) {
             out.warnings.push(format!(
                 "{} was left held by an interrupted restart (its component is down); a real run puts it back",
                 h.display()
@@ -51,21 +50,7 @@ pub fn recover_held(
         }
         return Ok(Vec::new());
     }
-    for h in &held_now {
-        let stem = h.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let Some(component) = Component::parse(&stem) else { continue };
-        for p in crate::inuse::proc::find(component).into_iter().filter(|p| stale::uses(layout, p)) {
-            if let Err(waited) = wait::gone(&p, HELD_GONE_TIMEOUT) {
-                out.warnings.push(format!(
-                    "{}: pid {} still runs {waited} after its manifest was held; putting the manifest back all the \
-                     same (is the kubelet running? `systemctl status kubelet`)",
-                    component.name(),
-                    p.pid
-                ));
-            }
-        }
-    }
-    let (back, conflicting) = held::recover(manifests_dir, now)?;
+    let (back, conflicting) = held::recover(manifests_dir, now, |manifest| old_process_gone(manifest, layout, out))?;
     let mut components = Vec::new();
     for b in &back {
         out.warnings.push(format!("put back {}, left held by an interrupted restart", b.display()));
@@ -81,6 +66,23 @@ pub fn recover_held(
         ));
     }
     Ok(components)
+}
+
+/// Until the process the kubelet stops for a held manifest (`manifest`: where it goes back) is gone; a warning
+/// when it still runs after [`HELD_GONE_TIMEOUT`].
+fn old_process_gone(manifest: &Path, layout: &crate::pki::Layout, out: &mut Outcome) {
+    let stem = manifest.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let Some(component) = Component::parse(&stem) else { return };
+    for p in crate::inuse::proc::find(component).into_iter().filter(|p| stale::uses(layout, p)) {
+        if let Err(waited) = wait::gone(&p, HELD_GONE_TIMEOUT) {
+            out.warnings.push(format!(
+                "{}: pid {} still runs {waited} after its manifest was held; putting the manifest back all the same \
+                 (is the kubelet running? `systemctl status kubelet`)",
+                component.name(),
+                p.pid
+            ));
+        }
+    }
 }
 
 /// Waits until each component whose manifest this run put back runs again and is healthy: the restart an
