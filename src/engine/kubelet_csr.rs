@@ -134,10 +134,13 @@ pub fn install(req: &KubeletClientRequest, csr_dir: &Path, signed_dir: &Path, no
     }
     refuse_foreign_key(&key_path)?;
     let key = PrivateKey::read(&key_path)?;
-    let ca_crt = req.layout.cert_dir.join("ca.crt");
     let pki = Pki::read(&req.layout, &[], false, Keys::Skip)?;
-    let ca = pki.ca(CaId::Ca).cert.as_ref().ok_or_else(|| {
-        Error::invalid(&ca_crt, "does not exist: the signed certificate cannot be checked against the cluster CA")
+    let ca_entry = pki.ca(CaId::Ca);
+    let ca = ca_entry.cert.as_ref().ok_or_else(|| {
+        Error::invalid(
+            &ca_entry.cert_path,
+            "does not exist: the signed certificate cannot be checked against the cluster CA",
+        )
     })?;
     fits(&cert, &key, &current.node, ca, now)
         .map_err(|why| Error::invalid(&crt_path, format!("{why}; nothing was installed")))?;

@@ -38,7 +38,7 @@ use crate::request::Request;
 /// an interrupted run left is settled (`begin`); `check` takes it without waiting, only when a manifest is held.
 pub fn run(request: &Request, now: DateTime<Utc>) -> Result<Outcome> {
     let mut recovered = Outcome::default();
-    let (manifests_dir, check_mode) = held_manifests(request);
+    let manifests_dir = held_manifests(request);
     let Some(w) = Writing::of(request) else {
         let Request::Check(r) = request else { unreachable!("every other request writes") };
         recover_unless_busy(&r.layout, &manifests_dir, now, &mut recovered)?;
@@ -52,7 +52,7 @@ pub fn run(request: &Request, now: DateTime<Utc>) -> Result<Outcome> {
         return Err(Error::Usage("renewing as of another time (--at) only works with --check".into()));
     }
     let begun = begin(w.layout, &w.extra_dirs, w.check_mode, w.lock_timeout)?;
-    let result = crate::restart::recover_held(&manifests_dir, w.layout, check_mode, now, &mut recovered)
+    let result = crate::restart::recover_held(&manifests_dir, w.layout, w.check_mode, now, &mut recovered)
         .and_then(|put_back| run_request(request, now, &put_back));
     begun.finish(result).map(|out| with_recovered(recovered, out))
 }
@@ -100,18 +100,18 @@ fn run_request(request: &Request, now: DateTime<Utc>, put_back: &[crate::invento
     }
 }
 
-/// Where a request's static pod manifests are, and whether it may change anything.
-fn held_manifests(request: &Request) -> (std::path::PathBuf, bool) {
-    let default = |layout: &Layout| crate::request::default_manifests_dir(&layout.kubeconfig_dir);
-    match request {
-        Request::Check(r) => (default(&r.layout), false),
-        Request::Renew(r) => (default(&r.layout), r.check_mode),
-        Request::Csr(r) => (default(&r.layout), r.check_mode),
-        Request::Install(r) => (default(&r.layout), r.check_mode),
-        Request::Restart(r) => (r.manifests_dir.clone(), r.check_mode),
-        Request::KubeletClient(r) => (default(&r.layout), r.check_mode),
-        Request::KubeletSign(r) => (default(&r.layout), r.check_mode),
-    }
+/// Where a request's static pod manifests are: a restart's own, else kubeadm's beside the kubeconfigs.
+fn held_manifests(request: &Request) -> std::path::PathBuf {
+    let layout = match request {
+        Request::Restart(r) => return r.manifests_dir.clone(),
+        Request::Check(r) => &r.layout,
+        Request::Renew(r) => &r.layout,
+        Request::Csr(r) => &r.layout,
+        Request::Install(r) => &r.layout,
+        Request::KubeletClient(r) => &r.layout,
+        Request::KubeletSign(r) => &r.layout,
+    };
+    crate::request::default_manifests_dir(&layout.kubeconfig_dir)
 }
 
 /// What [`begin`] needs of a writing request.

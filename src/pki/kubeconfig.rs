@@ -120,32 +120,49 @@ pub fn client_certificate(path: &Path) -> Result<ClientCertificate> {
 /// (`client-certificate`, `client-key`) instead of embedded data, as the kubelet's `kubelet.conf` is after
 /// kubeadm's kubelet-finalize phase. Nothing else changes.
 pub fn with_client_file(path: &Path, bytes: &[u8], file: &Path) -> Result<Vec<u8>> {
-    let bad = |problem: String| Error::invalid(path, problem);
-    let text = std::str::from_utf8(bytes).map_err(|_| bad("not a kubeconfig: not UTF-8 text".into()))?;
-    let mut doc: Value = serde_norway::from_str(text).map_err(|e| bad(format!("not a valid kubeconfig: {e}")))?;
-    let user_index = current(&doc, &bad)?.user_index;
-    let user = doc["users"][user_index].get_mut("user").and_then(Value::as_mapping_mut).expect("checked by current");
-    user.remove(key("client-certificate-data"));
-    user.remove(key("client-key-data"));
     let file = Value::String(file.display().to_string());
-    user.insert(key("client-certificate"), file.clone());
-    user.insert(key("client-key"), file);
-    serde_norway::to_string(&doc).map(String::into_bytes).map_err(|e| bad(format!("cannot serialize kubeconfig: {e}")))
+    with_user_fields(
+        path,
+        bytes,
+        &["client-certificate-data", "client-key-data"],
+        [("client-certificate", file.clone()), ("client-key", file)],
+    )
 }
 
 /// The opposite of [`with_client_file`], in memory only: `bytes` with its current user's client certificate and
 /// key embedded from `cert_pem` and `key_pem`, so that the kubelet's own credentials can be read as a client's
 /// (`Kubeconfig::parse` reads embedded data only). Never written anywhere.
 pub fn with_client_data(path: &Path, bytes: &[u8], cert_pem: &[u8], key_pem: &[u8]) -> Result<Vec<u8>> {
+    with_user_fields(
+        path,
+        bytes,
+        &["client-certificate", "client-key"],
+        [
+            ("client-certificate-data", Value::String(B64.encode(cert_pem))),
+            ("client-key-data", Value::String(B64.encode(key_pem))),
+        ],
+    )
+}
+
+/// `bytes` (the kubeconfig at `path`) with the `remove` fields of its current user removed and `set` set; every
+/// other field and the key order kept.
+fn with_user_fields<const N: usize>(
+    path: &Path,
+    bytes: &[u8],
+    remove: &[&str],
+    set: [(&str, Value); N],
+) -> Result<Vec<u8>> {
     let bad = |problem: String| Error::invalid(path, problem);
     let text = std::str::from_utf8(bytes).map_err(|_| bad("not a kubeconfig: not UTF-8 text".into()))?;
     let mut doc: Value = serde_norway::from_str(text).map_err(|e| bad(format!("not a valid kubeconfig: {e}")))?;
     let user_index = current(&doc, &bad)?.user_index;
     let user = doc["users"][user_index].get_mut("user").and_then(Value::as_mapping_mut).expect("checked by current");
-    user.remove(key("client-certificate"));
-    user.remove(key("client-key"));
-    user.insert(key("client-certificate-data"), Value::String(B64.encode(cert_pem)));
-    user.insert(key("client-key-data"), Value::String(B64.encode(key_pem)));
+    for field in remove {
+        user.remove(key(field));
+    }
+    for (field, value) in set {
+        user.insert(key(field), value);
+    }
     serde_norway::to_string(&doc).map(String::into_bytes).map_err(|e| bad(format!("cannot serialize kubeconfig: {e}")))
 }
 
