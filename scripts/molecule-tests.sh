@@ -3,9 +3,9 @@
 # when they are missing or stale (molecule/image/build.sh: real kubeadm nodes, see molecule/README.md), builds the
 # module binary from this tree every time (molecule/shared/collection.sh: cargo is incremental; an older binary
 # is never reused) and makes the collection importable, then runs `molecule test` for each scenario (default:
-# default ha external_ca schedule), side by side (MOLECULE_JOBS=1: one after the other). Prints each scenario's wall
-# time and a closing
-# "N passed, N failed" line; exits 1 when any scenario failed.
+# default ha external_ca schedule), side by side (MOLECULE_JOBS=1: one after the other; ha first, the others once
+# its cluster has formed). A scenario whose cluster could not be formed runs once more (never one that failed later).
+# Prints each scenario's wall time and a closing "N passed, N failed" line; exits 1 when any scenario failed.
 #
 # Each scenario's full output goes to .cache/molecule-logs/SCENARIO.log; a failing scenario's last 200 lines are
 # printed too (MOLECULE_STREAM=1 prints everything as it runs). Containers and networks are removed by each
@@ -58,12 +58,28 @@ log "collection ready after $((SECONDS - t)) s"
 # own containers, network and ephemeral directory.
 JOBS=${MOLECULE_JOBS:-${#SCENARIOS[@]}}
 passed=0; failed=0; summary=()
-run_one() {  # SCENARIO: molecule test, its wall time and exit code in $LOGS/SCENARIO.result
-  local s=$1 t=$SECONDS rc
+molecule_test() {  # SCENARIO: one `molecule test`, its output in $LOGS/SCENARIO.log; returns its exit code
   if [ -n "${MOLECULE_STREAM:-}" ]; then
-    molecule test -s "$s" 2>&1 | tee "$LOGS/$s.log"; rc=${PIPESTATUS[0]}
-  else
-    molecule test -s "$s" >"$LOGS/$s.log" 2>&1; rc=$?
+    molecule test -s "$1" 2>&1 | tee "$LOGS/$1.log"; return "${PIPESTATUS[0]}"
+  fi
+  molecule test -s "$1" >"$LOGS/$1.log" 2>&1
+}
+# A scenario whose cluster could not be formed (its prepare step: kubeadm init/join on the node containers, before
+# any of this project's code runs) is run once more, and the summary says so with the first attempt's log. A failure
+# in any later step, where the collection runs, is never retried.
+failed_forming() {  # SCENARIO: true when its log shows that the prepare step failed
+  grep -qE "\[$1 > prepare\] Executed: Failed|$1 ➜ prepare: Executed: Failed" "$LOGS/$1.log" 2>/dev/null
+}
+run_one() {  # SCENARIO: molecule test (again once when forming failed), wall time and exit code in $LOGS/SCENARIO.result
+  local s=$1 t=$SECONDS rc
+  rm -f "$LOGS/$s.first-forming.log"
+  molecule_test "$s"; rc=$?
+  if [ "$rc" -ne 0 ] && failed_forming "$s"; then
+    mv "$LOGS/$s.log" "$LOGS/$s.first-forming.log"
+    log "$s: forming its cluster failed after $((SECONDS - t)) s (log: $LOGS/$s.first-forming.log); forming it once more"
+    # what the nodes said (diagnose.yml), for a CI log that keeps only the output
+    sed -n '/TASK \[Show them\]/,/PLAY RECAP/p' "$LOGS/$s.first-forming.log" | head -n 150
+    molecule_test "$s"; rc=$?
   fi
   echo "$rc $((SECONDS - t))" >"$LOGS/$s.result"
 }
@@ -93,12 +109,14 @@ done
 wait
 for s in "${SCENARIOS[@]}"; do
   read -r rc took <"$LOGS/$s.result"
+  again=
+  [ -f "$LOGS/$s.first-forming.log" ] && again=" (its first cluster did not form: $LOGS/$s.first-forming.log)"
   if [ "$rc" -eq 0 ]; then
-    passed=$((passed + 1)); summary+=("$s: passed in ${took} s")
+    passed=$((passed + 1)); summary+=("$s: passed in ${took} s$again")
   elif [ "$rc" -eq 127 ] && [ "$took" -eq 0 ]; then
     failed=$((failed + 1)); summary+=("$s: missing")
   else
-    failed=$((failed + 1)); summary+=("$s: FAILED (rc $rc) after ${took} s, log: $LOGS/$s.log")
+    failed=$((failed + 1)); summary+=("$s: FAILED (rc $rc) after ${took} s$again, log: $LOGS/$s.log")
     [ -n "${MOLECULE_STREAM:-}" ] || tail -n 200 "$LOGS/$s.log"
   fi
   log "${summary[-1]}"
