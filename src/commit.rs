@@ -104,123 +104,163 @@ fn remove_quietly(paths: impl IntoIterator<Item = PathBuf>) {
     }
 }
 
-/// Writes every file or none. Returns the backup files made (when `backup`).
+/// Writes every file or none. Returns the backup files made (when `backup`). The steps are the ones numbered
+/// at the top of this file.
 pub fn commit(layout: &Layout, writes: &[FileWrite], backup: bool, now: DateTime<Utc>) -> Result<Vec<PathBuf>> {
     if writes.is_empty() {
         return Ok(Vec::new());
     }
-    // 1. stage
-    let mut staged: Vec<Staged> = Vec::new();
-    let mut backup_temps: Vec<Staged> = Vec::new();
-    let mut backups: Vec<PathBuf> = Vec::new();
-    let fail = |staged: &[Staged], backup_temps: &[Staged], e: Error| -> Error {
-        remove_quietly(staged.iter().chain(backup_temps).flat_map(|s| [Some(s.tmp.clone()), s.orig.clone()]).flatten());
-        e
-    };
+    // 1–2. stage every file beside its target, with its backup and rollback link; an error on the way drops
+    // `staging`, which removes what it made
+    let mut staging = Staging::default();
     for (i, w) in writes.iter().enumerate() {
-        let existing = match fs::symlink_metadata(&w.path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(fail(
-                    &staged,
-                    &backup_temps,
-                    Error::invalid(
-                        &w.path,
-                        "is a symbolic link; refusing to replace it (a write never follows a link)",
-                    ),
-                ));
-            }
-            Ok(m) if !m.is_file() => {
-                return Err(fail(&staged, &backup_temps, Error::invalid(&w.path, "is not a regular file")));
-            }
-            Ok(m) => Some(m),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(fail(&staged, &backup_temps, Error::read(&w.path, e))),
-        };
-        // never widen a mode someone narrowed; always keep the owner able to read and write
-        let mode = match &existing {
-            Some(m) => (w.mode & m.mode() & 0o777) | 0o600,
-            None => w.mode,
-        };
-        let tmp = sibling(&w.path, i, TMP);
-        if let Err(e) = write_new_file(&tmp, &w.contents, existing.as_ref().map(|m| (m.uid(), m.gid())), mode) {
-            let _ = fs::remove_file(&tmp);
-            let e = if e.kind() == io::ErrorKind::PermissionDenied && existing.is_some() {
-                Error::Write {
-                    path: w.path.clone(),
-                    source: io::Error::new(
-                        e.kind(),
-                        format!("{e} (creating {} with the owner and mode of the file it replaces)", tmp.display()),
-                    ),
-                }
-            } else {
-                Error::write(&tmp, e)
-            };
-            return Err(fail(&staged, &backup_temps, e));
-        }
-        staged.push(Staged { target: w.path.clone(), tmp, orig: None });
-        fault_point(&format!("staged-{i}"));
-        if existing.is_none() {
-            continue;
-        }
-        // 2. backup (a temp like the others, renamed into place with them: a crash before the journal
-        // leaves no backup of a renewal that did not happen) and rollback link
-        if backup {
-            let name = format!(
-                "{}.{}.{}~",
-                w.path.file_name().unwrap_or_default().to_string_lossy(),
-                std::process::id(),
-                now.format("%Y-%m-%d@%H:%M:%S")
-            );
-            let b = parent(&w.path).join(name);
-            let b_tmp = sibling(&w.path, i, &format!(".backup{TMP}"));
-            let old = fs::read(&w.path).map_err(|e| fail(&staged, &backup_temps, Error::read(&w.path, e)))?;
-            if let Err(e) = write_new_file(&b_tmp, &old, None, MODE_SECRET) {
-                let _ = fs::remove_file(&b_tmp);
-                return Err(fail(&staged, &backup_temps, Error::write(&b, e)));
-            }
-            backup_temps.push(Staged { target: b.clone(), tmp: b_tmp, orig: None });
-            backups.push(b);
-        }
-        let orig = sibling(&w.path, i, ORIG);
-        if fs::hard_link(&w.path, &orig).is_err() {
-            // filesystems without hard links: a copy serves the same purpose
-            let old = fs::read(&w.path).map_err(|e| fail(&staged, &backup_temps, Error::read(&w.path, e)))?;
-            write_new_file(&orig, &old, None, MODE_SECRET)
-                .map_err(|e| fail(&staged, &backup_temps, Error::write(&orig, e)))?;
-        }
-        staged.last_mut().expect("just pushed").orig = Some(orig);
+        staging.stage(i, w, backup, now)?;
     }
-    // the backups are renamed after every target (`renamed-N` numbers the targets as `staged-N` does)
-    staged.append(&mut backup_temps);
-    let mut dirs: Vec<PathBuf> = staged.iter().map(|s| parent(&s.target).to_path_buf()).collect();
-    dirs.sort();
-    dirs.dedup();
-    for d in &dirs {
-        sync_dir(d).map_err(|e| fail(&staged, &backup_temps, e))?;
+    for d in &dirs_of(&staging.renames) {
+        sync_dir(d)?;
     }
-
-    // 3. journal
-    write_journal(layout, Direction::Forward, &staged).map_err(|e| {
+    // 3. journal: from here on the next run completes what this one leaves
+    if let Err(e) = write_journal(layout, Direction::Forward, &staging.renames) {
         let _ = fs::remove_file(journal::path(layout));
-        fail(&staged, &[], e)
-    })?;
+        return Err(e);
+    }
+    let (staged, backups) = staging.journaled();
     fault_point("journal");
-
-    // 4. replace
+    // 4. replace each target; 5. a rename that fails puts back those already replaced
     for (i, s) in staged.iter().enumerate() {
         if let Err(e) = fault_fails(&format!("rename-{i}")).and_then(|_| fs::rename(&s.tmp, &s.target)) {
             return Err(undo(layout, &staged, i, e));
         }
         fault_point(&format!("renamed-{i}"));
     }
-    for d in &dirs {
-        sync_dir(d)?;
-    }
-    let journal = journal::path(layout);
-    fs::remove_file(&journal).map_err(|e| Error::write(&journal, e))?;
-    sync_dir(&layout.cert_dir)?;
-    remove_quietly(staged.iter().filter_map(|s| s.orig.clone()));
+    settle(layout, &staged)?;
     Ok(backups)
+}
+
+/// Steps 1 and 2 of `commit`: the temp files, backups and rollback links made so far. Until `journaled`,
+/// dropping it removes every one of them: a failure while staging changes nothing.
+#[derive(Default)]
+struct Staging {
+    /// In rename order: each target's temp (with its rollback link once made), then the backups.
+    renames: Vec<Staged>,
+    /// How many of `renames` are targets; the backups follow them (`renamed-N` numbers the targets as
+    /// `staged-N` does).
+    targets: usize,
+    backups: Vec<PathBuf>,
+    journaled: bool,
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.journaled {
+            remove_quietly(self.renames.iter().flat_map(|s| [Some(s.tmp.clone()), s.orig.clone()]).flatten());
+        }
+    }
+}
+
+impl Staging {
+    /// Stages write `i`: its temp file, and for a file it replaces a backup (when asked) and a rollback link.
+    fn stage(&mut self, i: usize, w: &FileWrite, backup: bool, now: DateTime<Utc>) -> Result<()> {
+        let existing = existing_file(&w.path)?;
+        // never widen a mode someone narrowed; always keep the owner able to read and write
+        let mode = match &existing {
+            Some(m) => (w.mode & m.mode() & 0o777) | 0o600,
+            None => w.mode,
+        };
+        let tmp = sibling(&w.path, i, TMP);
+        write_temp(&tmp, w, existing.as_ref().map(|m| (m.uid(), m.gid())), mode)?;
+        self.renames.insert(self.targets, Staged { target: w.path.clone(), tmp, orig: None });
+        self.targets += 1;
+        fault_point(&format!("staged-{i}"));
+        if existing.is_none() {
+            return Ok(());
+        }
+        if backup {
+            self.stage_backup(i, &w.path, now)?;
+        }
+        let orig = rollback_link(i, &w.path)?;
+        self.renames[self.targets - 1].orig = Some(orig);
+        Ok(())
+    }
+
+    /// A backup of `path` as it is now, staged as a temp like the others and renamed into place after them:
+    /// a crash before the journal leaves no backup of a renewal that did not happen.
+    fn stage_backup(&mut self, i: usize, path: &Path, now: DateTime<Utc>) -> Result<()> {
+        let name = format!(
+            "{}.{}.{}~",
+            path.file_name().unwrap_or_default().to_string_lossy(),
+            std::process::id(),
+            now.format("%Y-%m-%d@%H:%M:%S")
+        );
+        let b = parent(path).join(name);
+        let b_tmp = sibling(path, i, &format!(".backup{TMP}"));
+        let old = fs::read(path).map_err(|e| Error::read(path, e))?;
+        if let Err(e) = write_new_file(&b_tmp, &old, None, MODE_SECRET) {
+            let _ = fs::remove_file(&b_tmp);
+            return Err(Error::write(&b, e));
+        }
+        self.renames.push(Staged { target: b.clone(), tmp: b_tmp, orig: None });
+        self.backups.push(b);
+        Ok(())
+    }
+
+    /// The journal names every staged file: they are the next run's to complete, no longer ours to remove.
+    fn journaled(mut self) -> (Vec<Staged>, Vec<PathBuf>) {
+        self.journaled = true;
+        (std::mem::take(&mut self.renames), std::mem::take(&mut self.backups))
+    }
+}
+
+/// The file a write replaces, if any; never a link or anything but a regular file.
+fn existing_file(path: &Path) -> Result<Option<fs::Metadata>> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            Err(Error::invalid(path, "is a symbolic link; refusing to replace it (a write never follows a link)"))
+        }
+        Ok(m) if !m.is_file() => Err(Error::invalid(path, "is not a regular file")),
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::read(path, e)),
+    }
+}
+
+/// Writes `w` to `tmp` with the owner of the file it replaces (if any) and `mode`; removes `tmp` when that fails.
+fn write_temp(tmp: &Path, w: &FileWrite, owner: Option<(u32, u32)>, mode: u32) -> Result<()> {
+    let Err(e) = write_new_file(tmp, &w.contents, owner, mode) else { return Ok(()) };
+    let _ = fs::remove_file(tmp);
+    Err(if e.kind() == io::ErrorKind::PermissionDenied && owner.is_some() {
+        Error::Write {
+            path: w.path.clone(),
+            source: io::Error::new(
+                e.kind(),
+                format!("{e} (creating {} with the owner and mode of the file it replaces)", tmp.display()),
+            ),
+        }
+    } else {
+        Error::write(tmp, e)
+    })
+}
+
+/// A second name for the file at `path` as it is now, which a rollback renames back over it.
+fn rollback_link(i: usize, path: &Path) -> Result<PathBuf> {
+    let orig = sibling(path, i, ORIG);
+    if fs::hard_link(path, &orig).is_err() {
+        // filesystems without hard links: a copy serves the same purpose
+        let old = fs::read(path).map_err(|e| Error::read(path, e))?;
+        if let Err(e) = write_new_file(&orig, &old, None, MODE_SECRET) {
+            let _ = fs::remove_file(&orig);
+            return Err(Error::write(&orig, e));
+        }
+    }
+    Ok(orig)
+}
+
+/// The directories holding `entries`' targets, each once.
+fn dirs_of(entries: &[Staged]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = entries.iter().map(|s| parent(&s.target).to_path_buf()).collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
 }
 
 /// Writes the journal atomically (a temp renamed over it, both synced): replacing a roll-forward journal
@@ -289,10 +329,7 @@ fn put_back(done: &[Staged]) -> io::Result<()> {
 
 /// The journal's work is done: syncs the directories, removes the journal and the rollback links.
 fn settle(layout: &Layout, entries: &[Staged]) -> Result<()> {
-    let mut dirs: Vec<PathBuf> = entries.iter().map(|s| parent(&s.target).to_path_buf()).collect();
-    dirs.sort();
-    dirs.dedup();
-    for d in &dirs {
+    for d in &dirs_of(entries) {
         sync_dir(d)?;
     }
     let journal = journal::path(layout);
