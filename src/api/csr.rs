@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use crate::engine::plan::Desired;
 use crate::engine::sign;
 use crate::inventory::CertSpec;
-use crate::pki::cert::pem_encode;
 use crate::pki::key::PrivateKey;
 
 pub const COLLECTION: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
@@ -29,14 +28,7 @@ pub fn generate_name(spec: &CertSpec) -> String {
 
 /// The PKCS#10 request for `desired` with `key`, as PEM: subject and SANs; usages go in the object.
 pub fn request_pem(desired: &Desired, key: &PrivateKey) -> Result<String, String> {
-    let mut params = sign::params(desired)?;
-    params.key_usages.clear();
-    params.extended_key_usages.clear();
-    params.is_ca = rcgen::IsCa::NoCa;
-    // the signer picks the serial; rcgen refuses a request that carries one
-    params.serial_number = None;
-    let csr = params.serialize_request(key.pair()).map_err(|e| e.to_string())?;
-    Ok(pem_encode("CERTIFICATE REQUEST", csr.der()))
+    sign::request_pem(&desired.subject, &desired.dns_names, &desired.ip_addresses, key)
 }
 
 /// The object to create. `expirationSeconds` (Kubernetes 1.22+) asks for the validity `desired` has;

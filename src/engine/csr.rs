@@ -9,14 +9,14 @@ use chrono::{DateTime, Utc};
 use x509_parser::prelude::FromDer;
 
 use super::csr_dir;
-use super::describe::{ca_rows, cert_row};
+use super::describe::cert_row;
 use super::plan::{self, Desired, Policy};
-use super::sign;
-use crate::commit::{self, FileWrite, MODE_SECRET};
+use super::{finish, sign};
+use crate::commit::{FileWrite, MODE_SECRET};
 use crate::duration::Span;
 use crate::error::{Error, Result};
 use crate::inventory::{CertSpec, Usage};
-use crate::pki::cert::{NameAttr, pem_encode};
+use crate::pki::cert::NameAttr;
 use crate::pki::key::PrivateKey;
 use crate::pki::{self, Keys, Pki};
 use crate::report::{Action, CsrReport, Outcome};
@@ -128,29 +128,15 @@ pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
         let mut writes = Vec::new();
         for (t, key) in writing.iter().zip(&keys) {
             let entry = &pki.entries[t.index];
-            let mut params = sign::params(&t.desired).map_err(|why| Error::CannotRenew {
-                name: entry.spec.name.into(),
-                path: entry.location.path().into(),
-                why,
-            })?;
-            // a CSR carries no usages: the CA decides them
-            params.key_usages.clear();
-            params.extended_key_usages.clear();
-            params.is_ca = rcgen::IsCa::NoCa;
-            params.serial_number = None;
-            let csr = params
-                .serialize_request(key.pair())
+            let d = &t.desired;
+            let request = sign::request_pem(&d.subject, &d.dns_names, &d.ip_addresses, key)
                 .map_err(|e| Error::Crypto(format!("{}: cannot build the CSR: {e}", entry.spec.name)))?;
             let (csr_path, key_path) = csr_paths(&req.csr_dir, entry.spec);
             writes.push(FileWrite { path: key_path, contents: key.pem().as_bytes().to_vec(), mode: MODE_SECRET });
-            writes.push(FileWrite {
-                path: csr_path,
-                contents: pem_encode("CERTIFICATE REQUEST", csr.der()).into_bytes(),
-                mode: MODE_SECRET,
-            });
+            writes.push(FileWrite { path: csr_path, contents: request.into_bytes(), mode: MODE_SECRET });
         }
         drop_foreign(&writes)?;
-        commit::commit(&req.layout, &writes, false, now)?;
+        finish::commit(&req.layout, &writes, false, now)?;
     }
 
     for (index, entry) in pki.entries.iter().enumerate() {
@@ -179,9 +165,8 @@ pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
             });
         }
     }
-    out.certificate_authorities = ca_rows(&pki, now);
     // a CSR changes nothing a component reads: restart is what is stale already
-    crate::inuse::settle(&mut out, &req.layout, &[], req.check_mode);
+    finish::close(&mut out, &pki, &req.layout, &[], req.check_mode, now);
     out.changed |= !out.csr_files.is_empty();
     out.msg = match (out.csr_files.len(), req.check_mode) {
         (0, _) => "CSRs up to date".into(),

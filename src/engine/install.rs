@@ -8,9 +8,8 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use super::describe::{ca_rows, cert_row};
-use super::{csr::csr_paths, csr_dir, diff, files, issued};
-use crate::commit;
+use super::describe::cert_row;
+use super::{csr::csr_paths, csr_dir, diff, files, finish, issued};
 use crate::error::{Error, Result};
 use crate::pki::cert::Certificate;
 use crate::pki::key::PrivateKey;
@@ -67,8 +66,7 @@ pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
         new_certs[index] = Some(cert);
     }
     if !req.check_mode {
-        out.backup_files =
-            commit::commit(&req.layout, &writes, req.backup, now)?.iter().map(|p| p.display().to_string()).collect();
+        out.backup_files = finish::commit(&req.layout, &writes, req.backup, now)?;
     }
     let mut changed = Vec::new();
     for (index, entry) in pki.entries.iter().enumerate() {
@@ -81,17 +79,13 @@ pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
         let mut row = cert_row(&pki, entry, shown, now, action);
         row.reason = reason;
         if action.changes() {
-            out.renewed.push(entry.spec.name.to_string());
-            changed.push(entry.spec);
-            let before = entry.loaded.as_ref().map(|l| diff::describe(&l.cert)).unwrap_or_default();
             let after = new_certs[index].as_ref().map(diff::describe).unwrap_or_default();
-            out.diff.push(diff::entry(&row.path, before, after));
+            finish::changed(&mut out, &row, entry.loaded.as_ref().map(|l| &l.cert), after);
+            changed.push(entry.spec);
         }
         out.certificates.push(row);
     }
-    out.certificate_authorities = ca_rows(&pki, now);
-    crate::inuse::settle(&mut out, &req.layout, &changed, req.check_mode);
-    out.changed |= !out.renewed.is_empty();
+    finish::close(&mut out, &pki, &req.layout, &changed, req.check_mode, now);
     out.msg = match (out.renewed.is_empty(), req.check_mode) {
         (true, _) => "nothing to install".into(),
         (false, true) => format!("would install {}", out.renewed.join(", ")),

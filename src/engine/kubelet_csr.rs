@@ -49,18 +49,11 @@ pub fn csr(req: &KubeletClientRequest, csr_dir: &Path, now: DateTime<Utc>) -> Re
             csr_dir::create(csr_dir)?;
         }
         let key = PrivateKey::generate(algorithm)?;
-        let mut params = rcgen::CertificateParams::default();
-        params.distinguished_name = sign::distinguished_name(&node_subject(&current.node)).map_err(Error::Crypto)?;
-        let request = params
-            .serialize_request(key.pair())
+        let request = sign::request_pem(&node_subject(&current.node), &[], &[], &key)
             .map_err(|e| Error::Crypto(format!("{KUBELET_CLIENT}: cannot build the CSR: {e}")))?;
         let writes = [
             FileWrite { path: key_path.clone(), contents: key.pem().as_bytes().to_vec(), mode: MODE_SECRET },
-            FileWrite {
-                path: csr_path.clone(),
-                contents: pem_encode("CERTIFICATE REQUEST", request.der()).into_bytes(),
-                mode: MODE_SECRET,
-            },
+            FileWrite { path: csr_path.clone(), contents: request.into_bytes(), mode: MODE_SECRET },
         ];
         drop_foreign(&writes)?;
         commit::commit(&req.layout, &writes, false, now)?;

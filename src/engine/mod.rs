@@ -8,6 +8,7 @@ pub mod csr_dir;
 pub mod describe;
 pub mod diff;
 pub mod files;
+mod finish;
 pub mod install;
 pub mod issued;
 pub mod kubelet;

@@ -6,15 +6,15 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use super::describe::{ca_rows, cert_row};
+use super::describe::cert_row;
 use super::plan::{self, Decision, Desired, Policy};
-use super::{diff, files, issued, sign};
-use crate::commit;
+use super::{diff, files, finish, issued, sign};
+use crate::commit::FileWrite;
 use crate::error::{Error, Result};
 use crate::inventory::{CaId, CertSpec};
 use crate::pki::cert::Certificate;
 use crate::pki::key::PrivateKey;
-use crate::pki::{Ca, Keys, Pki};
+use crate::pki::{Ca, Entry, Keys, Pki};
 use crate::report::{Action, Outcome};
 use crate::request::{RenewRequest, SignerChoice};
 
@@ -71,26 +71,64 @@ impl Signer for LocalSigner {
     }
 }
 
-fn make_signer(req: &RenewRequest, pki: &Pki, cas: &BTreeSet<CaId>) -> Result<Box<dyn Signer>> {
+/// The signer the request asks for. The engine owns the `Signer` seam; the certificates API's signer is
+/// built by `api` from the request's options.
+fn make_signer(req: &RenewRequest, pki: &Pki, due: &[Due]) -> Result<Box<dyn Signer>> {
+    let cas: BTreeSet<CaId> = due.iter().map(|d| pki.entries[d.index].spec.ca).collect();
     match &req.signer {
-        SignerChoice::Local => Ok(Box::new(LocalSigner::new(pki, cas)?)),
+        SignerChoice::Local => Ok(Box::new(LocalSigner::new(pki, &cas)?)),
         SignerChoice::Api(opts) => crate::api::signer(&req.layout, opts, req.check_mode),
     }
 }
 
+/// A certificate that is due: entry `index` of the PKI, why, and what its replacement must be.
 struct Due {
     index: usize,
     reason: String,
     desired: Desired,
 }
 
+/// What steps 2 and 3 decided: a decision per entry of the PKI, the certificates to issue, and those the
+/// signer cannot issue (entry index, why).
+struct Plan {
+    decisions: Vec<Decision>,
+    due: Vec<Due>,
+    refused: Vec<(usize, String)>,
+}
+
+/// Renews what is due: 1. read and validate the PKI, 2. decide, 3. hear what the signer cannot issue,
+/// 4. build and check every new certificate, 5. commit them in one transaction, 6. report. A failure at any
+/// step before 5 changes nothing; check mode stops after 3.
 pub fn renew(req: &RenewRequest, now: DateTime<Utc>) -> Result<Outcome> {
     let now = req.at.unwrap_or(now);
     // under the lock, a pending journal settled (`super::run`)
     let mut out = Outcome::default();
-
     let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Read)?;
     pki.validate()?;
+    let mut plan = decide(req, &pki, now, &mut out.warnings)?;
+    let mut signer = if plan.due.is_empty() { None } else { Some(make_signer(req, &pki, &plan.due)?) };
+    if let Some(s) = &signer {
+        refuse(s.as_ref(), &pki, &mut plan, req.selection.explicit, &mut out.warnings)?;
+    }
+    let mut issued: Vec<Option<Certificate>> = vec![None; pki.entries.len()];
+    if let Some(signer) = signer.as_mut().filter(|_| !req.check_mode && !plan.due.is_empty()) {
+        let writes = build(&pki, &plan.due, signer.as_mut(), &mut issued)?;
+        out.backup_files = finish::commit(&req.layout, &writes, req.backup, now)?;
+        signer.finish(&mut out);
+    }
+    let changed = report(&pki, &plan, &issued, req.check_mode, now, &mut out);
+    finish::close(&mut out, &pki, &req.layout, &changed, req.check_mode, now);
+    out.msg = summary(req.check_mode, &out);
+    Ok(out)
+}
+
+fn cannot_renew(entry: &Entry, why: String) -> Error {
+    Error::CannotRenew { name: entry.spec.name.into(), path: entry.location.path().into(), why }
+}
+
+/// Step 2: the decision for every entry, and for each that is due the certificate that replaces it (validity
+/// cut to its CA's expiry, with a warning).
+fn decide(req: &RenewRequest, pki: &Pki, now: DateTime<Utc>, warnings: &mut Vec<String>) -> Result<Plan> {
     let policy = Policy {
         renew_before: req.renew_before,
         force: req.force,
@@ -98,121 +136,113 @@ pub fn renew(req: &RenewRequest, now: DateTime<Utc>) -> Result<Outcome> {
         key_algorithm: req.key_algorithm,
         validity: req.validity,
     };
-
-    // decide
-    let mut decisions = Vec::new();
-    let mut due = Vec::new();
+    let mut plan = Plan { decisions: Vec::new(), due: Vec::new(), refused: Vec::new() };
     for (index, entry) in pki.entries.iter().enumerate() {
         let cert = entry.loaded.as_ref().map(|l| &l.cert);
         let ca = pki.ca(entry.spec.ca);
         let decision = plan::decide(entry.spec, cert, ca.externally_managed(), &policy, now);
         if let (Decision::Renew(reason), Some(cert)) = (&decision, cert) {
-            let cannot = |why: String| Error::CannotRenew {
-                name: entry.spec.name.into(),
-                path: entry.location.path().into(),
-                why,
-            };
-            let ca_cert = ca
-                .cert
-                .as_ref()
-                .ok_or_else(|| cannot(format!("its CA certificate {} is missing", ca.cert_path.display())))?;
-            let desired = plan::desired(entry.spec, cert, ca_cert.not_after, &policy, now).map_err(cannot)?;
+            let ca_cert = ca.cert.as_ref().ok_or_else(|| {
+                cannot_renew(entry, format!("its CA certificate {} is missing", ca.cert_path.display()))
+            })?;
+            let desired = plan::desired(entry.spec, cert, ca_cert.not_after, &policy, now)
+                .map_err(|why| cannot_renew(entry, why))?;
             if desired.clamped_to_ca {
-                out.warnings.push(format!(
+                warnings.push(format!(
                     "{}: validity cut to the {} CA's expiry {} (a certificate cannot outlive its CA)",
                     entry.spec.name,
                     ca.spec.name,
                     super::describe::rfc3339(ca_cert.not_after)
                 ));
             }
-            due.push(Due { index, reason: reason.clone(), desired });
+            plan.due.push(Due { index, reason: reason.clone(), desired });
         }
-        decisions.push(decision);
+        plan.decisions.push(decision);
     }
+    Ok(plan)
+}
 
-    let cas: BTreeSet<CaId> = due.iter().map(|d| pki.entries[d.index].spec.ca).collect();
-    let mut signer = if due.is_empty() { None } else { Some(make_signer(req, &pki, &cas)?) };
-    // what the signer cannot do is said before anything is generated or sent
-    let mut refused = Vec::new();
-    if let Some(s) = &signer {
-        for d in &due {
+/// Step 3: what the signer cannot issue is said before anything is generated or sent. A certificate named
+/// on the command line fails the run; one the run chose is skipped with a warning.
+fn refuse(signer: &dyn Signer, pki: &Pki, plan: &mut Plan, explicit: bool, warnings: &mut Vec<String>) -> Result<()> {
+    for d in &plan.due {
+        let entry = &pki.entries[d.index];
+        let Some(why) = signer.cannot_issue(entry.spec, &d.desired, pki.ca(entry.spec.ca)) else { continue };
+        if explicit {
+            return Err(cannot_renew(entry, why));
+        }
+        warnings.push(format!("{}: skipped: {why}", entry.spec.name));
+        plan.refused.push((d.index, why));
+    }
+    let refused = &plan.refused;
+    plan.due.retain(|d| !refused.iter().any(|(i, _)| *i == d.index));
+    Ok(())
+}
+
+/// Step 4: a new key per due certificate, the batch signed, each new certificate checked against what was
+/// asked (`issued::check`) and rendered into the files that hold it. Fills `issued` by entry index.
+fn build(
+    pki: &Pki,
+    due: &[Due],
+    signer: &mut dyn Signer,
+    issued: &mut [Option<Certificate>],
+) -> Result<Vec<FileWrite>> {
+    let keys = PrivateKey::generate_many(&due.iter().map(|d| d.desired.key_algorithm).collect::<Vec<_>>())?;
+    let batch: Vec<IssueRequest<'_>> = due
+        .iter()
+        .zip(&keys)
+        .map(|(d, key)| {
             let entry = &pki.entries[d.index];
-            if let Some(why) = s.cannot_issue(entry.spec, &d.desired, pki.ca(entry.spec.ca)) {
-                if req.selection.explicit {
-                    return Err(Error::CannotRenew {
-                        name: entry.spec.name.into(),
-                        path: entry.location.path().into(),
-                        why,
-                    });
-                }
-                out.warnings.push(format!("{}: skipped: {why}", entry.spec.name));
-                refused.push((d.index, why));
+            IssueRequest {
+                spec: entry.spec,
+                path: entry.location.path(),
+                desired: &d.desired,
+                key,
+                ca: pki.ca(entry.spec.ca),
             }
-        }
-        due.retain(|d| !refused.iter().any(|(i, _)| *i == d.index));
+        })
+        .collect();
+    let ders = signer.issue(&batch)?;
+    let mut writes = Vec::new();
+    for ((d, key), der) in due.iter().zip(&keys).zip(ders) {
+        let entry = &pki.entries[d.index];
+        let ca_cert = pki.ca(entry.spec.ca).cert.as_ref().expect("due entries have their CA");
+        let new = Certificate::from_der(entry.location.path(), &der)?;
+        let expect = issued::Expect {
+            subject: &d.desired.subject,
+            dns_names: &d.desired.dns_names,
+            ip_addresses: &d.desired.ip_addresses,
+        };
+        issued::check(entry.spec, &new, key, ca_cert, &expect)
+            .map_err(|why| cannot_renew(entry, format!("the new certificate is wrong: {why}")))?;
+        let loaded = entry.loaded.as_ref().expect("due entries are present");
+        writes.extend(files::render(
+            &entry.location,
+            loaded,
+            &der,
+            &loaded.cert.chain_rest,
+            key.pem(),
+            &ca_cert.pem(),
+        )?);
+        issued[d.index] = Some(new);
     }
+    Ok(writes)
+}
 
-    // build and check every new certificate, then commit them together
-    let mut issued: Vec<Option<Certificate>> = vec![None; pki.entries.len()];
-    if !req.check_mode && !due.is_empty() {
-        let signer = signer.as_mut().expect("made when something is due");
-        let algs: Vec<_> = due.iter().map(|d| d.desired.key_algorithm).collect();
-        let keys = PrivateKey::generate_many(&algs)?;
-        let batch: Vec<IssueRequest<'_>> = due
-            .iter()
-            .zip(&keys)
-            .map(|(d, key)| {
-                let entry = &pki.entries[d.index];
-                IssueRequest {
-                    spec: entry.spec,
-                    path: entry.location.path(),
-                    desired: &d.desired,
-                    key,
-                    ca: pki.ca(entry.spec.ca),
-                }
-            })
-            .collect();
-        let ders = signer.issue(&batch)?;
-        let mut writes = Vec::new();
-        for ((d, key), der) in due.iter().zip(&keys).zip(ders) {
-            let entry = &pki.entries[d.index];
-            let ca = pki.ca(entry.spec.ca);
-            let ca_cert = ca.cert.as_ref().expect("checked above");
-            let cannot = |why: String| Error::CannotRenew {
-                name: entry.spec.name.into(),
-                path: entry.location.path().into(),
-                why,
-            };
-            let new = Certificate::from_der(entry.location.path(), &der)?;
-            let expect = issued::Expect {
-                subject: &d.desired.subject,
-                dns_names: &d.desired.dns_names,
-                ip_addresses: &d.desired.ip_addresses,
-            };
-            issued::check(entry.spec, &new, key, ca_cert, &expect)
-                .map_err(|why| cannot(format!("the new certificate is wrong: {why}")))?;
-            let loaded = entry.loaded.as_ref().expect("due entries are present");
-            writes.extend(files::render(
-                &entry.location,
-                loaded,
-                &der,
-                &loaded.cert.chain_rest,
-                key.pem(),
-                &ca_cert.pem(),
-            )?);
-            issued[d.index] = Some(new);
-        }
-        out.backup_files =
-            commit::commit(&req.layout, &writes, req.backup, now)?.iter().map(|p| p.display().to_string()).collect();
-        signer.finish(&mut out);
-    }
-
-    // report
+/// Step 6: a row per entry, what changed (or would) named with its diff. Returns the certificates replaced.
+fn report(
+    pki: &Pki,
+    plan: &Plan,
+    issued: &[Option<Certificate>],
+    check_mode: bool,
+    now: DateTime<Utc>,
+    out: &mut Outcome,
+) -> Vec<&'static CertSpec> {
     let mut changed = Vec::new();
     for (index, entry) in pki.entries.iter().enumerate() {
         let old = entry.loaded.as_ref().map(|l| &l.cert);
-        let due_here = due.iter().find(|d| d.index == index);
-        let (action, shown, reason) = match (&decisions[index], due_here) {
+        let due = plan.due.iter().find(|d| d.index == index);
+        let (action, shown, reason) = match (&plan.decisions[index], due) {
             (Decision::Missing, _) => (Action::None, None, None),
             (Decision::SkipExternal, _) => (
                 Action::SkippedExternallyManaged,
@@ -221,33 +251,25 @@ pub fn renew(req: &RenewRequest, now: DateTime<Utc>) -> Result<Outcome> {
             ),
             (Decision::Keep(why), _) => (Action::None, old, Some(why.clone())),
             (Decision::Renew(_), None) => {
-                let why = refused.iter().find(|(i, _)| *i == index).map(|(_, w)| w.clone());
+                let why = plan.refused.iter().find(|(i, _)| *i == index).map(|(_, w)| w.clone());
                 (Action::None, old, why)
             }
-            (Decision::Renew(_), Some(d)) if req.check_mode => (Action::WouldRenew, old, Some(d.reason.clone())),
+            (Decision::Renew(_), Some(d)) if check_mode => (Action::WouldRenew, old, Some(d.reason.clone())),
             (Decision::Renew(_), Some(d)) => (Action::Renewed, issued[index].as_ref(), Some(d.reason.clone())),
         };
-        let mut row = cert_row(&pki, entry, shown, now, action);
+        let mut row = cert_row(pki, entry, shown, now, action);
         row.reason = reason;
-        if action.changes() {
-            let d = due_here.expect("changes only for due entries");
-            out.renewed.push(entry.spec.name.to_string());
-            changed.push(entry.spec);
-            let before = old.map(diff::describe).unwrap_or_default();
+        if let Some(d) = due.filter(|_| action.changes()) {
             let after = match &issued[index] {
                 Some(new) => diff::describe(new),
                 None => diff::describe_desired(&d.desired),
             };
-            out.diff.push(diff::entry(&row.path, before, after));
+            finish::changed(out, &row, old, after);
+            changed.push(entry.spec);
         }
         out.certificates.push(row);
     }
-    out.certificate_authorities = ca_rows(&pki, now);
-    // what runs on this PKI, after the run: a restart an earlier run left undone is named here too
-    crate::inuse::settle(&mut out, &req.layout, &changed, req.check_mode);
-    out.changed |= !out.renewed.is_empty();
-    out.msg = summary(req.check_mode, &out);
-    Ok(out)
+    changed
 }
 
 fn summary(check_mode: bool, out: &Outcome) -> String {

@@ -8,8 +8,10 @@ use rcgen::{
     KeyUsagePurpose, SanType, SerialNumber,
 };
 
+use std::net::IpAddr;
+
 use super::plan::Desired;
-use crate::pki::cert::{Certificate, Name};
+use crate::pki::cert::{Certificate, Name, pem_encode};
 use crate::pki::key::PrivateKey;
 
 fn oid_arcs(oid: &str) -> Vec<u64> {
@@ -76,19 +78,34 @@ fn random_serial() -> Result<SerialNumber, String> {
     }
 }
 
-/// The certificate parameters of a `Desired` (also the subject and SANs of a CSR).
-pub fn params(desired: &Desired) -> Result<CertificateParams, String> {
+/// The subject and SANs: all a certificate request carries (the CA decides usages, validity and serial).
+fn names(subject: &Name, dns_names: &[String], ip_addresses: &[IpAddr]) -> Result<CertificateParams, String> {
     let mut p = CertificateParams::default();
-    p.distinguished_name = distinguished_name(&desired.subject)?;
-    p.subject_alt_names = desired
-        .dns_names
+    p.distinguished_name = distinguished_name(subject)?;
+    p.subject_alt_names = dns_names
         .iter()
         .map(|d| Ia5String::try_from(d.as_str()).map(SanType::DnsName).map_err(|e| format!("DNS SAN {d:?}: {e}")))
-        .chain(desired.ip_addresses.iter().map(|ip| Ok(SanType::IpAddress(*ip))))
+        .chain(ip_addresses.iter().map(|ip| Ok(SanType::IpAddress(*ip))))
         .collect::<Result<_, _>>()?;
+    Ok(p)
+}
+
+/// A PKCS#10 request (PEM) for `subject` and SANs, signed with `key`.
+pub fn request_pem(
+    subject: &Name,
+    dns_names: &[String],
+    ip_addresses: &[IpAddr],
+    key: &PrivateKey,
+) -> Result<String, String> {
+    let csr = names(subject, dns_names, ip_addresses)?.serialize_request(key.pair()).map_err(|e| e.to_string())?;
+    Ok(pem_encode("CERTIFICATE REQUEST", csr.der()))
+}
+
+/// The certificate parameters of a `Desired`, the serial aside (drawn when it is signed).
+fn params(desired: &Desired) -> Result<CertificateParams, String> {
+    let mut p = names(&desired.subject, &desired.dns_names, &desired.ip_addresses)?;
     p.not_before = offset(desired.not_before)?;
     p.not_after = offset(desired.not_after)?;
-    p.serial_number = Some(random_serial()?);
     p.is_ca = if desired.basic_constraints { IsCa::ExplicitNoCa } else { IsCa::NoCa };
     p.key_usages = if desired.key_algorithm.is_rsa() {
         vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment]
@@ -107,6 +124,7 @@ pub fn sign_local(
     ca_key: &PrivateKey,
 ) -> Result<Vec<u8>, String> {
     let mut p = params(desired)?;
+    p.serial_number = Some(random_serial()?);
     p.use_authority_key_identifier_extension = ca.subject_key_id.is_some();
     let mut ca_params = CertificateParams::default();
     ca_params.distinguished_name = distinguished_name(&ca.subject).map_err(|e| format!("the CA: {e}"))?;

@@ -1,0 +1,39 @@
+//! The end that `renew`, `csr` and `install` share: the transaction, the rows of what changed, and the
+//! closing lines of the report.
+
+use chrono::{DateTime, Utc};
+
+use super::describe::ca_rows;
+use super::diff;
+use crate::commit::{self, FileWrite};
+use crate::error::Result;
+use crate::inventory::CertSpec;
+use crate::pki::cert::Certificate;
+use crate::pki::{Layout, Pki};
+use crate::report::{CertReport, Outcome};
+
+/// Writes `writes` in one transaction (`commit`); returns the backups made, as the report lists them.
+pub(super) fn commit(layout: &Layout, writes: &[FileWrite], backup: bool, now: DateTime<Utc>) -> Result<Vec<String>> {
+    Ok(commit::commit(layout, writes, backup, now)?.iter().map(|p| p.display().to_string()).collect())
+}
+
+/// A certificate this run replaced (or would): named in `renewed`, with its diff from `before` to `after`.
+pub(super) fn changed(out: &mut Outcome, row: &CertReport, before: Option<&Certificate>, after: String) {
+    out.renewed.push(row.name.clone());
+    out.diff.push(diff::entry(&row.path, before.map(diff::describe).unwrap_or_default(), after));
+}
+
+/// The CA table, and what runs on the PKI after the run: the restarts `changed` asks for, and one an earlier
+/// run left undone (`inuse::settle`). `changed` is true when a certificate was (or would be) replaced.
+pub(super) fn close(
+    out: &mut Outcome,
+    pki: &Pki,
+    layout: &Layout,
+    changed: &[&'static CertSpec],
+    check_mode: bool,
+    now: DateTime<Utc>,
+) {
+    out.certificate_authorities = ca_rows(pki, now);
+    crate::inuse::settle(out, layout, changed, check_mode);
+    out.changed |= !out.renewed.is_empty();
+}
