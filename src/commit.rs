@@ -24,11 +24,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
-use crate::journal;
+use crate::journal::{self, ORIG, TMP};
 use crate::pki::Layout;
-
-pub(crate) const TMP: &str = ".kubeadm-certs-tmp";
-pub(crate) const ORIG: &str = ".kubeadm-certs-orig";
 
 /// kubeadm's modes: keys and kubeconfig files 0600, certificates 0644.
 pub const MODE_SECRET: u32 = 0o600;

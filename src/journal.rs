@@ -16,10 +16,14 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::commit::{ORIG, TMP};
 use crate::error::{Error, Result};
 use crate::inventory::CERTIFICATES;
 use crate::pki::{Layout, Links, read_file};
+
+/// The suffixes of `commit`'s temp files and rollback links: the only names, besides the targets, a journal
+/// may list.
+pub(crate) const TMP: &str = ".kubeadm-certs-tmp";
+pub(crate) const ORIG: &str = ".kubeadm-certs-orig";
 
 pub const JOURNAL: &str = ".kubeadm-certs.journal";
 

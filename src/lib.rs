@@ -14,6 +14,7 @@ pub mod frontend;
 pub mod inuse;
 pub mod inventory;
 pub mod journal;
+pub mod kube;
 pub mod kubeadm_config;
 pub mod lock;
 pub mod pki;
@@ -21,3 +22,9 @@ pub mod render;
 pub mod report;
 pub mod request;
 pub mod restart;
+
+/// Runs one request as of `now`: the engine, given the certificates API's signer for `signer: api`. The
+/// engine owns the signer seam and knows no apiserver client; this is where the two meet.
+pub fn run(request: &request::Request, now: chrono::DateTime<chrono::Utc>) -> error::Result<report::Outcome> {
+    engine::run(request, now, api::signer)
+}

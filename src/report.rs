@@ -1,6 +1,7 @@
 //! What the engine answers: plain serializable values. The Ansible module returns them as they are; the
 //! CLI prints them as kubeadm's tables, kubeadm's `CertificateExpirationInfo`, or JSON.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -211,4 +212,9 @@ pub struct Outcome {
     /// missing CA): the front doors turn it into exit 1 / `failed`; `warnings` say what.
     #[serde(skip)]
     pub pki_broken: bool,
+}
+
+/// A time as every report shows it: RFC 3339, whole seconds, UTC (`Z`).
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }

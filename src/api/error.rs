@@ -64,3 +64,9 @@ pub struct ApiError {
     pub cause: Cause,
     pub cleanup: Cleanup,
 }
+
+impl From<crate::kube::client::Unreachable> for Cause {
+    fn from(e: crate::kube::client::Unreachable) -> Cause {
+        Cause::Unreachable { server: e.server, cause: e.cause }
+    }
+}

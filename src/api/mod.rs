@@ -3,15 +3,12 @@
 //! by someone (or by this run with `approve`), issued by the cluster's signer; the engine then checks each
 //! certificate and installs them all like a local renewal.
 //!
-//! Read top-down: [`credentials`] (who we are and how to trust the apiserver, from a kubeconfig),
-//! [`client`] (HTTP/1.1 over rustls), [`policy`] (which signer, and what it cannot issue), [`csr`] (the
-//! objects), [`signer`] (create, approve, wait, clean up), [`error`].
+//! Read top-down: [`policy`] (which signer, and what it cannot issue), [`csr`] (the objects), [`signer`]
+//! (create, approve, wait, clean up), [`error`]; the apiserver is reached through `kube`.
 //!
 //! Nothing here runs for a local renewal: the client exists only once `signer: api` is chosen and
 //! something is due. Check mode builds it (a bad kubeconfig shows) but never connects.
 
-pub mod client;
-pub mod credentials;
 pub mod csr;
 pub mod error;
 pub mod policy;
@@ -19,16 +16,17 @@ pub mod signer;
 
 pub use error::ApiError;
 
-use crate::engine::renew::Signer;
+use crate::engine::signer::Signer;
 use crate::error::Result;
-use crate::pki::Layout;
 use crate::request::ApiOptions;
 
-pub fn signer(_layout: &Layout, opts: &ApiOptions, _check_mode: bool) -> Result<Box<dyn Signer>> {
+/// The certificates API's signer for `renew` (an `engine::signer::ApiSigner`). Check mode builds it too (a bad
+/// kubeconfig shows) but never connects.
+pub fn signer(opts: &ApiOptions) -> Result<Box<dyn Signer>> {
     if let Some(name) = &opts.signer_name {
         policy::check_signer_name(name)?;
     }
-    let creds = credentials::Credentials::read(&opts.kubeconfig)?;
-    let client = client::Client::new(&creds)?;
+    let creds = crate::kube::credentials::Credentials::read(&opts.kubeconfig)?;
+    let client = crate::kube::client::Client::new(&creds)?;
     Ok(Box::new(signer::ApiSigner::new(client, opts.clone())))
 }

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::Value;
 
-use super::client::{Client, Reply};
 use super::csr::{self, State};
 use super::error::{ApiError, Cause, Cleanup};
 use super::policy;
 use crate::engine::plan::Desired;
-use crate::engine::renew::{IssueRequest, Signer};
+use crate::engine::signer::{IssueRequest, Signer};
 use crate::error::Result;
 use crate::inventory::CertSpec;
+use crate::kube::client::{Client, Reply};
 use crate::pki::Ca;
 use crate::pki::cert::Certificate;
 use crate::report::Outcome;

@@ -1,16 +1,12 @@
 //! Turning what was read into report rows.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::duration;
 use crate::inventory::CaId;
 use crate::pki::cert::Certificate;
 use crate::pki::{Ca, Entry, Pki};
-use crate::report::{Action, CaReport, CertReport};
-
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+use crate::report::{Action, CaReport, CertReport, rfc3339};
 
 pub fn residual_seconds(not_after: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
     (not_after - now).num_seconds()

@@ -1,10 +1,10 @@
 //! Before/after of a changed entry on the properties a reviewer compares (serial, validity, subject,
 //! SANs, key algorithm), never key material.
 
-use super::describe::rfc3339;
 use super::plan::Desired;
 use crate::pki::cert::Certificate;
 use crate::report::DiffEntry;
+use crate::report::rfc3339;
 
 fn block(serial: &str, not_before: &str, not_after: &str, subject: &str, sans: &[String], key: &str) -> String {
     format!(

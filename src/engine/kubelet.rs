@@ -19,12 +19,13 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde_norway::Value;
 
-use super::describe::{residual_seconds, rfc3339};
+use super::describe::residual_seconds;
 use crate::error::Result;
 use crate::pki::cert::Certificate;
 use crate::pki::kubeconfig::{self, ClientCertificate};
 use crate::pki::{self, Links};
 use crate::report::KubeletCertReport;
+use crate::report::rfc3339;
 
 pub const CLIENT: &str = "kubelet-client";
 pub const SERVER: &str = "kubelet-server";

@@ -29,7 +29,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use super::describe::rfc3339;
 use super::kubelet::{self, CLIENT};
 use super::plan::{BACKDATE, Desired};
 use super::sign::sign_local;
@@ -41,6 +40,7 @@ use crate::pki::cert::{Certificate, EKU_CLIENT_AUTH, Name, NameAttr, OID_CN, OID
 use crate::pki::key::{KeyAlgorithm, PrivateKey};
 use crate::pki::kubeconfig;
 use crate::pki::{Keys, Pki};
+use crate::report::rfc3339;
 use crate::report::{DiffEntry, Outcome};
 use crate::request::{KubeletClientRequest, KubeletClientStep};
 
@@ -373,7 +373,7 @@ struct Own<'a> {
 }
 
 impl Own<'_> {
-    fn credentials(&self) -> Result<crate::api::credentials::Credentials> {
+    fn credentials(&self) -> Result<crate::kube::credentials::Credentials> {
         let embedded = kubeconfig::with_client_data(
             self.conf,
             self.conf_bytes,
@@ -381,7 +381,7 @@ impl Own<'_> {
             self.key_pem.as_bytes(),
         )?;
         let kc = kubeconfig::Kubeconfig::parse(self.conf, &embedded)?;
-        crate::api::credentials::Credentials::from_kubeconfig(self.conf, &kc)
+        crate::kube::credentials::Credentials::from_kubeconfig(self.conf, &kc)
     }
 }
 
@@ -417,7 +417,7 @@ fn restart_and_wait(req: &KubeletClientRequest, node: &str, started: DateTime<Ut
     }
     let admin = req.layout.kubeconfig_dir.join("admin.conf");
     let creds = if crate::pki::exists(&admin)? {
-        crate::api::credentials::Credentials::read(&admin)?
+        crate::kube::credentials::Credentials::read(&admin)?
     } else {
         own.credentials()?
     };
@@ -450,13 +450,13 @@ fn kubelet_healthy(last: &mut String) -> bool {
 /// Until the node's Lease was renewed after `since` (the kubelet authenticated with its new certificate) and
 /// the node is Ready, as the apiserver says to `creds` (admin.conf's, or the kubelet's own).
 fn wait_back_in_cluster(
-    creds: &crate::api::credentials::Credentials,
+    creds: &crate::kube::credentials::Credentials,
     node: &str,
     since: DateTime<Utc>,
     deadline: Instant,
     timeout: Span,
 ) -> Result<()> {
-    let client = crate::api::client::Client::new(creds)?;
+    let client = crate::kube::client::Client::new(creds)?;
     let mut last;
     loop {
         let lease = client.get(&format!("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node}"));

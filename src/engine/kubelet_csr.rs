@@ -177,7 +177,7 @@ fn fits(
         return Err("has already expired".into());
     }
     if cert.not_before > now + chrono::Duration::minutes(5) {
-        return Err(format!("is not valid yet (from {})", super::describe::rfc3339(cert.not_before)));
+        return Err(format!("is not valid yet (from {})", crate::report::rfc3339(cert.not_before)));
     }
     Ok(())
 }

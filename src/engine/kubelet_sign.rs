@@ -182,7 +182,7 @@ pub fn sign(req: &KubeletSignRequest, now: DateTime<Utc>) -> Result<Outcome> {
         "signed {KUBELET_CLIENT} of node {} with {} until {}: {}",
         req.node_name,
         ca_crt.display(),
-        super::describe::rfc3339(cert.not_after),
+        crate::report::rfc3339(cert.not_after),
         crt_path.display()
     );
     Ok(out)

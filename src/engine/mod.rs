@@ -18,6 +18,7 @@ pub mod kubelet_sign;
 pub mod plan;
 pub mod renew;
 pub mod sign;
+pub mod signer;
 
 use std::path::Path;
 
@@ -37,7 +38,7 @@ use crate::request::Request;
 /// run that put it back would start the component under the restart, and the restart would then fail to
 /// find its manifest). A writing request (renew, csr, install, restart) runs under the lock, after a journal
 /// an interrupted run left is settled (`begin`); `check` takes it without waiting, only when a manifest is held.
-pub fn run(request: &Request, now: DateTime<Utc>) -> Result<Outcome> {
+pub fn run(request: &Request, now: DateTime<Utc>, api_signer: signer::ApiSigner) -> Result<Outcome> {
     let mut recovered = Outcome::default();
     let manifests_dir = held_manifests(request);
     let Some(w) = Writing::of(request) else {
@@ -54,7 +55,7 @@ pub fn run(request: &Request, now: DateTime<Utc>) -> Result<Outcome> {
     }
     let begun = begin(w.layout, &w.extra_dirs, w.check_mode, w.lock_timeout)?;
     let result = crate::restart::recover_held(&manifests_dir, w.layout, w.check_mode, now, &mut recovered)
-        .and_then(|put_back| run_request(request, now, &put_back));
+        .and_then(|put_back| run_request(request, now, &put_back, api_signer));
     begun.finish(result).map(|out| with_recovered(recovered, out))
 }
 
@@ -89,9 +90,14 @@ fn recover_unless_busy(layout: &Layout, manifests_dir: &Path, now: DateTime<Utc>
     }
 }
 
-fn run_request(request: &Request, now: DateTime<Utc>, put_back: &[crate::inventory::Component]) -> Result<Outcome> {
+fn run_request(
+    request: &Request,
+    now: DateTime<Utc>,
+    put_back: &[crate::inventory::Component],
+    api_signer: signer::ApiSigner,
+) -> Result<Outcome> {
     match request {
-        Request::Renew(r) => renew::renew(r, now),
+        Request::Renew(r) => renew::renew(r, now, api_signer),
         Request::Csr(r) => csr::csr(r, now),
         Request::Install(r) => install::install(r, now),
         Request::Restart(r) => crate::restart::restart(r, now, put_back),

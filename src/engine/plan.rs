@@ -6,11 +6,11 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::describe::rfc3339;
 use crate::duration::{self, Span};
 use crate::inventory::CertSpec;
 use crate::pki::cert::{Certificate, Name, san_strings};
 use crate::pki::key::KeyAlgorithm;
+use crate::report::rfc3339;
 use crate::request::San;
 
 /// kubeadm 1.31+ backdates NotBefore by five minutes to tolerate clock skew between nodes.

@@ -2,82 +2,28 @@
 //! then write them all in one transaction. A failure at any step before the commit changes nothing.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
 use super::describe::cert_row;
 use super::plan::{self, Decision, Desired, Policy};
-use super::{diff, files, finish, issued, sign};
+use super::signer::{ApiSigner, IssueRequest, LocalSigner, Signer};
+use super::{diff, files, finish, issued};
 use crate::commit::FileWrite;
 use crate::error::{Error, Result};
 use crate::inventory::{CaId, CertSpec};
 use crate::pki::cert::Certificate;
 use crate::pki::key::PrivateKey;
-use crate::pki::{Ca, Entry, Keys, Pki};
+use crate::pki::{Entry, Keys, Pki};
 use crate::report::{Action, Outcome};
 use crate::request::{RenewRequest, SignerChoice};
 
-/// One certificate to issue.
-pub struct IssueRequest<'a> {
-    pub spec: &'static CertSpec,
-    pub path: &'a Path,
-    pub desired: &'a Desired,
-    pub key: &'a PrivateKey,
-    pub ca: &'a Ca,
-}
-
-/// Who signs: the CA key on disk, or the cluster's certificates API.
-pub trait Signer {
-    /// Why this signer cannot issue `desired` correctly, asked before anything is generated or sent.
-    fn cannot_issue(&self, _spec: &'static CertSpec, _desired: &Desired, _ca: &Ca) -> Option<String> {
-        None
-    }
-    /// Issues the whole batch (DER certificates, in order). A batch lets a remote signer submit every
-    /// request before waiting for any.
-    fn issue(&mut self, batch: &[IssueRequest<'_>]) -> Result<Vec<Vec<u8>>>;
-    /// Called once what `issue` returned is committed: a remote signer reports what it created (CSR
-    /// names, warnings). A signer dropped without it knows the run failed.
-    fn finish(&mut self, _out: &mut Outcome) {}
-}
-
-/// Signs with the CA keys on disk, each loaded once and checked against its certificate.
-pub struct LocalSigner {
-    keys: Vec<(CaId, PrivateKey)>,
-}
-
-impl LocalSigner {
-    pub fn new(pki: &Pki, cas: &BTreeSet<CaId>) -> Result<LocalSigner> {
-        let keys = cas.iter().map(|&id| Ok((id, pki.ca(id).load_key()?))).collect::<Result<_>>()?;
-        Ok(LocalSigner { keys })
-    }
-}
-
-impl Signer for LocalSigner {
-    fn issue(&mut self, batch: &[IssueRequest<'_>]) -> Result<Vec<Vec<u8>>> {
-        batch
-            .iter()
-            .map(|r| {
-                let ca_cert = r.ca.cert.as_ref().expect("due entries have their CA");
-                let (_, ca_key) =
-                    self.keys.iter().find(|(id, _)| *id == r.ca.spec.id).expect("loaded for every due CA");
-                sign::sign_local(r.desired, r.key.pair(), ca_cert, ca_key).map_err(|why| Error::CannotRenew {
-                    name: r.spec.name.into(),
-                    path: r.path.to_path_buf(),
-                    why,
-                })
-            })
-            .collect()
-    }
-}
-
-/// The signer the request asks for. The engine owns the `Signer` seam; the certificates API's signer is
-/// built by `api` from the request's options.
-fn make_signer(req: &RenewRequest, pki: &Pki, due: &[Due]) -> Result<Box<dyn Signer>> {
+/// The signer the request asks for: the CA keys on disk, or the one `api_signer` builds.
+fn make_signer(req: &RenewRequest, pki: &Pki, due: &[Due], api_signer: ApiSigner) -> Result<Box<dyn Signer>> {
     let cas: BTreeSet<CaId> = due.iter().map(|d| pki.entries[d.index].spec.ca).collect();
     match &req.signer {
         SignerChoice::Local => Ok(Box::new(LocalSigner::new(pki, &cas)?)),
-        SignerChoice::Api(opts) => crate::api::signer(&req.layout, opts, req.check_mode),
+        SignerChoice::Api(opts) => api_signer(opts),
     }
 }
 
@@ -99,14 +45,14 @@ struct Plan {
 /// Renews what is due: 1. read and validate the PKI, 2. decide, 3. hear what the signer cannot issue,
 /// 4. build and check every new certificate, 5. commit them in one transaction, 6. report. A failure at any
 /// step before 5 changes nothing; check mode stops after 3.
-pub fn renew(req: &RenewRequest, now: DateTime<Utc>) -> Result<Outcome> {
+pub fn renew(req: &RenewRequest, now: DateTime<Utc>, api_signer: ApiSigner) -> Result<Outcome> {
     let now = req.at.unwrap_or(now);
     // under the lock, a pending journal settled (`super::run`)
     let mut out = Outcome::default();
     let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Read)?;
     pki.validate()?;
     let mut plan = decide(req, &pki, now, &mut out.warnings)?;
-    let mut signer = if plan.due.is_empty() { None } else { Some(make_signer(req, &pki, &plan.due)?) };
+    let mut signer = if plan.due.is_empty() { None } else { Some(make_signer(req, &pki, &plan.due, api_signer)?) };
     if let Some(s) = &signer {
         refuse(s.as_ref(), &pki, &mut plan, req.selection.explicit, &mut out.warnings)?;
     }
@@ -152,7 +98,7 @@ fn decide(req: &RenewRequest, pki: &Pki, now: DateTime<Utc>, warnings: &mut Vec<
                     "{}: validity cut to the {} CA's expiry {} (a certificate cannot outlive its CA)",
                     entry.spec.name,
                     ca.spec.name,
-                    super::describe::rfc3339(ca_cert.not_after)
+                    crate::report::rfc3339(ca_cert.not_after)
                 ));
             }
             plan.due.push(Due { index, reason: reason.clone(), desired });

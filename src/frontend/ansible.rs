@@ -10,7 +10,6 @@ use chrono::Utc;
 use serde_json::{Map, Value, json};
 
 use crate::duration::{self, Span};
-use crate::engine;
 use crate::error::Error;
 use crate::kubeadm_config::KubeadmConfig;
 use crate::pki::Layout;
@@ -507,7 +506,7 @@ pub fn result_for(args_file: &Path) -> Value {
         Ok(p) => p,
         Err(msg) => return failed(msg),
     };
-    let outcome = params.request().and_then(|req| engine::run(&req, Utc::now()));
+    let outcome = params.request().and_then(|req| crate::run(&req, Utc::now()));
     let mut result = match outcome {
         Ok(out) => success(&out, &params),
         Err(e) => failure(&e),

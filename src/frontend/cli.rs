@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::duration::{self, Span};
-use crate::engine;
 use crate::error::Error;
 use crate::kubeadm_config::KubeadmConfig;
 use crate::pki::Layout;
@@ -581,7 +580,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
-    let result = request(cli).and_then(|(req, how)| engine::run(&req, Utc::now()).map(|out| (out, how)));
+    let result = request(cli).and_then(|(req, how)| crate::run(&req, Utc::now()).map(|out| (out, how)));
     match result {
         Ok((out, how)) => {
             emit(&text_for(&out, &how));

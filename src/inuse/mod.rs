@@ -9,9 +9,9 @@ pub mod stale;
 
 use std::collections::BTreeSet;
 
-use crate::engine::describe::rfc3339;
 use crate::inventory::{CertSpec, Component};
 use crate::pki::Layout;
+use crate::report::rfc3339;
 use crate::report::{ComponentReport, Outcome};
 pub use stale::Finding;
 

@@ -14,8 +14,8 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
 
 use super::proc::Process;
-use crate::api::client::pem_certificates;
 use crate::inventory::{Component, Listener};
+use crate::kube::client::pem_certificates;
 use crate::pki::{Links, read_file};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);

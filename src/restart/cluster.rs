@@ -11,11 +11,11 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use super::cluster_gate::{Apiserver, Member, Observed};
-use crate::api::client::Client;
 use crate::inuse::probe::{self, Endpoint, Health};
 use crate::inuse::proc::Process;
 use crate::inuse::stale::Finding;
 use crate::inventory::{Component, Listener};
+use crate::kube::client::Client;
 use crate::pki::Layout;
 
 /// Far above any control plane; a bound on what an answer can make us dial.

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use crate::api::client::{Client, Reply};
 use crate::error::{Error, Result};
+use crate::kube::client::{Client, Reply};
 use crate::request::LeaseOptions;
 
 pub const NAMESPACE: &str = "kube-system";

@@ -320,15 +320,15 @@ pub fn restart(req: &RestartRequest, now: DateTime<Utc>, put_back: &[Component])
     Ok(out)
 }
 
-fn api_client(kubeconfig: &Path) -> Result<crate::api::client::Client> {
-    let creds = crate::api::credentials::Credentials::read(kubeconfig)?;
-    crate::api::client::Client::new(&creds)
+fn api_client(kubeconfig: &Path) -> Result<crate::kube::client::Client> {
+    let creds = crate::kube::credentials::Credentials::read(kubeconfig)?;
+    crate::kube::client::Client::new(&creds)
 }
 
 /// Every etcd member and apiserver healthy, or a refusal naming each that is not; changes nothing.
 fn gate(
     req: &RestartRequest,
-    client: &crate::api::client::Client,
+    client: &crate::kube::client::Client,
     findings: &[Finding],
     restarting: &[Component],
     out: &mut Outcome,

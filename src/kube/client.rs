@@ -10,8 +10,20 @@ use serde_json::Value;
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
 
 use super::credentials::Credentials;
-use super::error::Cause;
 use crate::error::{Error, Result};
+
+/// The apiserver did not answer: no connection, TLS refused, or the request timed out.
+#[derive(Debug)]
+pub struct Unreachable {
+    pub server: String,
+    pub cause: String,
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot talk to the apiserver at {}: {}", self.server, self.cause)
+    }
+}
 
 /// Far above any CertificateSigningRequest; a bound, so a confused server cannot exhaust memory.
 const MAX_BODY: u64 = 8 << 20;
@@ -139,19 +151,19 @@ impl Client {
         &self.server
     }
 
-    pub fn get(&self, path: &str) -> Result<Reply, Cause> {
+    pub fn get(&self, path: &str) -> Result<Reply, Unreachable> {
         self.finish(self.agent.get(self.url(path)).call())
     }
 
-    pub fn post(&self, path: &str, body: &Value) -> Result<Reply, Cause> {
+    pub fn post(&self, path: &str, body: &Value) -> Result<Reply, Unreachable> {
         self.finish(self.agent.post(self.url(path)).content_type("application/json").send(body.to_string()))
     }
 
-    pub fn put(&self, path: &str, body: &Value) -> Result<Reply, Cause> {
+    pub fn put(&self, path: &str, body: &Value) -> Result<Reply, Unreachable> {
         self.finish(self.agent.put(self.url(path)).content_type("application/json").send(body.to_string()))
     }
 
-    pub fn delete(&self, path: &str) -> Result<Reply, Cause> {
+    pub fn delete(&self, path: &str) -> Result<Reply, Unreachable> {
         self.finish(self.agent.delete(self.url(path)).call())
     }
 
@@ -159,11 +171,14 @@ impl Client {
         format!("{}{path}", self.server)
     }
 
-    fn unreachable(&self, e: impl std::fmt::Display) -> Cause {
-        Cause::Unreachable { server: self.server.clone(), cause: e.to_string() }
+    fn unreachable(&self, e: impl std::fmt::Display) -> Unreachable {
+        Unreachable { server: self.server.clone(), cause: e.to_string() }
     }
 
-    fn finish(&self, sent: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Reply, Cause> {
+    fn finish(
+        &self,
+        sent: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Reply, Unreachable> {
         let mut response = sent.map_err(|e| self.unreachable(e))?;
         let status = response.status().as_u16();
         let bytes = response.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(|e| self.unreachable(e))?;
