@@ -215,15 +215,62 @@ impl Params {
         }
     }
 
+    /// The request the parameters ask for: what every state shares, then the state's own builder. A
+    /// parameter that only another state reads is refused by name.
     fn request(&self) -> Result<Request, Error> {
-        let layout =
-            Layout::new(self.path("cert_dir", DEFAULT_CERT_DIR), self.path("kubeconfig_dir", DEFAULT_KUBECONFIG_DIR));
-        let key_algorithm = match self.str("key_algorithm") {
-            None | Some("keep") => None,
-            Some(s) => KeyAlgorithm::parse(s),
-        };
-        let lock_timeout = self.span("lock_timeout", DEFAULT_LOCK_TIMEOUT)?;
         let state = self.str("state").unwrap_or("check");
+        let common = self.common(state)?;
+        // the kubelet's client certificate: renew (here), csr + install (a worker), sign (for a worker)
+        let kubelet_client = matches!(state, "renew" | "csr" | "install" | "sign")
+            && wants_kubelet_client(state, &self.list("certificates"))?;
+        if state == "sign" && !kubelet_client {
+            return Err(Error::Usage(format!(
+                "state sign takes certificates: [{KUBELET_CLIENT}] (a node's CSR for its kubelet, signed with ca.key here)"
+            )));
+        }
+        if kubelet_client {
+            return self.kubelet_client(state, common);
+        }
+        self.refuse_other_states(state)?;
+        let config = self.str("config").map(|p| KubeadmConfig::read(Path::new(p))).transpose()?;
+        let selection = KubeadmConfig::selection(config.as_ref(), Selection::parse(&self.list("certificates"))?);
+        let Common { layout, csr_dir, key_algorithm, lock_timeout } = common;
+        Ok(match state {
+            "check" => Request::Check(CheckRequest {
+                layout,
+                selection,
+                at: None,
+                fail_within: self.str("fail_within").map(|_| self.span("fail_within", Span(0))).transpose()?,
+                kubelet_dir: self.path("kubelet_dir", DEFAULT_KUBELET_DIR),
+                config,
+            }),
+            "renew" => self.renew(layout, selection, config, key_algorithm, lock_timeout)?,
+            "csr" => Request::Csr(CsrRequest {
+                layout,
+                selection,
+                csr_dir,
+                force: self.bool("force"),
+                key_algorithm,
+                check_mode: self.check_mode,
+                lock_timeout,
+            }),
+            "restart" => self.restart(layout, lock_timeout)?,
+            _ => Request::Install(InstallRequest {
+                layout,
+                selection,
+                signed_dir: self.str("signed_dir").map(PathBuf::from).unwrap_or_else(|| csr_dir.clone()),
+                csr_dir,
+                backup: self.bool("backup"),
+                check_mode: self.check_mode,
+                lock_timeout,
+            }),
+        })
+    }
+
+    /// What every state reads: the directories, the key algorithm, the lock timeout, and the CSR dir that
+    /// `csr`, `install` and `sign` require.
+    fn common(&self, state: &str) -> Result<Common, Error> {
+        let lock_timeout = self.span("lock_timeout", DEFAULT_LOCK_TIMEOUT)?;
         // required_if: a CSR run never defaults to a directory the control plane reads (kubeadm 1.20 also
         // refuses --csr-only without --csr-dir)
         let csr_dir = match (self.str("csr_dir"), state) {
@@ -236,24 +283,28 @@ impl Params {
             }
             (None, _) => PathBuf::new(),
         };
-        // the kubelet's client certificate: renew (here), csr + install (a worker), sign (for a worker)
-        let kubelet_client = matches!(state, "renew" | "csr" | "install" | "sign")
-            && wants_kubelet_client(state, &self.list("certificates"))?;
-        if state == "sign" && !kubelet_client {
-            return Err(Error::Usage(format!(
-                "state sign takes certificates: [{KUBELET_CLIENT}] (a node's CSR for its kubelet, signed with ca.key here)"
-            )));
-        }
-        // a parameter that only another state reads is a mistake worth naming
+        Ok(Common {
+            layout: Layout::new(
+                self.path("cert_dir", DEFAULT_CERT_DIR),
+                self.path("kubeconfig_dir", DEFAULT_KUBECONFIG_DIR),
+            ),
+            csr_dir,
+            key_algorithm: match self.str("key_algorithm") {
+                None | Some("keep") => None,
+                Some(s) => KeyAlgorithm::parse(s),
+            },
+            lock_timeout,
+        })
+    }
+
+    /// A parameter that only another state reads is a mistake worth naming.
+    fn refuse_other_states(&self, state: &str) -> Result<(), Error> {
         let only = |param: &str, states: &[&str]| -> Result<(), Error> {
             if self.values.contains_key(param) && !states.contains(&state) {
                 return Err(Error::Usage(format!("{param} applies to state {}, not {state}", states.join(" or "))));
             }
             Ok(())
         };
-        if kubelet_client {
-            return self.kubelet_client(state, layout, csr_dir, key_algorithm, lock_timeout);
-        }
         only("fail_within", &["check"])?;
         only("kubelet_dir", &["check", "renew"])?;
         only("config", &["check", "renew"])?;
@@ -262,19 +313,7 @@ impl Params {
             only(p, &["renew"])?;
         }
         only("api_kubeconfig", &["renew", "restart"])?;
-        for p in [
-            "components",
-            "method",
-            "manifests_dir",
-            "restart_command",
-            "restart_timeout",
-            "cluster_gate",
-            "lease",
-            "lease_name",
-            "lease_identity",
-            "lease_duration",
-            "lease_timeout",
-        ] {
+        for p in RESTART_ONLY {
             only(p, &["restart"])?;
         }
         for p in ["lease_name", "lease_identity", "lease_duration", "lease_timeout"] {
@@ -289,115 +328,121 @@ impl Params {
                 )));
             }
         }
-        let config = self.str("config").map(|p| KubeadmConfig::read(Path::new(p))).transpose()?;
-        let selection = KubeadmConfig::selection(config.as_ref(), Selection::parse(&self.list("certificates"))?);
-        let api_kubeconfig =
-            self.str("api_kubeconfig").map(PathBuf::from).unwrap_or_else(|| layout.kubeconfig_dir.join("admin.conf"));
-        Ok(match state {
-            "check" => Request::Check(CheckRequest {
-                layout,
-                selection,
-                at: None,
-                fail_within: self.str("fail_within").map(|_| self.span("fail_within", Span(0))).transpose()?,
-                kubelet_dir: self.path("kubelet_dir", DEFAULT_KUBELET_DIR),
-                config,
-            }),
-            "renew" => {
-                let signer = match self.str("signer").unwrap_or("local") {
-                    "api" => SignerChoice::Api(ApiOptions {
-                        kubeconfig: api_kubeconfig,
-                        approve: self.bool("approve"),
-                        signer_name: self.str("signer_name").map(String::from),
-                        timeout: self.span("api_timeout", Span(300))?,
-                        announce: false,
-                    }),
-                    _ => SignerChoice::Local,
-                };
-                let asked_algorithm = self.str("key_algorithm").map(|_| key_algorithm);
-                let asked_validity =
-                    self.str("validity").map(|_| self.span("validity", DEFAULT_VALIDITY)).transpose()?;
-                let (validity, key_algorithm, extra_sans) = KubeadmConfig::renew_defaults(
-                    config.as_ref(),
-                    asked_validity,
-                    asked_algorithm,
-                    self.list("extra_sans").iter().map(|s| San::parse(s)).collect::<Result<_, _>>()?,
-                );
-                Request::Renew(RenewRequest {
-                    layout,
-                    selection,
-                    renew_before: self.span("renew_before", DEFAULT_RENEW_BEFORE)?,
-                    force: self.bool("force"),
-                    validity,
-                    extra_sans,
-                    key_algorithm,
-                    backup: self.bool("backup"),
-                    check_mode: self.check_mode,
-                    at: None,
-                    signer,
-                    lock_timeout,
-                })
-            }
-            "csr" => Request::Csr(CsrRequest {
-                layout,
-                selection,
-                csr_dir,
-                force: self.bool("force"),
-                key_algorithm,
-                check_mode: self.check_mode,
-                lock_timeout,
-            }),
-            "restart" => Request::Restart(RestartRequest {
-                components: RestartRequest::parse_components(&self.list("components"))?,
-                method: self.str("method").and_then(RestartMethod::parse).unwrap_or(RestartMethod::StaticPod),
-                manifests_dir: self
-                    .str("manifests_dir")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| default_manifests_dir(&layout.kubeconfig_dir)),
-                layout,
-                command: self.str("restart_command").map(String::from),
-                timeout: self.span("restart_timeout", DEFAULT_RESTART_TIMEOUT)?,
-                check_mode: self.check_mode,
-                lock_timeout,
-                cluster: ClusterOptions {
-                    gate: self.bool("cluster_gate"),
-                    lease: match self.bool("lease") {
-                        false => None,
-                        true => Some(
-                            LeaseOptions {
-                                name: self.str("lease_name").unwrap_or(DEFAULT_LEASE_NAME).to_string(),
-                                identity: self.str("lease_identity").map(String::from).unwrap_or_else(node_name),
-                                duration: self.span("lease_duration", DEFAULT_LEASE_DURATION)?,
-                                timeout: self.span("lease_timeout", DEFAULT_LEASE_TIMEOUT)?,
-                            }
-                            .checked()?,
-                        ),
-                    },
-                    kubeconfig: api_kubeconfig,
-                },
-            }),
-            _ => Request::Install(InstallRequest {
-                layout,
-                selection,
-                signed_dir: self.str("signed_dir").map(PathBuf::from).unwrap_or_else(|| csr_dir.clone()),
-                csr_dir,
-                backup: self.bool("backup"),
-                check_mode: self.check_mode,
-                lock_timeout,
-            }),
-        })
+        Ok(())
     }
-}
 
-impl Params {
-    /// `certificates: [kubelet-client]`: each state takes its own parameters and no others.
-    fn kubelet_client(
+    fn api_kubeconfig(&self, layout: &Layout) -> PathBuf {
+        self.str("api_kubeconfig").map(PathBuf::from).unwrap_or_else(|| layout.kubeconfig_dir.join("admin.conf"))
+    }
+
+    /// `state: renew`: kubeadm's certificates, signed on the node or through the certificates API; the
+    /// kubeadm configuration (`config`) supplies defaults the task does not set.
+    fn renew(
         &self,
-        state: &str,
         layout: Layout,
-        csr_dir: PathBuf,
+        selection: Selection,
+        config: Option<KubeadmConfig>,
         key_algorithm: Option<KeyAlgorithm>,
         lock_timeout: Span,
     ) -> Result<Request, Error> {
+        let signer = match self.str("signer").unwrap_or("local") {
+            "api" => SignerChoice::Api(ApiOptions {
+                kubeconfig: self.api_kubeconfig(&layout),
+                approve: self.bool("approve"),
+                signer_name: self.str("signer_name").map(String::from),
+                timeout: self.span("api_timeout", Span(300))?,
+                announce: false,
+            }),
+            _ => SignerChoice::Local,
+        };
+        let asked_algorithm = self.str("key_algorithm").map(|_| key_algorithm);
+        let asked_validity = self.str("validity").map(|_| self.span("validity", DEFAULT_VALIDITY)).transpose()?;
+        let (validity, key_algorithm, extra_sans) = KubeadmConfig::renew_defaults(
+            config.as_ref(),
+            asked_validity,
+            asked_algorithm,
+            self.list("extra_sans").iter().map(|s| San::parse(s)).collect::<Result<_, _>>()?,
+        );
+        Ok(Request::Renew(RenewRequest {
+            layout,
+            selection,
+            renew_before: self.span("renew_before", DEFAULT_RENEW_BEFORE)?,
+            force: self.bool("force"),
+            validity,
+            extra_sans,
+            key_algorithm,
+            backup: self.bool("backup"),
+            check_mode: self.check_mode,
+            at: None,
+            signer,
+            lock_timeout,
+        }))
+    }
+
+    /// `state: restart`: the components, how, and the cluster gate and Lease around it.
+    fn restart(&self, layout: Layout, lock_timeout: Span) -> Result<Request, Error> {
+        let components = RestartRequest::parse_components(&self.list("components"))?;
+        let timeout = self.span("restart_timeout", DEFAULT_RESTART_TIMEOUT)?;
+        let lease = match self.bool("lease") {
+            false => None,
+            true => Some(
+                LeaseOptions {
+                    name: self.str("lease_name").unwrap_or(DEFAULT_LEASE_NAME).to_string(),
+                    identity: self.str("lease_identity").map(String::from).unwrap_or_else(node_name),
+                    duration: self.span("lease_duration", DEFAULT_LEASE_DURATION)?,
+                    timeout: self.span("lease_timeout", DEFAULT_LEASE_TIMEOUT)?,
+                }
+                .checked()?,
+            ),
+        };
+        Ok(Request::Restart(RestartRequest {
+            components,
+            method: self.str("method").and_then(RestartMethod::parse).unwrap_or(RestartMethod::StaticPod),
+            manifests_dir: self
+                .str("manifests_dir")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| default_manifests_dir(&layout.kubeconfig_dir)),
+            cluster: ClusterOptions {
+                gate: self.bool("cluster_gate"),
+                lease,
+                kubeconfig: self.api_kubeconfig(&layout),
+            },
+            layout,
+            command: self.str("restart_command").map(String::from),
+            timeout,
+            check_mode: self.check_mode,
+            lock_timeout,
+        }))
+    }
+}
+
+/// What every state reads (`Params::common`).
+struct Common {
+    layout: Layout,
+    csr_dir: PathBuf,
+    key_algorithm: Option<KeyAlgorithm>,
+    lock_timeout: Span,
+}
+
+/// The parameters only `state: restart` reads.
+const RESTART_ONLY: [&str; 11] = [
+    "components",
+    "method",
+    "manifests_dir",
+    "restart_command",
+    "restart_timeout",
+    "cluster_gate",
+    "lease",
+    "lease_name",
+    "lease_identity",
+    "lease_duration",
+    "lease_timeout",
+];
+
+impl Params {
+    /// `certificates: [kubelet-client]`: each state takes its own parameters and no others.
+    fn kubelet_client(&self, state: &str, common: Common) -> Result<Request, Error> {
+        let Common { layout, csr_dir, key_algorithm, lock_timeout } = common;
         let allowed: &[&str] = match state {
             "renew" => &[
                 "renew_before",

@@ -347,198 +347,234 @@ enum Print {
     Restart(Format),
 }
 
+/// The request and how to print its outcome, per command (a `kubelet-client` name picks the kubelet's path).
 fn request(cli: Cli) -> Result<(Request, Print), Error> {
-    Ok(match cli.command {
-        Command::Check(a) => {
-            let config = a.config.as_deref().map(KubeadmConfig::read).transpose()?;
-            (
-                Request::Check(CheckRequest {
-                    layout: a.dirs.layout(),
-                    selection: KubeadmConfig::selection(config.as_ref(), Selection::parse(&a.names)?),
-                    at: a.at,
-                    fail_within: a.fail_within,
-                    kubelet_dir: a.kubelet_dir,
-                    config,
-                }),
-                Print::Check(a.output),
-            )
-        }
-        Command::Renew(a) if wants_kubelet_client("renew", &a.names)? => {
-            if a.use_api || !a.extra_sans.is_empty() || a.backup || a.at.is_some() || a.config.is_some() {
-                return Err(Error::Usage(format!(
-                    "renew {KUBELET_CLIENT} signs with ca.key on this node: --use-api, --extra-san, --backup, --at and --config do not apply"
-                )));
-            }
-            (
-                Request::KubeletClient(KubeletClientRequest {
-                    layout: a.dirs.layout(),
-                    kubelet_dir: a.kubelet.kubelet_dir,
-                    node_name: a.kubelet.node_name,
-                    renew_before: a.renew_before,
-                    force: a.force,
-                    validity: a.validity.unwrap_or(DEFAULT_VALIDITY),
-                    key_algorithm: a.key_algorithm.and_then(|k| k.0),
-                    check_mode: a.writing.check,
-                    lock_timeout: a.writing.lock_timeout,
-                    restart_kubelet: !a.kubelet_restart.no_restart_kubelet,
-                    timeout: a.kubelet_restart.timeout,
-                    step: KubeletClientStep::Issue,
-                }),
-                Print::Actions { format: a.writing.output, diff: a.diff },
-            )
-        }
-        Command::Csr(a) if wants_kubelet_client("csr", &a.names)? => (
-            Request::KubeletClient(KubeletClientRequest {
-                layout: a.dirs.layout(),
-                kubelet_dir: a.kubelet.kubelet_dir,
-                node_name: a.kubelet.node_name,
-                renew_before: a.renew_before,
-                force: a.force,
-                validity: DEFAULT_VALIDITY,
-                key_algorithm: a.key_algorithm.0,
-                check_mode: a.writing.check,
-                lock_timeout: a.writing.lock_timeout,
-                restart_kubelet: false,
-                timeout: DEFAULT_RESTART_TIMEOUT,
-                step: KubeletClientStep::Csr { csr_dir: a.csr_dir },
-            }),
-            Print::Actions { format: a.writing.output, diff: false },
-        ),
-        Command::Install(a) if wants_kubelet_client("install", &a.names)? => (
-            Request::KubeletClient(KubeletClientRequest {
-                layout: a.dirs.layout(),
-                kubelet_dir: a.kubelet.kubelet_dir,
-                node_name: a.kubelet.node_name,
-                renew_before: DEFAULT_RENEW_BEFORE,
-                force: false,
-                validity: DEFAULT_VALIDITY,
-                key_algorithm: None,
-                check_mode: a.writing.check,
-                lock_timeout: a.writing.lock_timeout,
-                restart_kubelet: !a.kubelet_restart.no_restart_kubelet,
-                timeout: a.kubelet_restart.timeout,
-                step: KubeletClientStep::Install {
-                    signed_dir: a.signed_dir.unwrap_or_else(|| a.csr_dir.clone()),
-                    csr_dir: a.csr_dir,
-                },
-            }),
-            Print::Actions { format: a.writing.output, diff: a.diff },
-        ),
-        Command::Sign(a) => {
-            if a.names != [KUBELET_CLIENT] {
-                return Err(Error::Usage(format!(
-                    "sign takes {KUBELET_CLIENT} (a node's CSR for its kubelet); kubeadm's certificates are renewed \
-                     with renew, or csr and install for an external CA (got {:?})",
-                    a.names.join(" ")
-                )));
-            }
-            (
-                Request::KubeletSign(KubeletSignRequest {
-                    layout: a.dirs.layout(),
-                    csr_dir: a.csr_dir,
-                    node_name: a.node_name,
-                    validity: a.validity,
-                    check_mode: a.writing.check,
-                    lock_timeout: a.writing.lock_timeout,
-                }),
-                Print::Actions { format: a.writing.output, diff: a.diff },
-            )
-        }
-        Command::Renew(a) => {
-            let layout = a.dirs.layout();
-            let signer = if a.use_api {
-                SignerChoice::Api(ApiOptions {
-                    kubeconfig: a.api_kubeconfig.unwrap_or_else(|| layout.kubeconfig_dir.join("admin.conf")),
-                    approve: a.approve,
-                    signer_name: a.signer_name,
-                    timeout: a.api_timeout,
-                    announce: true,
-                })
-            } else {
-                SignerChoice::Local
-            };
-            let config = a.config.as_deref().map(KubeadmConfig::read).transpose()?;
-            let (validity, key_algorithm, extra_sans) = KubeadmConfig::renew_defaults(
-                config.as_ref(),
-                a.validity,
-                a.key_algorithm.map(|k| k.0),
-                a.extra_sans.iter().map(|s| San::parse(s)).collect::<Result<_, _>>()?,
-            );
-            (
-                Request::Renew(RenewRequest {
-                    selection: KubeadmConfig::selection(config.as_ref(), Selection::parse(&a.names)?),
-                    renew_before: a.renew_before,
-                    force: a.force,
-                    validity,
-                    extra_sans,
-                    key_algorithm,
-                    backup: a.backup,
-                    check_mode: a.writing.check,
-                    at: a.at,
-                    signer,
-                    lock_timeout: a.writing.lock_timeout,
-                    layout,
-                }),
-                Print::Actions { format: a.writing.output, diff: a.diff },
-            )
-        }
-        Command::Csr(a) => (
-            Request::Csr(CsrRequest {
-                csr_dir: a.csr_dir,
-                layout: a.dirs.layout(),
-                selection: Selection::parse(&a.names)?,
-                force: a.force,
-                key_algorithm: a.key_algorithm.0,
-                check_mode: a.writing.check,
-                lock_timeout: a.writing.lock_timeout,
-            }),
-            Print::Actions { format: a.writing.output, diff: false },
-        ),
-        Command::Install(a) => (
-            Request::Install(InstallRequest {
+    match cli.command {
+        Command::Check(a) => check(a),
+        Command::Renew(a) if wants_kubelet_client("renew", &a.names)? => renew_kubelet_client(a),
+        Command::Csr(a) if wants_kubelet_client("csr", &a.names)? => csr_kubelet_client(a),
+        Command::Install(a) if wants_kubelet_client("install", &a.names)? => install_kubelet_client(a),
+        Command::Sign(a) => sign(a),
+        Command::Renew(a) => renew(a),
+        Command::Csr(a) => csr(a),
+        Command::Install(a) => install(a),
+        Command::Restart(a) => restart(a),
+    }
+}
+
+/// `check`: when each certificate and CA expires, as kubeadm's check-expiration shows it.
+fn check(a: CheckArgs) -> Result<(Request, Print), Error> {
+    let config = a.config.as_deref().map(KubeadmConfig::read).transpose()?;
+    Ok((
+        Request::Check(CheckRequest {
+            layout: a.dirs.layout(),
+            selection: KubeadmConfig::selection(config.as_ref(), Selection::parse(&a.names)?),
+            at: a.at,
+            fail_within: a.fail_within,
+            kubelet_dir: a.kubelet_dir,
+            config,
+        }),
+        Print::Check(a.output),
+    ))
+}
+
+/// `renew kubelet-client`: the kubelet's client certificate, signed with `ca.key` on this node.
+fn renew_kubelet_client(a: RenewArgs) -> Result<(Request, Print), Error> {
+    if a.use_api || !a.extra_sans.is_empty() || a.backup || a.at.is_some() || a.config.is_some() {
+        return Err(Error::Usage(format!(
+            "renew {KUBELET_CLIENT} signs with ca.key on this node: --use-api, --extra-san, --backup, --at and --config do not apply"
+        )));
+    }
+    Ok((
+        Request::KubeletClient(KubeletClientRequest {
+            layout: a.dirs.layout(),
+            kubelet_dir: a.kubelet.kubelet_dir,
+            node_name: a.kubelet.node_name,
+            renew_before: a.renew_before,
+            force: a.force,
+            validity: a.validity.unwrap_or(DEFAULT_VALIDITY),
+            key_algorithm: a.key_algorithm.and_then(|k| k.0),
+            check_mode: a.writing.check,
+            lock_timeout: a.writing.lock_timeout,
+            restart_kubelet: !a.kubelet_restart.no_restart_kubelet,
+            timeout: a.kubelet_restart.timeout,
+            step: KubeletClientStep::Issue,
+        }),
+        Print::Actions { format: a.writing.output, diff: a.diff },
+    ))
+}
+
+/// `csr kubelet-client`: a worker's key and CSR for its kubelet, to be signed on a control-plane node.
+fn csr_kubelet_client(a: CsrArgs) -> Result<(Request, Print), Error> {
+    Ok((
+        Request::KubeletClient(KubeletClientRequest {
+            layout: a.dirs.layout(),
+            kubelet_dir: a.kubelet.kubelet_dir,
+            node_name: a.kubelet.node_name,
+            renew_before: a.renew_before,
+            force: a.force,
+            validity: DEFAULT_VALIDITY,
+            key_algorithm: a.key_algorithm.0,
+            check_mode: a.writing.check,
+            lock_timeout: a.writing.lock_timeout,
+            restart_kubelet: false,
+            timeout: DEFAULT_RESTART_TIMEOUT,
+            step: KubeletClientStep::Csr { csr_dir: a.csr_dir },
+        }),
+        Print::Actions { format: a.writing.output, diff: false },
+    ))
+}
+
+/// `install kubelet-client`: the certificate a control-plane node signed for this node's kubelet.
+fn install_kubelet_client(a: InstallArgs) -> Result<(Request, Print), Error> {
+    Ok((
+        Request::KubeletClient(KubeletClientRequest {
+            layout: a.dirs.layout(),
+            kubelet_dir: a.kubelet.kubelet_dir,
+            node_name: a.kubelet.node_name,
+            renew_before: DEFAULT_RENEW_BEFORE,
+            force: false,
+            validity: DEFAULT_VALIDITY,
+            key_algorithm: None,
+            check_mode: a.writing.check,
+            lock_timeout: a.writing.lock_timeout,
+            restart_kubelet: !a.kubelet_restart.no_restart_kubelet,
+            timeout: a.kubelet_restart.timeout,
+            step: KubeletClientStep::Install {
                 signed_dir: a.signed_dir.unwrap_or_else(|| a.csr_dir.clone()),
                 csr_dir: a.csr_dir,
-                layout: a.dirs.layout(),
-                selection: Selection::parse(&a.names)?,
-                backup: a.backup,
-                check_mode: a.writing.check,
-                lock_timeout: a.writing.lock_timeout,
-            }),
-            Print::Actions { format: a.writing.output, diff: false },
+            },
+        }),
+        Print::Actions { format: a.writing.output, diff: a.diff },
+    ))
+}
+
+/// `sign kubelet-client`: a worker's kubelet CSR signed with the cluster CA on this node.
+fn sign(a: SignArgs) -> Result<(Request, Print), Error> {
+    if a.names != [KUBELET_CLIENT] {
+        return Err(Error::Usage(format!(
+            "sign takes {KUBELET_CLIENT} (a node's CSR for its kubelet); kubeadm's certificates are renewed \
+             with renew, or csr and install for an external CA (got {:?})",
+            a.names.join(" ")
+        )));
+    }
+    Ok((
+        Request::KubeletSign(KubeletSignRequest {
+            layout: a.dirs.layout(),
+            csr_dir: a.csr_dir,
+            node_name: a.node_name,
+            validity: a.validity,
+            check_mode: a.writing.check,
+            lock_timeout: a.writing.lock_timeout,
+        }),
+        Print::Actions { format: a.writing.output, diff: a.diff },
+    ))
+}
+
+/// `renew`: kubeadm's certificates that are due, signed on this node or through the certificates API.
+fn renew(a: RenewArgs) -> Result<(Request, Print), Error> {
+    let layout = a.dirs.layout();
+    let signer = if a.use_api {
+        SignerChoice::Api(ApiOptions {
+            kubeconfig: a.api_kubeconfig.unwrap_or_else(|| layout.kubeconfig_dir.join("admin.conf")),
+            approve: a.approve,
+            signer_name: a.signer_name,
+            timeout: a.api_timeout,
+            announce: true,
+        })
+    } else {
+        SignerChoice::Local
+    };
+    let config = a.config.as_deref().map(KubeadmConfig::read).transpose()?;
+    let (validity, key_algorithm, extra_sans) = KubeadmConfig::renew_defaults(
+        config.as_ref(),
+        a.validity,
+        a.key_algorithm.map(|k| k.0),
+        a.extra_sans.iter().map(|s| San::parse(s)).collect::<Result<_, _>>()?,
+    );
+    Ok((
+        Request::Renew(RenewRequest {
+            selection: KubeadmConfig::selection(config.as_ref(), Selection::parse(&a.names)?),
+            renew_before: a.renew_before,
+            force: a.force,
+            validity,
+            extra_sans,
+            key_algorithm,
+            backup: a.backup,
+            check_mode: a.writing.check,
+            at: a.at,
+            signer,
+            lock_timeout: a.writing.lock_timeout,
+            layout,
+        }),
+        Print::Actions { format: a.writing.output, diff: a.diff },
+    ))
+}
+
+/// `csr`: keys and CSRs for an external CA (kubeadm's `certs renew --csr-only`).
+fn csr(a: CsrArgs) -> Result<(Request, Print), Error> {
+    Ok((
+        Request::Csr(CsrRequest {
+            csr_dir: a.csr_dir,
+            layout: a.dirs.layout(),
+            selection: Selection::parse(&a.names)?,
+            force: a.force,
+            key_algorithm: a.key_algorithm.0,
+            check_mode: a.writing.check,
+            lock_timeout: a.writing.lock_timeout,
+        }),
+        Print::Actions { format: a.writing.output, diff: false },
+    ))
+}
+
+/// `install`: the certificates an external CA signed for the keys `csr` wrote.
+fn install(a: InstallArgs) -> Result<(Request, Print), Error> {
+    Ok((
+        Request::Install(InstallRequest {
+            signed_dir: a.signed_dir.unwrap_or_else(|| a.csr_dir.clone()),
+            csr_dir: a.csr_dir,
+            layout: a.dirs.layout(),
+            selection: Selection::parse(&a.names)?,
+            backup: a.backup,
+            check_mode: a.writing.check,
+            lock_timeout: a.writing.lock_timeout,
+        }),
+        Print::Actions { format: a.writing.output, diff: false },
+    ))
+}
+
+/// `restart`: control-plane components restarted until each is healthy and uses the certificates on disk.
+fn restart(a: RestartArgs) -> Result<(Request, Print), Error> {
+    let lease = match a.lease {
+        false => None,
+        true => Some(
+            LeaseOptions {
+                name: a.lease_name,
+                identity: a.lease_identity.unwrap_or_else(node_name),
+                duration: a.lease_duration,
+                timeout: a.lease_timeout,
+            }
+            .checked()?,
         ),
-        Command::Restart(a) => {
-            let lease = match a.lease {
-                false => None,
-                true => Some(
-                    LeaseOptions {
-                        name: a.lease_name,
-                        identity: a.lease_identity.unwrap_or_else(node_name),
-                        duration: a.lease_duration,
-                        timeout: a.lease_timeout,
-                    }
-                    .checked()?,
-                ),
-            };
-            (
-                Request::Restart(RestartRequest {
-                    components: RestartRequest::parse_components(&a.components)?,
-                    manifests_dir: a.manifests_dir.unwrap_or_else(|| default_manifests_dir(&a.dirs.kubeconfig_dir)),
-                    layout: a.dirs.layout(),
-                    method: a.method,
-                    command: a.restart_command,
-                    timeout: a.timeout,
-                    check_mode: a.writing.check,
-                    lock_timeout: a.writing.lock_timeout,
-                    cluster: ClusterOptions {
-                        gate: a.cluster_gate,
-                        lease,
-                        kubeconfig: a.api_kubeconfig.unwrap_or_else(|| a.dirs.kubeconfig_dir.join("admin.conf")),
-                    },
-                }),
-                Print::Restart(a.writing.output),
-            )
-        }
-    })
+    };
+    Ok((
+        Request::Restart(RestartRequest {
+            components: RestartRequest::parse_components(&a.components)?,
+            manifests_dir: a.manifests_dir.unwrap_or_else(|| default_manifests_dir(&a.dirs.kubeconfig_dir)),
+            layout: a.dirs.layout(),
+            method: a.method,
+            command: a.restart_command,
+            timeout: a.timeout,
+            check_mode: a.writing.check,
+            lock_timeout: a.writing.lock_timeout,
+            cluster: ClusterOptions {
+                gate: a.cluster_gate,
+                lease,
+                kubeconfig: a.api_kubeconfig.unwrap_or_else(|| a.dirs.kubeconfig_dir.join("admin.conf")),
+            },
+        }),
+        Print::Restart(a.writing.output),
+    ))
 }
 
 /// The text for stdout (warnings of `check` go to stderr, after kubeadm's table).
