@@ -17,7 +17,7 @@ use crate::duration::Span;
 use crate::error::{Error, Result};
 use crate::inventory::{CertSpec, Usage};
 use crate::pki::cert::NameAttr;
-use crate::pki::key::PrivateKey;
+use crate::pki::key::{KeyAlgorithm, PrivateKey};
 use crate::pki::{self, Keys, Pki};
 use crate::report::{Action, CsrReport, Outcome};
 use crate::request::CsrRequest;
@@ -83,88 +83,25 @@ fn still_matches(csr_path: &Path, key: &PrivateKey, desired: &Desired) -> bool {
     dns == desired.dns_names && ips == want_ips
 }
 
+/// Writes what is not up to date: 1. check the CSR dir and read the PKI, 2. decide which CSRs to write,
+/// 3. write their keys and CSRs in one transaction, 4. report. Check mode stops after 2.
 pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
     // under the lock, a pending journal settled (`super::run`)
     let mut out = Outcome::default();
     let dir = csr_dir::check(&req.layout, &req.csr_dir)?;
     let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Skip)?;
     pki.validate()?;
-    let policy = Policy {
-        renew_before: Span(0),
-        force: true,
-        extra_sans: &[],
-        key_algorithm: req.key_algorithm,
-        validity: Span::days(365),
-    };
-
-    struct Todo {
-        index: usize,
-        desired: Desired,
-        write: bool,
-    }
-    let mut todo = Vec::new();
-    for (index, entry) in pki.entries.iter().enumerate() {
-        let Some(loaded) = &entry.loaded else { continue };
-        let far_future = loaded.cert.not_after.max(now) + chrono::Duration::days(3650);
-        let desired = plan::desired(entry.spec, &loaded.cert, far_future, &policy, now).map_err(|why| {
-            Error::CannotRenew { name: entry.spec.name.into(), path: entry.location.path().into(), why }
-        })?;
-        let (csr_path, key_path) = csr_paths(&req.csr_dir, entry.spec);
-        let keep = !req.force
-            && ours(&csr_path)?
-            && ours(&key_path)?
-            && PrivateKey::read(&key_path).is_ok_and(|k| {
-                still_matches(&csr_path, &k, &desired) && (req.key_algorithm.is_none_or(|a| Some(a) == key_alg_of(&k)))
-            });
-        todo.push(Todo { index, desired, write: !keep });
-    }
-
+    let todo = decide(req, &pki, now)?;
     let writing: Vec<&Todo> = todo.iter().filter(|t| t.write).collect();
     if !req.check_mode && !writing.is_empty() {
         if !dir.exists {
             csr_dir::create(&req.csr_dir)?;
         }
-        let keys = PrivateKey::generate_many(&writing.iter().map(|t| t.desired.key_algorithm).collect::<Vec<_>>())?;
-        let mut writes = Vec::new();
-        for (t, key) in writing.iter().zip(&keys) {
-            let entry = &pki.entries[t.index];
-            let d = &t.desired;
-            let request = sign::request_pem(&d.subject, &d.dns_names, &d.ip_addresses, key)
-                .map_err(|e| Error::Crypto(format!("{}: cannot build the CSR: {e}", entry.spec.name)))?;
-            let (csr_path, key_path) = csr_paths(&req.csr_dir, entry.spec);
-            writes.push(FileWrite { path: key_path, contents: key.pem().as_bytes().to_vec(), mode: MODE_SECRET });
-            writes.push(FileWrite { path: csr_path, contents: request.into_bytes(), mode: MODE_SECRET });
-        }
+        let writes = build(req, &pki, &writing)?;
         drop_foreign(&writes)?;
         finish::commit(&req.layout, &writes, false, now)?;
     }
-
-    for (index, entry) in pki.entries.iter().enumerate() {
-        let t = todo.iter().find(|t| t.index == index);
-        let action = match t {
-            Some(t) if t.write && req.check_mode => Action::WouldWriteCsr,
-            Some(t) if t.write => Action::CsrWritten,
-            _ => Action::None,
-        };
-        out.certificates.push(cert_row(&pki, entry, entry.loaded.as_ref().map(|l| &l.cert), now, action));
-        if let Some(t) = t {
-            let (csr_path, key_path) = csr_paths(&req.csr_dir, entry.spec);
-            if t.write {
-                out.csr_files.push(csr_path.display().to_string());
-            }
-            out.csrs.push(CsrReport {
-                name: entry.spec.name.into(),
-                csr_path: csr_path.display().to_string(),
-                key_path: key_path.display().to_string(),
-                ca: entry.spec.ca.name(),
-                subject: t.desired.subject.to_string(),
-                sans: t.desired.sans(),
-                key_usage: t.desired.key_usage_names(),
-                extended_key_usage: usage_names(entry.spec),
-                changed: t.write,
-            });
-        }
-    }
+    report(req, &pki, &todo, now, &mut out);
     // a CSR changes nothing a component reads: restart is what is stale already
     finish::close(&mut out, &pki, &req.layout, &[], req.check_mode, now);
     out.changed |= !out.csr_files.is_empty();
@@ -174,6 +111,89 @@ pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
         (n, false) => format!("wrote {n} CSRs to {}", req.csr_dir.display()),
     };
     Ok(out)
+}
+
+/// A certificate of the PKI (entry `index`), what its CSR asks for, and whether the CSR is to be written.
+struct Todo {
+    index: usize,
+    desired: Desired,
+    write: bool,
+}
+
+/// What a CSR asks for is what `kubeadm certs renew --csr-only` asks: the subject and SANs of the
+/// certificate on disk, and a new key (`key_algorithm`, or the old key's kind). Usages, validity and the
+/// CA's expiry are the external CA's to decide: they are not in the CSR, so nothing here limits them.
+fn csr_policy(key_algorithm: Option<KeyAlgorithm>) -> Policy<'static> {
+    Policy { renew_before: Span(0), force: true, extra_sans: &[], key_algorithm, validity: Span::days(365) }
+}
+
+/// Step 2: every certificate present gets a CSR, written unless the one in the CSR dir (with its key, both
+/// ours) still asks for the same thing (`--force` writes anew).
+fn decide(req: &CsrRequest, pki: &Pki, now: DateTime<Utc>) -> Result<Vec<Todo>> {
+    let policy = csr_policy(req.key_algorithm);
+    let mut todo = Vec::new();
+    for (index, entry) in pki.entries.iter().enumerate() {
+        let Some(loaded) = &entry.loaded else { continue };
+        // the CA is elsewhere: its expiry does not limit what is asked
+        let desired =
+            plan::desired(entry.spec, &loaded.cert, DateTime::<Utc>::MAX_UTC, &policy, now).map_err(|why| {
+                Error::CannotRenew { name: entry.spec.name.into(), path: entry.location.path().into(), why }
+            })?;
+        let (csr_path, key_path) = csr_paths(&req.csr_dir, entry.spec);
+        let keep = !req.force
+            && ours(&csr_path)?
+            && ours(&key_path)?
+            && PrivateKey::read(&key_path).is_ok_and(|k| {
+                still_matches(&csr_path, &k, &desired) && (req.key_algorithm.is_none_or(|a| Some(a) == key_alg_of(&k)))
+            });
+        todo.push(Todo { index, desired, write: !keep });
+    }
+    Ok(todo)
+}
+
+/// Step 3's files: a new key and its CSR for each certificate in `writing`, both 0600.
+fn build(req: &CsrRequest, pki: &Pki, writing: &[&Todo]) -> Result<Vec<FileWrite>> {
+    let keys = PrivateKey::generate_many(&writing.iter().map(|t| t.desired.key_algorithm).collect::<Vec<_>>())?;
+    let mut writes = Vec::new();
+    for (t, key) in writing.iter().zip(&keys) {
+        let entry = &pki.entries[t.index];
+        let d = &t.desired;
+        let request = sign::request_pem(&d.subject, &d.dns_names, &d.ip_addresses, key)
+            .map_err(|e| Error::Crypto(format!("{}: cannot build the CSR: {e}", entry.spec.name)))?;
+        let (csr_path, key_path) = csr_paths(&req.csr_dir, entry.spec);
+        writes.push(FileWrite { path: key_path, contents: key.pem().as_bytes().to_vec(), mode: MODE_SECRET });
+        writes.push(FileWrite { path: csr_path, contents: request.into_bytes(), mode: MODE_SECRET });
+    }
+    Ok(writes)
+}
+
+/// Step 4: a row per certificate, and for each CSR what it asks the external CA for.
+fn report(req: &CsrRequest, pki: &Pki, todo: &[Todo], now: DateTime<Utc>, out: &mut Outcome) {
+    for (index, entry) in pki.entries.iter().enumerate() {
+        let t = todo.iter().find(|t| t.index == index);
+        let action = match t {
+            Some(t) if t.write && req.check_mode => Action::WouldWriteCsr,
+            Some(t) if t.write => Action::CsrWritten,
+            _ => Action::None,
+        };
+        out.certificates.push(cert_row(pki, entry, entry.loaded.as_ref().map(|l| &l.cert), now, action));
+        let Some(t) = t else { continue };
+        let (csr_path, key_path) = csr_paths(&req.csr_dir, entry.spec);
+        if t.write {
+            out.csr_files.push(csr_path.display().to_string());
+        }
+        out.csrs.push(CsrReport {
+            name: entry.spec.name.into(),
+            csr_path: csr_path.display().to_string(),
+            key_path: key_path.display().to_string(),
+            ca: entry.spec.ca.name(),
+            subject: t.desired.subject.to_string(),
+            sans: t.desired.sans(),
+            key_usage: t.desired.key_usage_names(),
+            extended_key_usage: usage_names(entry.spec),
+            changed: t.write,
+        });
+    }
 }
 
 /// The file is there and belongs to the user running the tool. A CSR or key someone else left in the CSR
