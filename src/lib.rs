@@ -26,5 +26,5 @@ pub mod restart;
 /// Runs one request as of `now`: the engine, given the certificates API's signer for `signer: api`. The
 /// engine owns the signer seam and knows no apiserver client; this is where the two meet.
 pub fn run(request: &request::Request, now: chrono::DateTime<chrono::Utc>) -> error::Result<report::Outcome> {
-    engine::run(request, now, api::signer)
+    engine::run(request, now, api::new_signer)
 }

@@ -22,7 +22,7 @@ use crate::request::ApiOptions;
 
 /// The certificates API's signer for `renew` (an `engine::signer::ApiSigner`). Check mode builds it too (a bad
 /// kubeconfig shows) but never connects.
-pub fn signer(opts: &ApiOptions) -> Result<Box<dyn Signer>> {
+pub fn new_signer(opts: &ApiOptions) -> Result<Box<dyn Signer>> {
     if let Some(name) = &opts.signer_name {
         policy::check_signer_name(name)?;
     }

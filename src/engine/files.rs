@@ -8,7 +8,7 @@ use crate::pki::{Loaded, Location};
 
 /// `cert_der` is the new certificate, followed by `chain` (intermediates, as the old file had them).
 /// `ca_pem` refreshes a kubeconfig's embedded CA.
-pub fn render(
+pub fn replacing(
     location: &Location,
     loaded: &Loaded,
     cert_der: &[u8],

@@ -57,11 +57,19 @@ pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
             dns_names: &old.dns_names,
             ip_addresses: &old.ip_addresses,
         };
-        issued::check(entry.spec, &cert, &key, ca_cert, &expect).map_err(|why| Error::invalid(&crt_path, why))?;
+        issued::fit_to_replace(entry.spec, &cert, &key, ca_cert, &expect)
+            .map_err(|why| Error::invalid(&crt_path, why))?;
         if cert.not_after <= now {
             return Err(Error::invalid(&crt_path, "the signed certificate has already expired"));
         }
-        writes.extend(files::render(&entry.location, loaded, &cert.der, &cert.chain_rest, key.pem(), &ca_cert.pem())?);
+        writes.extend(files::replacing(
+            &entry.location,
+            loaded,
+            &cert.der,
+            &cert.chain_rest,
+            key.pem(),
+            &ca_cert.pem(),
+        )?);
         actions[index].0 = if req.check_mode { Action::WouldInstall } else { Action::Installed };
         new_certs[index] = Some(cert);
     }

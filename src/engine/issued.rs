@@ -13,7 +13,9 @@ pub struct Expect<'a> {
     pub ip_addresses: &'a [std::net::IpAddr],
 }
 
-pub fn check(
+/// Whether `cert` may replace the certificate of `spec`: it matches `key`, chains to `ca`, and has the
+/// subject, SANs and usages `expect` and the entry ask for; the reason when not.
+pub fn fit_to_replace(
     spec: &CertSpec,
     cert: &Certificate,
     key: &PrivateKey,

@@ -37,7 +37,7 @@ use crate::request::Request;
 /// run that holds the lock may be restarting that very component, and the manifest it holds is its own (a
 /// run that put it back would start the component under the restart, and the restart would then fail to
 /// find its manifest). A writing request (renew, csr, install, restart) runs under the lock, after a journal
-/// an interrupted run left is settled (`begin`); `check` takes it without waiting, only when a manifest is held.
+/// an interrupted run left is settled (`lock_and_settle`); `check` takes it without waiting, only when a manifest is held.
 pub fn run(request: &Request, now: DateTime<Utc>, api_signer: signer::ApiSigner) -> Result<Outcome> {
     let mut recovered = Outcome::default();
     let manifests_dir = held_manifests(request);
@@ -53,7 +53,7 @@ pub fn run(request: &Request, now: DateTime<Utc>, api_signer: signer::ApiSigner)
         // planning a window: a certificate issued now with a clock set ahead would not be valid yet
         return Err(Error::Usage("renewing as of another time (--at) only works with --check".into()));
     }
-    let begun = begin(w.layout, &w.extra_dirs, w.check_mode, w.lock_timeout)?;
+    let begun = lock_and_settle(w.layout, &w.extra_dirs, w.check_mode, w.lock_timeout)?;
     let result = crate::restart::recover_held(&manifests_dir, w.layout, w.check_mode, now, &mut recovered)
         .and_then(|put_back| run_request(request, now, &put_back, api_signer));
     begun.finish(result).map(|out| with_recovered(recovered, out))
@@ -121,7 +121,7 @@ fn held_manifests(request: &Request) -> std::path::PathBuf {
     crate::request::default_manifests_dir(&layout.kubeconfig_dir)
 }
 
-/// What [`begin`] needs of a writing request.
+/// What [`lock_and_settle`] needs of a writing request.
 struct Writing<'a> {
     layout: &'a Layout,
     extra_dirs: Vec<&'a Path>,
@@ -209,7 +209,7 @@ impl Begun {
 /// journal an interrupted run left settled first, so that the run reads a whole PKI. A real run settles the
 /// journal and says so (`changed`, a warning, also when the run then fails); a check run takes no lock,
 /// changes nothing and only warns.
-fn begin(layout: &Layout, extra_dirs: &[&Path], check_mode: bool, lock_timeout: Span) -> Result<Begun> {
+fn lock_and_settle(layout: &Layout, extra_dirs: &[&Path], check_mode: bool, lock_timeout: Span) -> Result<Begun> {
     if check_mode {
         let warning = commit::journal_pending(layout)
             .then(|| "an interrupted renewal left a journal; a real run completes it first".to_string());

@@ -126,7 +126,7 @@ fn refuse(signer: &dyn Signer, pki: &Pki, plan: &mut Plan, explicit: bool, warni
 }
 
 /// Step 4: a new key per due certificate, the batch signed, each new certificate checked against what was
-/// asked (`issued::check`) and rendered into the files that hold it. Fills `issued` by entry index.
+/// asked (`issued::fit_to_replace`) and rendered into the files that hold it. Fills `issued` by entry index.
 fn build(
     pki: &Pki,
     due: &[Due],
@@ -159,10 +159,10 @@ fn build(
             dns_names: &d.desired.dns_names,
             ip_addresses: &d.desired.ip_addresses,
         };
-        issued::check(entry.spec, &new, key, ca_cert, &expect)
+        issued::fit_to_replace(entry.spec, &new, key, ca_cert, &expect)
             .map_err(|why| cannot_renew(entry, format!("the new certificate is wrong: {why}")))?;
         let loaded = entry.loaded.as_ref().expect("due entries are present");
-        writes.extend(files::render(
+        writes.extend(files::replacing(
             &entry.location,
             loaded,
             &der,

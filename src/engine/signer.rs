@@ -14,7 +14,7 @@ use crate::pki::{Ca, Pki};
 use crate::report::Outcome;
 use crate::request::ApiOptions;
 
-/// Builds the certificates API's signer from the request's options (`api::signer`).
+/// Builds the certificates API's signer from the request's options (`api::new_signer`).
 pub type ApiSigner = fn(&ApiOptions) -> Result<Box<dyn Signer>>;
 
 /// One certificate to issue.

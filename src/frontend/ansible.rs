@@ -628,6 +628,47 @@ mod tests {
         }
     }
 
+    /// Each default certs.py documents is the one the binary uses: a task that spells the documented default
+    /// asks for the same request as a task that leaves the parameter out (in the first state that takes it).
+    #[test]
+    fn the_documented_defaults_are_the_ones_the_binary_uses() {
+        let py = include_str!("../../ansible/plugins/modules/certs.py");
+        let doc = py.split("DOCUMENTATION = r\"\"\"").nth(1).and_then(|d| d.split("\"\"\"").next()).unwrap();
+        let doc: serde_norway::Value = serde_norway::from_str(doc).unwrap();
+        let states = [
+            json!({}),
+            json!({"state": "renew"}),
+            json!({"state": "csr", "csr_dir": "/csr"}),
+            json!({"state": "install", "csr_dir": "/csr"}),
+            json!({"state": "restart"}),
+            json!({"state": "restart", "lease": true}),
+            json!({"state": "renew", "certificates": ["kubelet-client"]}),
+        ];
+        let mut compared = 0;
+        for (name, option) in doc["options"].as_mapping().unwrap() {
+            let name = name.as_str().unwrap();
+            let Some(default) = option.get("default") else { continue };
+            let default = serde_json::to_value(default).unwrap();
+            let mut taken = false;
+            for base in &states {
+                let Ok(without) = parse_request(&base.to_string()) else { continue };
+                let mut with = base.clone();
+                with[name] = default.clone();
+                let Ok(with) = parse_request(&with.to_string()) else { continue };
+                assert_eq!(
+                    format!("{with:?}"),
+                    format!("{without:?}"),
+                    "{name}: the documented default {default} asks for another request than leaving it out ({base})"
+                );
+                taken = true;
+                break;
+            }
+            assert!(taken, "{name}: no state takes its documented default {default}");
+            compared += 1;
+        }
+        assert!(compared >= 20, "only {compared} documented defaults compared");
+    }
+
     fn params(v: Value) -> Result<Params, String> {
         parse_params(v.as_object().unwrap())
     }
