@@ -81,49 +81,11 @@ done
 "$repo/scripts/mkpki.sh" "$work/nodes/b-cp1" std cp1 "${ip[b-cp1]}" >/dev/null
 mkdir -p "$work/log"
 
-cat >"$work/inventory.yml" <<EOF
-all:
-  vars:
-    ansible_connection: local
-    ansible_python_interpreter: $(command -v "$PY")
-    kubeadm_certs_become: false
-    node_root: "$work/nodes/{{ inventory_hostname }}"
-    node_ip: "{{ {'a-cp1': '${ip[a-cp1]}', 'a-cp2': '${ip[a-cp2]}', 'a-cp3': '${ip[a-cp3]}', 'b-cp1': '${ip[b-cp1]}'}[inventory_hostname] }}"
-    k8s: "{{ node_root }}/etc/kubernetes"
-    renew_cert_dir: "{{ k8s }}/pki"
-    renew_kubeconfig_dir: "{{ k8s }}"
-    fleet_report_cert_dir: "{{ k8s }}/pki"
-    fleet_report_kubeconfig_dir: "{{ k8s }}"
-    fleet_report_kubelet_dir: "{{ node_root }}/var/lib/kubelet"
-    external_ca_cert_dir: "{{ k8s }}/pki"
-    external_ca_kubeconfig_dir: "{{ k8s }}"
-    external_ca_node_dir: "{{ node_root }}/external-ca"
-    external_ca_controller_dir: "$work/controller/external-ca"
-    schedule_cert_dir: "{{ k8s }}/pki"
-    schedule_kubeconfig_dir: "{{ k8s }}"
-    # restarts: the module's engine restarts only what runs on the node (found in /proc by the files its command
-    # line names): a-cp1's real etcd and kube-apiserver (scripts/cluster.sh); a line per restart in log/restarts.log
-    control_plane_restart_method: command
-    control_plane_restart_command: "$work/restart-real.sh {{ node_root }} {{ node_ip }} \"\$KUBEADM_CERTS_COMPONENT\""
-    control_plane_restart_timeout: 60s
-    # the cluster gate asks the apiservers kubeadm recorded (192.0.2.0/24 documentation addresses here, which
-    # nothing serves): tested on real kubeadm clusters by molecule
-    control_plane_restart_cluster_gate: false
-    # the renew role's pre-flight gate needs a whole running control plane per node (only a-cp1 runs one here);
-    # molecule's ha scenario tests it on a real kubeadm cluster
-    renew_preflight: false
-    # every simulated node is this machine: a module binary kept "on the node" would be kept in this machine's
-    # /var/lib/kubeadm-certs, shared by all of them; scripts/binary-cache-test.sh tests that over real SSH
-    kubeadm_certs_binary_cache: false
-  children:
-    kube_control_plane:
-      hosts:
-        a-cp1:
-          cluster_name: alpha
-        a-cp2: {cluster_name: alpha}
-        a-cp3: {cluster_name: alpha}
-        b-cp1: {cluster_name: beta}
-EOF
+# The inventory and the plays of this run are files under ansible/tests/e2e/; they find the work directory and the
+# Python interpreter in E2E_WORK and E2E_PYTHON.
+e2e=$repo/ansible/tests/e2e
+export E2E_WORK=$work E2E_PYTHON
+E2E_PYTHON=$(command -v "$PY")
 cat >"$work/restart-real.sh" <<EOF
 #!/usr/bin/env bash
 # restart-real.sh ROOT IP COMPONENT: stop one component that cluster.sh started and start it again (not waiting).
@@ -141,7 +103,7 @@ chmod +x "$work/restart-real.sh"
 
 play() { # play LOGNAME ansible-playbook-args...: output in log/LOGNAME.log, returns its exit code
   local name=$1; shift
-  ansible-playbook -i "$work/inventory.yml" "$@" >"$work/log/$name.log" 2>&1
+  ansible-playbook -i "$e2e/inventory.yml" "$@" >"$work/log/$name.log" 2>&1
 }
 fingerprint() { openssl x509 -noout -fingerprint -sha256 -in "$1"; }
 tree_hash() { (cd "$work/nodes" && find . -path '*/run' -prune -o -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum); }
@@ -154,69 +116,20 @@ export -f task_output
 kubeconfig_cert() { sed -n 's/^ *client-certificate-data: *//p' "$1" | base64 -d; }
 
 echo "== 1 action plugin (at ${SECONDS}s)"
-cat >"$work/action.yml" <<'EOF'
-- name: The action plugin
-  hosts: a-cp1
-  gather_facts: false
-  tasks:
-    - name: Check through the action plugin
-      k8s_pki.kubeadm.certs:
-        cert_dir: "{{ k8s }}/pki"
-        kubeconfig_dir: "{{ k8s }}"
-      register: first
-    - name: Check again (the uname fact is cached now)
-      k8s_pki.kubeadm.certs:
-        cert_dir: "{{ k8s }}/pki"
-        kubeconfig_dir: "{{ k8s }}"
-        certificates: apiserver,scheduler.conf
-      register: second
-    - name: Renew in check mode with diff
-      k8s_pki.kubeadm.certs:
-        state: renew
-        cert_dir: "{{ k8s }}/pki"
-        kubeconfig_dir: "{{ k8s }}"
-        certificates: [scheduler.conf]
-        force: "true"
-      check_mode: true
-      diff: true
-      register: planned
-    - name: An unknown parameter
-      k8s_pki.kubeadm.certs:
-        cert_dir: "{{ k8s }}/pki"
-        no_such_option: 1
-      register: unknown
-      ignore_errors: true
-    - name: Verify
-      ansible.builtin.assert:
-        that:
-          - first.certificates | rejectattr('missing') | list | length == 10
-          - first.certificates | selectattr('name', 'eq', 'super-admin.conf') | map(attribute='missing') | first
-          - first.ansible_facts.kubeadm_certs_uname == expected_uname | default('Linux x86_64')
-          - second.ansible_facts is not defined
-          - ansible_facts.kubeadm_certs_uname == expected_uname | default('Linux x86_64')
-          - second.certificates | map(attribute='name') | sort == ['apiserver', 'scheduler.conf']
-          - planned is changed
-          - planned.certificates[0].action == 'would_renew'
-          - planned.diff | length == 1
-          - planned.diff[0].before is search('serial')
-          - planned.restart == ['kube-scheduler']
-          - unknown is failed
-          - unknown.msg is search('no_such_option')
-EOF
 before=$(tree_hash)
 check "module through the action plugin: results, uname fact cached, check mode + diff, unknown option refused" \
-  play action "$work/action.yml"
+  play action "$e2e/action.yml"
 check "check mode changed no file" test "$(tree_hash)" = "$before"
 mkdir -p "$work/fakebin"
 for m in aarch64 arm64; do
   printf '#!/bin/sh\necho "Linux %s"\n' "$m" >"$work/fakebin/uname" && chmod +x "$work/fakebin/uname"
-  if PATH=$work/fakebin:$PATH play "uname-$m" "$work/action.yml" -vvv -e "expected_uname='Linux $m'"; then
+  if PATH=$work/fakebin:$PATH play "uname-$m" "$e2e/action.yml" -vvv -e "expected_uname='Linux $m'"; then
     check "a node whose uname -m says $m gets certs_aarch64" \
       grep -q "Using module file .*/plugins/modules/certs_aarch64\$" "$work/log/uname-$m.log"
   else bad "a node whose uname -m says $m gets certs_aarch64 (the play failed)"; fi
 done
 printf '#!/bin/sh\necho "Linux riscv64"\n' >"$work/fakebin/uname"
-if PATH=$work/fakebin:$PATH play riscv "$work/action.yml"; then bad "an unsupported platform fails"; else
+if PATH=$work/fakebin:$PATH play riscv "$e2e/action.yml"; then bad "an unsupported platform fails"; else
   check "an unsupported platform fails with a clear message" \
     grep -q "has no binary for this target: \`uname -sm\` says 'Linux riscv64'" "$work/log/riscv.log"
 fi
