@@ -130,53 +130,32 @@ struct Writing<'a> {
 }
 
 impl<'a> Writing<'a> {
+    fn new(layout: &'a Layout, extra_dirs: Vec<&'a Path>, check_mode: bool, lock_timeout: Span) -> Writing<'a> {
+        Writing { layout, extra_dirs, check_mode, lock_timeout }
+    }
+
     fn of(request: &'a Request) -> Option<Writing<'a>> {
         Some(match request {
             Request::Check(_) => return None,
-            Request::Renew(r) => Writing {
-                layout: &r.layout,
-                extra_dirs: vec![],
-                check_mode: r.check_mode,
-                lock_timeout: r.lock_timeout,
-            },
+            Request::Renew(r) => Writing::new(&r.layout, vec![], r.check_mode, r.lock_timeout),
             // a journal of an interrupted csr run lists its CSR dir
-            Request::Csr(r) => Writing {
-                layout: &r.layout,
-                extra_dirs: vec![&r.csr_dir],
-                check_mode: r.check_mode,
-                lock_timeout: r.lock_timeout,
-            },
-            Request::Install(r) => Writing {
-                layout: &r.layout,
-                extra_dirs: vec![],
-                check_mode: r.check_mode,
-                lock_timeout: r.lock_timeout,
-            },
+            Request::Csr(r) => Writing::new(&r.layout, vec![&r.csr_dir], r.check_mode, r.lock_timeout),
+            Request::Install(r) => Writing::new(&r.layout, vec![], r.check_mode, r.lock_timeout),
             // the CA key is read, kubelet.conf written: under the PKI lock like every renewal; a worker's CSR
             // step writes its CSR dir through the journal, as `csr` does
-            Request::KubeletClient(r) => Writing {
-                layout: &r.layout,
-                extra_dirs: match &r.step {
+            Request::KubeletClient(r) => Writing::new(
+                &r.layout,
+                match &r.step {
                     crate::request::KubeletClientStep::Csr { csr_dir } => vec![csr_dir.as_path()],
                     _ => vec![],
                 },
-                check_mode: r.check_mode,
-                lock_timeout: r.lock_timeout,
-            },
+                r.check_mode,
+                r.lock_timeout,
+            ),
             // the CA key is read, the certificate written to the CSR dir through the journal
-            Request::KubeletSign(r) => Writing {
-                layout: &r.layout,
-                extra_dirs: vec![&r.csr_dir],
-                check_mode: r.check_mode,
-                lock_timeout: r.lock_timeout,
-            },
+            Request::KubeletSign(r) => Writing::new(&r.layout, vec![&r.csr_dir], r.check_mode, r.lock_timeout),
             // a restart reads the PKI to judge what is stale: no renewal may change it meanwhile
-            Request::Restart(r) => Writing {
-                layout: &r.layout,
-                extra_dirs: vec![],
-                check_mode: r.check_mode,
-                lock_timeout: r.lock_timeout,
-            },
+            Request::Restart(r) => Writing::new(&r.layout, vec![], r.check_mode, r.lock_timeout),
         })
     }
 }
