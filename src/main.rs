@@ -10,7 +10,7 @@ fn module_args_file(args: &[OsString]) -> Option<&Path> {
         [_, only] => {
             let path = Path::new(only);
             let name = only.to_string_lossy();
-            let subcommand = matches!(name.as_ref(), "check" | "renew" | "csr" | "install" | "restart" | "help");
+            let subcommand = cli::is_subcommand(&name);
             (!name.starts_with('-') && !subcommand && path.is_file()).then_some(path)
         }
         _ => None,

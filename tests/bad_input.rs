@@ -403,3 +403,17 @@ fn check_judges_a_mismatch_again_once_the_renewal_holding_the_lock_is_done() {
     assert_eq!(out.status.code(), Some(0), "a pair caught mid-renewal failed check: {err}");
     assert!(err.is_empty(), "{err}");
 }
+
+/// `kubeadm-certs SUBCOMMAND` alone is that subcommand, even where a file of that name lies in the working
+/// directory: only a lone argument that names no subcommand is an Ansible args file. `sign` was missing
+/// from that list: beside a file named `sign` it ran as the module and printed its JSON.
+#[test]
+fn a_subcommand_alone_beside_a_file_of_its_name_is_the_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sign"), "{}").unwrap();
+    let out = bin().current_dir(dir.path()).arg("sign").output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(serde_json::from_str::<serde_json::Value>(&stdout).is_err(), "ran as the module: {stdout}");
+    assert_eq!(out.status.code(), Some(2), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stderr.contains("--csr-dir"), "not sign's usage error: {stderr}");
+}

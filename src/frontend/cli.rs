@@ -608,6 +608,12 @@ fn emit(text: &str) {
     let _ = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush());
 }
 
+/// `name` is one of the command line's subcommands (or `help`): `kubeadm-certs NAME` alone is that command,
+/// never an Ansible args file of that name. Taken from the parser, so a new subcommand cannot be missed.
+pub fn is_subcommand(name: &str) -> bool {
+    name == "help" || <Cli as clap::CommandFactory>::command().get_subcommands().any(|c| c.get_name() == name)
+}
+
 pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
