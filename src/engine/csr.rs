@@ -6,7 +6,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use x509_parser::prelude::FromDer;
 
 use super::csr_dir;
 use super::describe::cert_row;
@@ -39,48 +38,14 @@ pub fn usage_names(spec: &CertSpec) -> Vec<&'static str> {
 /// The CSR on disk still asks for `desired` with `key`: same public key, subject and SANs.
 fn still_matches(csr_path: &Path, key: &PrivateKey, desired: &Desired) -> bool {
     let Ok(bytes) = pki::read_file(csr_path, pki::Links::Follow) else { return false };
-    let Ok(block) = pem::parse(&bytes) else { return false };
-    let Ok((_, csr)) = x509_parser::certification_request::X509CertificationRequest::from_der(block.contents()) else {
-        return false;
-    };
-    let info = &csr.certification_request_info;
-    if info.subject_pki.subject_public_key.data.as_ref() != key.public_key_raw() {
-        return false;
-    }
-    let subject: Vec<(String, String)> = info
-        .subject
-        .iter_attributes()
-        .map(|a| (a.attr_type().to_id_string(), a.as_str().unwrap_or_default().to_string()))
-        .collect();
+    let Ok(csr) = pki::csr::parse(&bytes) else { return false };
     let want: Vec<(String, String)> =
         desired.subject.0.iter().map(|a: &NameAttr| (a.oid.clone(), a.value.clone())).collect();
-    if subject != want {
-        return false;
-    }
-    let mut dns = Vec::new();
-    let mut ips = Vec::new();
-    if let Some(exts) = csr.requested_extensions() {
-        for ext in exts {
-            if let x509_parser::extensions::ParsedExtension::SubjectAlternativeName(san) = ext {
-                for n in &san.general_names {
-                    match n {
-                        x509_parser::extensions::GeneralName::DNSName(d) => dns.push(d.to_string()),
-                        x509_parser::extensions::GeneralName::IPAddress(b) => ips.push(b.to_vec()),
-                        _ => return false,
-                    }
-                }
-            }
-        }
-    }
-    let want_ips: Vec<Vec<u8>> = desired
-        .ip_addresses
-        .iter()
-        .map(|ip| match ip {
-            std::net::IpAddr::V4(v) => v.octets().to_vec(),
-            std::net::IpAddr::V6(v) => v.octets().to_vec(),
-        })
-        .collect();
-    dns == desired.dns_names && ips == want_ips
+    csr.public_key_raw == key.public_key_raw()
+        && csr.subject == want
+        && csr.other_names == 0
+        && csr.dns_names == desired.dns_names
+        && csr.ip_addresses == desired.ip_addresses
 }
 
 /// Writes what is not up to date: 1. check the CSR dir and read the PKI, 2. decide which CSRs to write,
@@ -144,7 +109,7 @@ fn decide(req: &CsrRequest, pki: &Pki, now: DateTime<Utc>) -> Result<Vec<Todo>> 
             && ours(&csr_path)?
             && ours(&key_path)?
             && PrivateKey::read(&key_path).is_ok_and(|k| {
-                still_matches(&csr_path, &k, &desired) && (req.key_algorithm.is_none_or(|a| Some(a) == key_alg_of(&k)))
+                still_matches(&csr_path, &k, &desired) && (req.key_algorithm.is_none_or(|a| Some(a) == k.algorithm()))
             });
         todo.push(Todo { index, desired, write: !keep });
     }
@@ -220,25 +185,4 @@ pub(super) fn drop_foreign(writes: &[FileWrite]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn key_alg_of(k: &PrivateKey) -> Option<crate::pki::key::KeyAlgorithm> {
-    // the public key's encoding tells the algorithm: RSA moduli are DER sequences, EC points start 0x04
-    let raw = k.public_key_raw();
-    let kind = match raw.first() {
-        Some(0x04) if raw.len() == 65 => crate::pki::cert::KeyKind::EcP256,
-        Some(0x04) if raw.len() == 97 => crate::pki::cert::KeyKind::EcP384,
-        Some(0x30) => crate::pki::cert::KeyKind::Rsa(rsa_bits(raw)?),
-        _ => return None,
-    };
-    crate::pki::key::KeyAlgorithm::of(kind)
-}
-
-fn rsa_bits(rsa_public_key_der: &[u8]) -> Option<u32> {
-    let (seq, _) = crate::pki::der::read(rsa_public_key_der)?;
-    let (modulus, _) = crate::pki::der::read(seq.value)?;
-    let m = modulus.value;
-    let start = m.iter().position(|&b| b != 0)?;
-    let m = &m[start..];
-    Some((m.len() * 8) as u32 - m[0].leading_zeros())
 }

@@ -97,7 +97,7 @@ pub fn csr(req: &KubeletClientRequest, csr_dir: &Path, now: DateTime<Utc>) -> Re
 fn still_asks(csr_path: &Path, key_path: &Path, node: &str) -> bool {
     let Ok(key) = PrivateKey::read(key_path) else { return false };
     let Ok(bytes) = pki::read_file(csr_path, Links::Refuse) else { return false };
-    kubelet_sign::parse(&bytes)
+    crate::pki::csr::parse(&bytes)
         .is_ok_and(|c| c.public_key_raw == key.public_key_raw() && kubelet_sign::refusal(&c, node).is_none())
 }
 

@@ -14,7 +14,6 @@
 //! 4. sign with `ca` and write `CSR_DIR/kubelet-client.crt` (0644, atomically)
 
 use chrono::{DateTime, Utc};
-use x509_parser::prelude::FromDer;
 
 use super::csr_dir;
 use super::kubelet_client::{cluster_ca, describe, node_certificate, node_subject};
@@ -22,61 +21,16 @@ use super::sign::sign_local;
 use crate::commit::{self, FileWrite, MODE_PUBLIC};
 use crate::error::{Error, Result};
 use crate::pki::cert::{Certificate, KeyKind, pem_encode};
+use crate::pki::csr::{Csr, parse};
 use crate::pki::key::KeyAlgorithm;
 use crate::pki::{self, Links};
 use crate::report::{DiffEntry, Outcome};
 use crate::request::{KUBELET_CLIENT, KubeletSignRequest};
 
-/// A kubelet's certificate signing request, as far as signing it needs.
-pub struct NodeCsr {
-    /// The SubjectPublicKeyInfo's key bits (an EC point, or an RSAPublicKey).
-    pub public_key_raw: Vec<u8>,
-    pub key_kind: KeyKind,
-    /// (OID, value) of each subject attribute, in order.
-    pub subject: Vec<(String, String)>,
-    /// How many extensions it requests.
-    pub extensions: usize,
-}
-
-/// `bytes` as one PEM `CERTIFICATE REQUEST` whose signature its own key verifies.
-pub fn parse(bytes: &[u8]) -> std::result::Result<NodeCsr, String> {
-    let blocks = pem::parse_many(bytes).map_err(|e| format!("not PEM: {e}"))?;
-    let [block] = blocks.as_slice() else {
-        return Err(format!("holds {} PEM blocks, a CSR is one CERTIFICATE REQUEST", blocks.len()));
-    };
-    if block.tag() != "CERTIFICATE REQUEST" {
-        return Err(format!("holds a {}, not a CERTIFICATE REQUEST", block.tag()));
-    }
-    let (rest, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(block.contents())
-        .map_err(|e| format!("not a valid certificate signing request: {e}"))?;
-    if !rest.is_empty() {
-        return Err("trailing data after the certificate signing request".into());
-    }
-    let info = &csr.certification_request_info;
-    let spki = &info.subject_pki;
-    let key_kind = crate::pki::cert::key_kind(spki);
-    let public_key_raw = spki.subject_public_key.data.to_vec();
-    crate::pki::verify::signed_with(
-        &csr.signature_algorithm.algorithm.to_id_string(),
-        info.raw,
-        &csr.signature_value.data,
-        key_kind,
-        &public_key_raw,
-    )
-    .map_err(|e| format!("its signature does not verify with its own public key ({e}): it proves no key"))?;
-    let subject = info
-        .subject
-        .iter_attributes()
-        .map(|a| (a.attr_type().to_id_string(), a.as_str().unwrap_or("(not a string)").to_string()))
-        .collect();
-    let extensions = csr.requested_extensions().map(|e| e.count()).unwrap_or(0);
-    Ok(NodeCsr { public_key_raw, key_kind, subject, extensions })
-}
-
 /// Why `csr` must not be signed for `node`, or `None`. What the kubelet's own rotation asks for and the
 /// apiserver's `kube-apiserver-client-kubelet` signer accepts: `O=system:nodes, CN=system:node:NODE` and no
 /// more, a key the kubelet would make (ECDSA P-256/P-384, RSA of 2048 bits or more), no extensions.
-pub fn refusal(csr: &NodeCsr, node: &str) -> Option<String> {
+pub fn refusal(csr: &Csr, node: &str) -> Option<String> {
     let key_ok = matches!(csr.key_kind, KeyKind::EcP256 | KeyKind::EcP384)
         || matches!(csr.key_kind, KeyKind::Rsa(bits) if (2048..=8192).contains(&bits));
     if !key_ok {
@@ -232,7 +186,15 @@ mod tests {
                 (crate::pki::cert::OID_CN.to_string(), cn.to_string()),
             ]
         };
-        let csr = |subject, key_kind, extensions| NodeCsr { public_key_raw: vec![], key_kind, subject, extensions };
+        let csr = |subject, key_kind, extensions| Csr {
+            public_key_raw: vec![],
+            key_kind,
+            subject,
+            dns_names: vec![],
+            ip_addresses: vec![],
+            other_names: 0,
+            extensions,
+        };
         assert_eq!(refusal(&csr(node("system:nodes", "system:node:w1"), KeyKind::EcP256, 0), "w1"), None);
         assert_eq!(refusal(&csr(node("system:nodes", "system:node:w1"), KeyKind::Rsa(2048), 0), "w1"), None);
         let why = refusal(&csr(node("system:nodes", "system:node:cp1"), KeyKind::EcP256, 0), "w1").unwrap();

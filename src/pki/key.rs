@@ -165,6 +165,19 @@ impl PrivateKey {
         self.pair.public_key_raw()
     }
 
+    /// The algorithm of this key, told by its public key's encoding: RSA keys are DER sequences (their
+    /// modulus gives the size), EC points start with 0x04 (their length gives the curve).
+    pub fn algorithm(&self) -> Option<KeyAlgorithm> {
+        let raw = self.public_key_raw();
+        let kind = match raw.first() {
+            Some(0x04) if raw.len() == 65 => KeyKind::EcP256,
+            Some(0x04) if raw.len() == 97 => KeyKind::EcP384,
+            Some(0x30) => KeyKind::Rsa(rsa_bits(raw)?),
+            _ => return None,
+        };
+        KeyAlgorithm::of(kind)
+    }
+
     pub fn matches(&self, cert_public_key_raw: &[u8]) -> bool {
         self.public_key_raw() == cert_public_key_raw
     }
@@ -241,6 +254,16 @@ fn rsa_public(raw: &[u8]) -> Option<(&[u8], &[u8])> {
 fn strip(int: &[u8]) -> &[u8] {
     let zeros = int.iter().take_while(|&&b| b == 0).count();
     &int[zeros..]
+}
+
+/// The size in bits of the modulus of an RSAPublicKey (DER).
+fn rsa_bits(rsa_public_key_der: &[u8]) -> Option<u32> {
+    let (seq, _) = super::der::read(rsa_public_key_der)?;
+    let (modulus, _) = super::der::read(seq.value)?;
+    let m = modulus.value;
+    let start = m.iter().position(|&b| b != 0)?;
+    let m = &m[start..];
+    Some((m.len() * 8) as u32 - m[0].leading_zeros())
 }
 
 #[cfg(test)]

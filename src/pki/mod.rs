@@ -2,6 +2,7 @@
 //! (certificates parse, keys match, each certificate was issued by the CA on disk). Nothing here writes.
 
 pub mod cert;
+pub mod csr;
 pub mod der;
 pub mod key;
 pub mod kubeconfig;
