@@ -134,9 +134,8 @@ impl Cluster {
                 .chain(["-extfile", &ext, "-out", &out])
                 .collect::<Vec<_>>(),
         );
-        use base64::Engine as _;
         let cert = std::fs::read(&out).unwrap();
-        let patch = json!({"status": {"certificate": base64::engine::general_purpose::STANDARD.encode(cert)}});
+        let patch = json!({"status": {"certificate": base64_encode(&cert)}});
         std::fs::write(path("patch.json"), patch.to_string()).unwrap();
         let url =
             format!("https://{}:6443/apis/certificates.k8s.io/v1/certificatesigningrequests/{name}/status", self.ip);
@@ -404,9 +403,7 @@ fn refusals_denials_and_timeouts_change_nothing_and_leave_no_requests() {
     let wrong_ca = pki.root().join("wrong-ca.conf");
     let fp_ca = String::from_utf8(pki.read("pki/front-proxy-ca.crt")).unwrap();
     let mut kc: serde_norway::Value = serde_norway::from_slice(&pki.read("admin.conf")).unwrap();
-    use base64::Engine as _;
-    kc["clusters"][0]["cluster"]["certificate-authority-data"] =
-        base64::engine::general_purpose::STANDARD.encode(fp_ca).into();
+    kc["clusters"][0]["cluster"]["certificate-authority-data"] = base64_encode(fp_ca.as_bytes()).into();
     std::fs::write(&wrong_ca, serde_norway::to_string(&kc).unwrap()).unwrap();
     let (code, _, err) = run_on(
         pki,
@@ -619,11 +616,4 @@ fn a_certificate_authority_file_that_is_a_fifo_is_refused_at_once() {
     // the lock was released: a run right after is not kept waiting
     let (code, _, err) = run_on(&pki, &["renew", "scheduler.conf", "--force", "--lock-timeout", "0s"]);
     assert_eq!(code, 0, "{err}");
-}
-
-fn base64_encode(b: &[u8]) -> String {
-    use std::io::Write;
-    let mut child = Command::new("base64").arg("-w0").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(b).unwrap();
-    String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
 }

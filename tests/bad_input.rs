@@ -135,10 +135,6 @@ fn kubeconfig_without_current_context_or_embedded_data() {
     refused(&pki, RENEW_ALL, 1, &["controller-manager.conf", "not a valid kubeconfig"]);
 }
 
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
-}
-
 #[test]
 fn unreadable_file() {
     let pki = std_pki();

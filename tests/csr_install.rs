@@ -230,10 +230,6 @@ fn renew_skips_what_an_external_ca_signs() {
 
 // ---------------------------------------------------------------- the CSR directory (issue 9)
 
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
-}
-
 fn mode_of(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }

@@ -589,11 +589,6 @@ fn a_kubeconfig_with_several_users_and_contexts() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn base64_encode(b: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(b)
-}
-
 #[test]
 fn a_certificate_chain_in_the_pem_file_is_kept() {
     let pki = std_pki();
