@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use super::describe::cert_row;
 use super::{csr::csr_paths, csr_dir, diff, files, finish, issued};
 use crate::error::{Error, Result};
+use crate::inventory::CertSpec;
 use crate::pki::cert::Certificate;
 use crate::pki::key::PrivateKey;
 use crate::pki::{self, Keys, Pki};
@@ -76,6 +77,24 @@ pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
     if !req.check_mode {
         out.backup_files = finish::commit(&req.layout, &writes, req.backup, now)?;
     }
+    let changed = report(&pki, &actions, &new_certs, now, &mut out);
+    finish::close(&mut out, &pki, &req.layout, &changed, req.check_mode, now);
+    out.msg = match (out.renewed.is_empty(), req.check_mode) {
+        (true, _) => "nothing to install".into(),
+        (false, true) => format!("would install {}", out.renewed.join(", ")),
+        (false, false) => format!("installed {}", out.renewed.join(", ")),
+    };
+    Ok(out)
+}
+
+/// A row per entry: what was installed (or would be) named with its diff. Returns the certificates replaced.
+fn report(
+    pki: &Pki,
+    actions: &[(Action, Option<String>)],
+    new_certs: &[Option<Certificate>],
+    now: DateTime<Utc>,
+    out: &mut Outcome,
+) -> Vec<&'static CertSpec> {
     let mut changed = Vec::new();
     for (index, entry) in pki.entries.iter().enumerate() {
         let (action, reason) = actions[index].clone();
@@ -84,22 +103,16 @@ pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
         } else {
             entry.loaded.as_ref().map(|l| &l.cert)
         };
-        let mut row = cert_row(&pki, entry, shown, now, action);
+        let mut row = cert_row(pki, entry, shown, now, action);
         row.reason = reason;
         if action.changes() {
             let after = new_certs[index].as_ref().map(diff::describe).unwrap_or_default();
-            finish::changed(&mut out, &row, entry.loaded.as_ref().map(|l| &l.cert), after);
+            finish::changed(out, &row, entry.loaded.as_ref().map(|l| &l.cert), after);
             changed.push(entry.spec);
         }
         out.certificates.push(row);
     }
-    finish::close(&mut out, &pki, &req.layout, &changed, req.check_mode, now);
-    out.msg = match (out.renewed.is_empty(), req.check_mode) {
-        (true, _) => "nothing to install".into(),
-        (false, true) => format!("would install {}", out.renewed.join(", ")),
-        (false, false) => format!("installed {}", out.renewed.join(", ")),
-    };
-    Ok(out)
+    changed
 }
 
 /// `csr` writes keys owned by the user running it; a key another user owns was not written by it, and
