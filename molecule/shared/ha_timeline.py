@@ -14,7 +14,7 @@ runtime started the new container) bound the node's restart window.
 import json
 import sys
 
-SLACK = 3.0  # seconds: a probe round takes up to 2 s; the pod times have a resolution of 1 s
+SLACK = 6.0  # seconds: a probe round takes up to 5 s; the pod times have a resolution of 1 s
 
 args = sys.argv[1:]
 until = float(args.pop(0).split("=", 1)[1]) if args and args[0].startswith("--until=") else float("inf")
