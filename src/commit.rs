@@ -113,15 +113,16 @@ pub fn commit(layout: &Layout, writes: &[FileWrite], backup: bool, now: DateTime
     for (i, w) in writes.iter().enumerate() {
         staging.stage(i, w, backup, now)?;
     }
-    for d in &dirs_of(&staging.renames) {
+    let staged = staging.in_rename_order();
+    for d in &dirs_of(&staged) {
         sync_dir(d)?;
     }
     // 3. journal: from here on the next run completes what this one leaves
-    if let Err(e) = write_journal(layout, Direction::Forward, &staging.renames) {
+    if let Err(e) = write_journal(layout, Direction::Forward, &staged) {
         let _ = fs::remove_file(journal::path(layout));
         return Err(e);
     }
-    let (staged, backups) = staging.journaled();
+    let backups = staging.journaled();
     fault_point("journal");
     // 4. replace each target; 5. a rename that fails puts back those already replaced
     for (i, s) in staged.iter().enumerate() {
@@ -138,19 +139,18 @@ pub fn commit(layout: &Layout, writes: &[FileWrite], backup: bool, now: DateTime
 /// dropping it removes every one of them: a failure while staging changes nothing.
 #[derive(Default)]
 struct Staging {
-    /// In rename order: each target's temp (with its rollback link once made), then the backups.
-    renames: Vec<Staged>,
-    /// How many of `renames` are targets; the backups follow them (`renamed-N` numbers the targets as
-    /// `staged-N` does).
-    targets: usize,
-    backups: Vec<PathBuf>,
+    /// Each target's temp, with its rollback link once made.
+    targets: Vec<Staged>,
+    /// The backups' temps (their targets are the backup files).
+    backups: Vec<Staged>,
     journaled: bool,
 }
 
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.journaled {
-            remove_quietly(self.renames.iter().flat_map(|s| [Some(s.tmp.clone()), s.orig.clone()]).flatten());
+            let staged = self.targets.iter().chain(&self.backups);
+            remove_quietly(staged.flat_map(|s| [Some(s.tmp.clone()), s.orig.clone()]).flatten());
         }
     }
 }
@@ -166,8 +166,7 @@ impl Staging {
         };
         let tmp = sibling(&w.path, i, TMP);
         write_temp(&tmp, w, existing.as_ref().map(|m| (m.uid(), m.gid())), mode)?;
-        self.renames.insert(self.targets, Staged { target: w.path.clone(), tmp, orig: None });
-        self.targets += 1;
+        self.targets.push(Staged { target: w.path.clone(), tmp, orig: None });
         fault_point(&format!("staged-{i}"));
         if existing.is_none() {
             return Ok(());
@@ -176,7 +175,7 @@ impl Staging {
             self.stage_backup(i, &w.path, now)?;
         }
         let orig = rollback_link(i, &w.path)?;
-        self.renames[self.targets - 1].orig = Some(orig);
+        self.targets.last_mut().expect("just pushed").orig = Some(orig);
         Ok(())
     }
 
@@ -196,15 +195,21 @@ impl Staging {
             let _ = fs::remove_file(&b_tmp);
             return Err(Error::write(&b, e));
         }
-        self.renames.push(Staged { target: b.clone(), tmp: b_tmp, orig: None });
-        self.backups.push(b);
+        self.backups.push(Staged { target: b, tmp: b_tmp, orig: None });
         Ok(())
     }
 
+    /// Every staged file in rename order: the targets, then the backups (`renamed-N` numbers the targets as
+    /// `staged-N` does).
+    fn in_rename_order(&self) -> Vec<Staged> {
+        self.targets.iter().chain(&self.backups).cloned().collect()
+    }
+
     /// The journal names every staged file: they are the next run's to complete, no longer ours to remove.
-    fn journaled(mut self) -> (Vec<Staged>, Vec<PathBuf>) {
+    /// Returns the backup files the renames will make.
+    fn journaled(mut self) -> Vec<PathBuf> {
         self.journaled = true;
-        (std::mem::take(&mut self.renames), std::mem::take(&mut self.backups))
+        self.backups.iter().map(|s| s.target.clone()).collect()
     }
 }
 

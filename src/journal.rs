@@ -39,6 +39,7 @@ pub enum Direction {
 const ROLLBACK: &[u8] = b"rollback";
 
 /// One rename left to do, and the rollback link to remove once done.
+#[derive(Clone)]
 pub struct Entry {
     pub target: PathBuf,
     pub tmp: PathBuf,
