@@ -64,6 +64,10 @@ impl Error {
     pub fn write(path: &Path, source: io::Error) -> Self {
         Error::Write { path: path.to_path_buf(), source }
     }
+    /// Certificate `name` at `path` cannot be renewed (or its CSR built), and why.
+    pub fn cannot_renew(name: &str, path: &Path, why: String) -> Self {
+        Error::CannotRenew { name: name.into(), path: path.to_path_buf(), why }
+    }
     pub fn invalid(path: &Path, problem: impl Into<String>) -> Self {
         Error::Invalid { path: path.to_path_buf(), problem: problem.into() }
     }

@@ -100,10 +100,8 @@ fn decide(req: &CsrRequest, pki: &Pki, now: DateTime<Utc>) -> Result<Vec<Todo>> 
     for (index, entry) in pki.entries.iter().enumerate() {
         let Some(loaded) = &entry.loaded else { continue };
         // the CA is elsewhere: its expiry does not limit what is asked
-        let desired =
-            plan::desired(entry.spec, &loaded.cert, DateTime::<Utc>::MAX_UTC, &policy, now).map_err(|why| {
-                Error::CannotRenew { name: entry.spec.name.into(), path: entry.location.path().into(), why }
-            })?;
+        let desired = plan::desired(entry.spec, &loaded.cert, DateTime::<Utc>::MAX_UTC, &policy, now)
+            .map_err(|why| Error::cannot_renew(entry.spec.name, entry.location.path(), why))?;
         let (csr_path, key_path) = csr_paths(&req.csr_dir, entry.spec);
         let keep = !req.force
             && ours(&csr_path)?

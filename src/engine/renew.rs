@@ -69,7 +69,7 @@ pub fn renew(req: &RenewRequest, now: DateTime<Utc>, api_signer: ApiSigner) -> R
 }
 
 fn cannot_renew(entry: &Entry, why: String) -> Error {
-    Error::CannotRenew { name: entry.spec.name.into(), path: entry.location.path().into(), why }
+    Error::cannot_renew(entry.spec.name, entry.location.path(), why)
 }
 
 /// Step 2: the decision for every entry, and for each that is due the certificate that replaces it (validity

@@ -60,11 +60,8 @@ impl Signer for LocalSigner {
                 let ca_cert = r.ca.cert.as_ref().expect("due entries have their CA");
                 let (_, ca_key) =
                     self.keys.iter().find(|(id, _)| *id == r.ca.spec.id).expect("loaded for every due CA");
-                sign::sign_local(r.desired, r.key.pair(), ca_cert, ca_key).map_err(|why| Error::CannotRenew {
-                    name: r.spec.name.into(),
-                    path: r.path.to_path_buf(),
-                    why,
-                })
+                sign::sign_local(r.desired, r.key.pair(), ca_cert, ca_key)
+                    .map_err(|why| Error::cannot_renew(r.spec.name, r.path, why))
             })
             .collect()
     }
