@@ -45,6 +45,7 @@ collection-binaries: collection-deps
 	  fi; \
 	  chmod 0755 $(COLLECTION)/bin/kubeadm-certs-$$arch.tmp; \
 	  mv $(COLLECTION)/bin/kubeadm-certs-$$arch.tmp $(COLLECTION)/bin/kubeadm-certs-$$arch; \
+	  scripts/compress-binary.sh $(COLLECTION)/bin/kubeadm-certs-$$arch; \
 	  ln -sfn ../../bin/kubeadm-certs-$$arch $(COLLECTION)/plugins/modules/certs_$$arch; \
 	done
 	@scripts/check-binaries.sh $(COLLECTION)/bin

@@ -101,6 +101,8 @@ play() {  # INVENTORY PLAYBOOK [ansible-playbook args...]: output in $work/out
   local inv=$1 pb=$2; shift 2
   ansible-playbook -i "$work/$inv" "$tests/$pb" "$@" >"$work/out" 2>&1
 }
+# whether Ansible's output said PHRASE, however it wrapped the lines
+said() { tr -s '\n ' '  ' <"$work/out" | grep -qF "$1"; }
 fresh_connections() { for s in "$work"/cp/*; do [ -S "$s" ] && ssh -o ControlPath="$s" -O exit x >/dev/null 2>&1; done; }
 
 log "1. check mode on a node with no copy: the module runs, nothing is written under /var/lib/kubeadm-certs"
@@ -108,10 +110,24 @@ if play n1.ini check.yml -e cb_check_mode=true && on n1 "[ ! -e /var/lib/kubeadm
   ok "check mode ran the module and wrote no copy"
 else bad "check mode: $(tail -5 "$work/out")"; fi
 
-log "2. the first task on a host writes the copy: root, 0755, its sha256"
+# the compressed copy the first task sends (scripts/compress-binary.sh), and about what ssh's own compression (zlib
+# level 6) makes of the binary sent as it is: the two must be far enough apart for steps 2 and 12 to tell them apart
+xz_copy=$work/collections/ansible_collections/k8s_pki/kubeadm/bin/kubeadm-certs-x86_64.$sha.xz
+xz_size=$(stat -c %s "$xz_copy")
+zlib_size=$(gzip -6 -c "$bin" | wc -c)
+margin=100000
+[ "$zlib_size" -gt $(( xz_size + 2 * margin )) ] ||
+  { log "the binary compresses to $xz_size bytes with xz and $zlib_size with zlib: too close to tell apart"; exit 1; }
+
+log "2. the first task on a host writes the copy, sent xz-compressed: root, 0755, its sha256"
+before=$(rx n1)
 if play n1.ini check.yml && [ "$(on n1 "stat -c %u:%a $cached && sha256sum $cached | cut -d' ' -f1")" = "$(printf '0:755\n%s' "$sha")" ]; then
   ok "the first run kept $cached (root, 0755, sha256 matches)"
 else bad "first run: $(on n1 "ls -la /var/lib/kubeadm-certs/bin" 2>&1) $(tail -5 "$work/out")"; fi
+got=$(( $(rx n1) - before ))
+if [ "$got" -gt "$xz_size" ] && [ "$got" -lt $(( xz_size + margin )) ]; then
+  ok "the first copy crossed xz-compressed: the node received $got bytes (xz copy $xz_size, zlib about $zlib_size)"
+else bad "the first copy: the node received $got bytes; the xz copy is $xz_size, zlib about $zlib_size"; fi
 
 log "3. later tasks send only their arguments"
 play n1.ini check.yml >/dev/null  # warm the SSH control connection, as any play's second task finds it
@@ -166,6 +182,25 @@ on n1 "cp $cached /var/lib/kubeadm-certs/bin/0.9.0-$(printf '0%.0s' $(seq 64)) &
 if play n1.ini check.yml && [ "$(on n1 "ls /var/lib/kubeadm-certs/bin")" = "$(basename "$cached")" ]; then
   ok "writing the copy removed the older version"
 else bad "cleanup: $(on n1 "ls /var/lib/kubeadm-certs/bin")"; fi
+
+log "12. a target without xz is sent the binary as it is"
+on n2 "rm -rf /var/lib/kubeadm-certs && mv /usr/bin/xz /usr/bin/xz.hidden"
+before=$(rx n2)
+if play n12.ini check.yml --limit n2 && [ "$(on n2 "sha256sum $cached | cut -d' ' -f1")" = "$sha" ]; then
+  got=$(( $(rx n2) - before ))
+  if [ "$got" -gt $(( xz_size + margin )) ]; then ok "no xz on the target: the binary crossed as it is ($got bytes received) and was kept"
+  else bad "no xz on the target, yet the node received only $got bytes (xz copy $xz_size)"; fi
+else bad "no xz on the target: $(tail -8 "$work/out")"; fi
+on n2 "mv /usr/bin/xz.hidden /usr/bin/xz"
+
+log "13. a damaged compressed copy on the controller is never run: the task falls back, with a warning"
+cp "$xz_copy" "$work/good.xz"
+printf '#!/bin/sh\ntouch /tmp/damaged-xz-ran\n' | xz -c >"$xz_copy"
+on n1 "rm -rf /var/lib/kubeadm-certs"
+if play n1.ini check.yml && said 'does not match its sha256' && on n1 "[ ! -e /tmp/damaged-xz-ran ] && [ ! -e $cached ]"; then
+  ok "the damaged copy was refused by its sha256, not kept, not run; the task ran the ordinary way"
+else bad "damaged compressed copy: ran=$(on n1 "ls /tmp/damaged-xz-ran 2>&1") $(grep -i warn "$work/out" | head -3)"; fi
+cp "$work/good.xz" "$xz_copy"
 
 fresh_connections
 echo "binary cache: $passed passed, $failed failed"

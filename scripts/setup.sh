@@ -4,7 +4,7 @@
 #   demo        examples/demo.sh: Rust (rustup, when there is no cargo), a C compiler (aws-lc builds with it),
 #               OpenSSL
 #   collection  `make collection`: the above, and ansible-core (ansible-galaxy), zig (PyPI ziglang),
-#               cargo-zigbuild (crates.io), the x86_64 and aarch64 Rust standard libraries, binutils
+#               cargo-zigbuild (crates.io), the x86_64 and aarch64 Rust standard libraries, binutils, xz
 #   all         scripts/test-all.sh (the default): the above, and everything the test suite runs: strace, etcd,
 #               kubectl, qemu-user with the arm64 C library, debootstrap, Go and dpkg-dev (scripts/k8s-bin.sh),
 #               Ansible with ansible-lint and Molecule (PyPI), clippy and rustfmt, a running Docker Engine
@@ -26,7 +26,7 @@ CARGO_BIN=${CARGO_HOME:-$HOME/.cargo}/bin
 
 # ---- what the project needs, per profile (each includes the one before)
 DEMO_DEBS=(ca-certificates curl gcc libc6-dev openssl)
-COLLECTION_DEBS=(binutils make git python3 python3-venv python3-pip python3-yaml)
+COLLECTION_DEBS=(binutils make git python3 python3-venv python3-pip python3-yaml xz-utils)
 ALL_DEBS=(jq rsync debootstrap strace time hyperfine etcd-server etcd-client golang-go dpkg-dev sudo
           qemu-user libc6-arm64-cross binutils-aarch64-linux-gnu)
 COLLECTION_PY=('ansible-core>=2.16' ziglang)

@@ -4,7 +4,7 @@
 #
 # A node is what a control-plane node looks like to Ansible over SSH: Debian bookworm (debootstrap minbase from
 # the Debian mirror this machine's apt uses) with openssh-server, python3 and python3-cryptography (what
-# community.crypto's modules need on a target), openssl, and kubeadm v1.20.2 from scripts/k8s-bin.sh (for the
+# community.crypto's modules need on a target), openssl, xz-utils, and kubeadm v1.20.2 from scripts/k8s-bin.sh (for the
 # `command: kubeadm certs check-expiration` side of the benchmark). sshd runs in the foreground as PID 1.
 # The root file system is cached as a tarball keyed by the package list; the image by a hash of everything.
 # Needs root (debootstrap) and a running Docker Engine.
@@ -12,7 +12,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 NAME=kubeadm-certs-sshnode
 CACHE=${KUBEADM_CERTS_CACHE:-$HOME/.cache/kubeadm-certs}/sshnode
-PACKAGES=openssh-server,python3,openssl,ca-certificates
+# xz-utils: Priority standard, on every Debian install but minbase (the certs plugin sends its first copy xz-compressed)
+PACKAGES=openssh-server,python3,openssl,ca-certificates,xz-utils
 # python3-cryptography fails debootstrap's base configuration pass (minbase); apt installs it in the chroot after
 LATER=python3-cryptography
 log() { echo "image.sh: $*" >&2; }

@@ -9,8 +9,9 @@ chooses which binary that is, then runs it the cheapest safe way:
 1. the copy the target keeps for this collection version (plugin_utils/binary_cache.py: root-owned, checked
    by its sha256 before every use), sending only the task's arguments, on standard input where the
    connection can (one round trip per task);
-2. on the first task on a host (or after the copy was found damaged) the binary is transferred once, written
-   there by root, and used;
+2. on the first task on a host (or after the copy was found damaged) the binary is transferred once
+   (xz-compressed when the collection holds the compressed copy and the target has xz), written there by
+   root, checked, and used;
 3. otherwise (check mode with no copy yet, no root on the target, async, a copy that cannot be written, the
    cache turned off with the variable kubeadm_certs_binary_cache: false) Ansible's ordinary binary-module path
    (ActionBase._execute_module), which transfers the binary with an args file for every task.
@@ -138,9 +139,13 @@ class ActionModule(ActionBase):
             return None  # check mode writes nothing, not even the cached binary
         if host in self._install_failed or not self._may_write_copy():
             return None
+        source, xz = local_binary, False
+        compressed = binary_cache.compressed_path(local_binary, sha256)
+        if compressed and binary_cache.can_unxz(res.get('stdout')):
+            source, xz = compressed, True
         if self._stdin_ok():
             # one round trip: the arguments and the binary on standard input, written, checked, then run
-            res = self._install_and_use(path, sha256, local_binary, args, host)
+            res = self._install_and_use(path, sha256, source, xz, args, host)
             reason = binary_cache.miss_reason(res.get('stdout'))
             if reason is not None and reason.startswith('install-failed'):
                 self._install_failed.add(host)
@@ -150,7 +155,7 @@ class ActionModule(ActionBase):
                     % (host, path, reason[len('install-failed'):].strip()[-300:], _CACHE_VAR))
                 return None
         else:
-            if not self._write_copy(path, sha256, local_binary, host):
+            if not self._write_copy(path, sha256, source, xz, host):
                 return None
             res = self._use_copy(path, sha256, args)
             reason = binary_cache.miss_reason(res.get('stdout'))
@@ -179,13 +184,13 @@ class ActionModule(ActionBase):
         cmd = ('%s /bin/sh -c %s' % (env, shlex.quote(script))).strip()
         return self._low_level_execute_command(cmd, sudoable=True, in_data=in_data)
 
-    def _install_and_use(self, path, sha256, local_binary, args, host):
+    def _install_and_use(self, path, sha256, source, xz, args, host):
         """One command on the target: keep the binary (sent on stdin after the args), check it, run it."""
         env = self._compute_environment_string()
         args = to_bytes(args)
-        with open(local_binary, 'rb') as f:
+        with open(source, 'rb') as f:
             in_data = args + f.read()
-        script = binary_cache.install_and_use_script(path, sha256, len(args))
+        script = binary_cache.install_and_use_script(path, sha256, len(args), xz)
         cmd = ('%s /bin/sh -c %s' % (env, shlex.quote(script))).strip()
         res = self._low_level_execute_command(cmd, sudoable=True, in_data=in_data)
         if binary_cache.miss_reason(res.get('stdout')) is None:
@@ -203,14 +208,14 @@ class ActionModule(ActionBase):
             return (self._play_context.become_user or 'root') == 'root'
         return self._get_remote_user() == 'root'
 
-    def _write_copy(self, path, sha256, local_binary, host):
+    def _write_copy(self, path, sha256, source, xz, host):
         if self._connection._shell.tmpdir is None:
             self._make_tmp_path()
-        source = self._connection._shell.join_path(self._connection._shell.tmpdir, 'kubeadm-certs')
-        self._transfer_file(local_binary, source)
-        self._fixup_perms2([self._connection._shell.tmpdir, source], self._get_remote_user(), execute=False)
+        sent = self._connection._shell.join_path(self._connection._shell.tmpdir, 'kubeadm-certs')
+        self._transfer_file(source, sent)
+        self._fixup_perms2([self._connection._shell.tmpdir, sent], self._get_remote_user(), execute=False)
         res = self._low_level_execute_command(
-            '/bin/sh -c %s' % shlex.quote(binary_cache.install_script(path, sha256, source)), sudoable=True)
+            '/bin/sh -c %s' % shlex.quote(binary_cache.install_script(path, sha256, sent, xz)), sudoable=True)
         if res.get('rc') != 0:
             self._install_failed.add(host)
             display.warning(
