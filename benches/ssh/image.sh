@@ -20,7 +20,8 @@ log() { echo "image.sh: $*" >&2; }
 
 k8s=$("$repo/scripts/k8s-bin.sh")
 base_key=$(printf '%s\n' bookworm "$PACKAGES" "$LATER" v1 | sha256sum | cut -c1-16)
-key=$( { echo "$base_key"; sha256sum "$0" "$k8s/kubeadm"; } | sha256sum | cut -c1-16)
+# (the files' contents only: sha256sum's output also names them, and "$0" is spelled as the caller spelled it)
+key=$( { echo "$base_key"; sha256sum "$0" "$k8s/kubeadm" | cut -d' ' -f1; } | sha256sum | cut -c1-16)
 IMAGE=$NAME:$key
 if docker image inspect "$IMAGE" >/dev/null 2>&1; then echo "$IMAGE"; exit 0; fi
 
