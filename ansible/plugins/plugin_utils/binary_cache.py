@@ -18,8 +18,8 @@ What makes that safe is in the shell scripts below, which run on the target:
 
 The first task on a host sends the binary xz-compressed when the collection holds the compressed copy
 (bin/kubeadm-certs-ARCH.SHA256.xz, made by `make collection`, named after the sha256 of what it decompresses to)
-and the target has xz: 1.3 MB instead of the 1.8 MB ssh's own compression makes of the 3.8 MB binary, and the
-controller's ssh no longer compresses 3.8 MB per host. What is written is checked against the sha256 of the
+and the target has xz: about a third of the binary's size instead of the half that ssh's own compression makes
+of it, and the controller's ssh no longer compresses the whole binary for every host. What is written is checked against the sha256 of the
 binary itself either way, so a damaged compressed copy is never run.
 
 These functions only build scripts and read their answers; the action plugin runs them.
