@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # scripts/collection-tree.sh DIR BINARY: lays out the collection in this tree as Ansible finds an installed one,
 # DIR/ansible_collections/k8s_pki/kubeadm: the files git tracks (or would) under ansible/, BINARY as the x86_64
-# module binary in bin/ with its xz-compressed copy (scripts/compress-binary.sh), and the module symlink plugins/modules/certs_x86_64. Put DIR first in
-# ANSIBLE_COLLECTIONS_PATH. Used by the benchmarks and scripts/binary-cache-test.sh.
+# module binary in bin/ with its xz-compressed copy (scripts/compress-binary.sh), and the module symlink
+# plugins/modules/certs_x86_64. Put DIR first in ANSIBLE_COLLECTIONS_PATH. Used by the benchmarks and scripts/binary-cache-test.sh.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:?usage: collection-tree.sh DIR BINARY}; bin=${2:?usage: collection-tree.sh DIR BINARY}

@@ -4,8 +4,8 @@
 #
 # A node is what a control-plane node looks like to Ansible over SSH: Debian bookworm (debootstrap minbase from
 # the Debian mirror this machine's apt uses) with openssh-server, python3 and python3-cryptography (what
-# community.crypto's modules need on a target), openssl, xz-utils, and kubeadm v1.20.2 from scripts/k8s-bin.sh (for the
-# `command: kubeadm certs check-expiration` side of the benchmark). sshd runs in the foreground as PID 1.
+# community.crypto's modules need on a target), openssl, xz-utils, and kubeadm v1.20.2 from scripts/k8s-bin.sh (for
+# the `command: kubeadm certs check-expiration` side of the benchmark). sshd runs in the foreground as PID 1.
 # The root file system is cached as a tarball keyed by the package list; the image by a hash of everything.
 # Needs root (debootstrap) and a running Docker Engine.
 set -euo pipefail

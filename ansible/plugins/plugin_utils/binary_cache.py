@@ -19,8 +19,8 @@ What makes that safe is in the shell scripts below, which run on the target:
 The first task on a host sends the binary xz-compressed when the collection holds the compressed copy
 (bin/kubeadm-certs-ARCH.SHA256.xz, made by `make collection`, named after the sha256 of what it decompresses to)
 and the target has xz: about a third of the binary's size instead of the half that ssh's own compression makes
-of it, and the controller's ssh no longer compresses the whole binary for every host. What is written is checked against the sha256 of the
-binary itself either way, so a damaged compressed copy is never run.
+of it, and the controller's ssh no longer compresses the whole binary for every host. What is written is checked
+against the sha256 of the binary itself either way, so a damaged compressed copy is never run.
 
 These functions only build scripts and read their answers; the action plugin runs them.
 """
@@ -119,21 +119,37 @@ def _unpack(xz):
     return 'xz -dc >"$t"' if xz else 'cat >"$t"'
 
 
+def _folders():
+    """Shell that makes CACHE_ROOT and CACHE_DIR folders owned by root, mode 0755 (a link in their place removed)."""
+    q = shlex.quote
+    return ('for d in {root} {dir}; do [ -L "$d" ] && rm -f "$d"; mkdir -p "$d"; chown 0:0 "$d"; chmod 0755 "$d"; '
+            'done; ').format(root=q(CACHE_ROOT), dir=q(CACHE_DIR))
+
+
+def _keep(path, sha256, unpack):
+    """Shell (under set -e) that writes the binary to the temporary "$t" with UNPACK, checks its sha256, renames
+    it to PATH and removes the other versions and the temporary files of installs that died."""
+    q = shlex.quote
+    return (
+        '{unpack}; chown 0:0 "$t"; chmod 0755 "$t"; sync "$t" 2>/dev/null || sync; '
+        'printf "%s  %s\\n" {sha} "$t" | sha256sum -c --status '
+        '|| {{ echo "the copy written does not match its sha256" >&2; exit 1; }}; '
+        'mv -f "$t" {path}; '
+        'for f in {dir}/*; do [ "$f" = {path} ] || [ ! -e "$f" ] || rm -f "$f"; done; '
+        # temporary files of installs that died: an hour is long past any install still running
+        'find {dir} -maxdepth 1 -name ".new-*" -mmin +60 -delete 2>/dev/null || true'
+    ).format(unpack=unpack, sha=q(sha256), path=q(path), dir=q(CACHE_DIR))
+
+
 def install_script(path, sha256, source, xz=False):
     """Shell (run as root) that writes SOURCE (xz-compressed when XZ) as the cached binary, checked, atomically,
     and removes others."""
     q = shlex.quote
     return (
-        'set -e; umask 022; '
-        'for d in {root} {dir}; do [ -L "$d" ] && rm -f "$d"; mkdir -p "$d"; chown 0:0 "$d"; chmod 0755 "$d"; done; '
+        'set -e; umask 022; {folders}'
         't={dir}/.new-$$; trap \'rm -f "$t"\' EXIT; '
-        '{unpack} <{src}; chown 0:0 "$t"; chmod 0755 "$t"; sync "$t" 2>/dev/null || sync; '
-        'printf "%s  %s\\n" {sha} "$t" | sha256sum -c --status; '
-        'mv -f "$t" {path}; trap - EXIT; '
-        'for f in {dir}/*; do [ "$f" = {path} ] || [ ! -e "$f" ] || rm -f "$f"; done; '
-        # temporary files of installs that died: an hour is long past any install still running
-        'find {dir} -maxdepth 1 -name ".new-*" -mmin +60 -delete 2>/dev/null || true'
-    ).format(root=q(CACHE_ROOT), dir=q(CACHE_DIR), src=q(source), sha=q(sha256), path=q(path), unpack=_unpack(xz))
+        '{keep}'
+    ).format(folders=_folders(), dir=q(CACHE_DIR), keep=_keep(path, sha256, '%s <%s' % (_unpack(xz), q(source))))
 
 
 def install_and_use_script(path, sha256, args_len, xz=False):
@@ -147,15 +163,10 @@ def install_and_use_script(path, sha256, args_len, xz=False):
     """
     q = shlex.quote
     install = (
-        'set -e; umask 022; '
-        'for d in {root} {dir}; do [ -L "$d" ] && rm -f "$d"; mkdir -p "$d"; chown 0:0 "$d"; chmod 0755 "$d"; done; '
+        'set -e; umask 022; {folders}'
         'dd bs=1 count={n} of="$a" 2>/dev/null; [ "$(wc -c <"$a")" -eq {n} ]; '
-        '{unpack}; chown 0:0 "$t"; chmod 0755 "$t"; sync "$t" 2>/dev/null || sync; '
-        'printf "%s  %s\\n" {sha} "$t" | sha256sum -c --status || {{ echo "the copy written does not match its sha256"; exit 1; }}; '
-        'mv -f "$t" {path}; '
-        'for f in {dir}/*; do [ "$f" = {path} ] || [ ! -e "$f" ] || rm -f "$f"; done; '
-        'find {dir} -maxdepth 1 -name ".new-*" -mmin +60 -delete 2>/dev/null || true'
-    ).format(root=q(CACHE_ROOT), dir=q(CACHE_DIR), n=int(args_len), sha=q(sha256), path=q(path), unpack=_unpack(xz))
+        '{keep}'
+    ).format(folders=_folders(), n=int(args_len), keep=_keep(path, sha256, _unpack(xz)))
     return (
         'a=$(umask 077; mktemp) || exit 1; t={dir}/.new-$$; trap \'rm -f "$a" "$t"\' EXIT; '
         'err=$( ( {install} ) 2>&1 ) || {{ echo "{marker} install-failed $(echo "$err" | tail -n 3 | tr "\\n" " ")"; '
