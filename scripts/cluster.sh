@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # scripts/cluster.sh start ROOT [IP] | start-etcd ROOT [IP] | stop ROOT | status ROOT [IP] | run COMPONENT ROOT [IP]
+#                   | spawn COMPONENT ROOT [IP]
 #
 # Real control-plane components from the kubeadm PKI under ROOT/etc/kubernetes (scripts/mkpki.sh), bound to IP
 # only (default 127.0.0.11; on this machine keep it in 127.0.0.0/8: nothing here dials any other address):
@@ -22,6 +23,8 @@
 #   status  exit 0 when the apiserver at IP answers /readyz.
 #   run     execs one component in the foreground (etcd | kube-apiserver | kube-controller-manager |
 #           kube-scheduler): for supervisors (the Molecule node image restarts components this way).
+#   spawn   starts one component in the background, as `start` does, and returns at once without waiting until it
+#           is healthy: the restart stand-in of tests whose point is the product's own health gate.
 #
 # Environment (all optional):
 #   PORT_BASE=N          API_PORT=N, ETCD_CLIENT_PORT=N+1, ETCD_PEER_PORT=N+2, KCM_PORT=N+3, SCHEDULER_PORT=N+4
@@ -39,13 +42,16 @@
 #   (etcd reads ETCD_<FLAG> variables itself; the ones above are removed from its environment.)
 #   ETCD_SERVERS         the apiserver's --etcd-servers (default: this node's etcd)
 #   RUN_DIR              pids, logs, etcd data (default ROOT/run)
+#   CONF_DIR             where kube-controller-manager and kube-scheduler find their kubeconfigs (default
+#                        ROOT/etc/kubernetes): tests/fixtures/as-pod.sh bind-mounts them there one by one, as
+#                        kubeadm's static pods see them
 # shellcheck disable=SC2054 # commas inside flag values (--authorization-mode=Node,RBAC)
 set -euo pipefail
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 [ $# -ge 2 ] || usage
 cmd=$1; shift
 COMPONENT=
-if [ "$cmd" = run ]; then COMPONENT=$1; shift; fi
+if [ "$cmd" = run ] || [ "$cmd" = spawn ]; then COMPONENT=$1; shift; fi
 [ $# -ge 1 ] || usage
 ROOT=$(cd "$1" && pwd); IP=${2:-127.0.0.11}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -120,8 +126,9 @@ component_argv() {
     ;;
   kube-controller-manager)
     bin=$(k8s_bin)
-    argv=("$bin/kube-controller-manager" --kubeconfig="$K/controller-manager.conf"
-      --authentication-kubeconfig="$K/controller-manager.conf" --authorization-kubeconfig="$K/controller-manager.conf"
+    local c=${CONF_DIR:-$K}
+    argv=("$bin/kube-controller-manager" --kubeconfig="$c/controller-manager.conf"
+      --authentication-kubeconfig="$c/controller-manager.conf" --authorization-kubeconfig="$c/controller-manager.conf"
       --bind-address="$LOCAL_BIND" --secure-port="$KCM_PORT" --port=0 --leader-elect=false
       --use-service-account-credentials=true
       --root-ca-file="$P/ca.crt" --service-account-private-key-file="$P/sa.key")
@@ -135,8 +142,9 @@ component_argv() {
     ;;
   kube-scheduler)
     bin=$(k8s_bin)
-    argv=("$bin/kube-scheduler" --kubeconfig="$K/scheduler.conf"
-      --authentication-kubeconfig="$K/scheduler.conf" --authorization-kubeconfig="$K/scheduler.conf"
+    local c=${CONF_DIR:-$K}
+    argv=("$bin/kube-scheduler" --kubeconfig="$c/scheduler.conf"
+      --authentication-kubeconfig="$c/scheduler.conf" --authorization-kubeconfig="$c/scheduler.conf"
       --bind-address="$LOCAL_BIND" --secure-port="$SCHEDULER_PORT" --port=0 --leader-elect=false)
     ;;
   *) echo "cluster.sh: unknown component '$1' (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)" >&2
@@ -204,6 +212,9 @@ run)
   component_argv "$COMPONENT"
   mkdir -p "$RUN"
   exec "${argv[@]}"
+  ;;
+spawn)
+  start_one "$COMPONENT"
   ;;
 stop)
   for n in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_one "$n"; done

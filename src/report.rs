@@ -212,6 +212,20 @@ pub struct Outcome {
     /// missing CA): the front doors turn it into exit 1 / `failed`; `warnings` say what.
     #[serde(skip)]
     pub pki_broken: bool,
+    /// What `inuse::settle` is to look at once the run has let go of the PKI lock (`engine::run`): probing a
+    /// component (a TLS handshake, bounded but seconds long) never holds up another run.
+    #[serde(skip)]
+    pub settle: Option<Settle>,
+}
+
+/// The certificates a writing run changed (or, in check mode, would): the components that read them may need a
+/// restart.
+#[derive(Clone, Debug, Default)]
+pub struct Settle {
+    pub changed: Vec<&'static crate::inventory::CertSpec>,
+    pub check_mode: bool,
+    /// `msg` goes on to say what to restart and why (renew's does).
+    pub name_restarts: bool,
 }
 
 /// A time as every report shows it: RFC 3339, whole seconds, UTC (`Z`).

@@ -127,21 +127,6 @@ fn restart_json(pki: &Pki, args: &[&str]) -> (i32, Value, String) {
     (code, serde_json::from_str(&out).unwrap_or(Value::Null), format!("{out}{err}"))
 }
 
-/// A test-only stand-in for what restarts a component (the kubelet, systemd): stops the pid it is given
-/// and starts the component again with scripts/cluster.sh. Used through method `command`.
-fn cluster_restart_command(cluster: &Cluster<'_>) -> String {
-    let (root, ip) = (cluster.pki.root().display(), cluster.ip);
-    let with = if cluster.all { "WITH_KCM=1 WITH_SCHEDULER=1 " } else { "" };
-    format!(
-        "kill \"$KUBEADM_CERTS_PID\"; \
-         while [ -e /proc/$KUBEADM_CERTS_PID ] && ! grep -q ') Z' /proc/$KUBEADM_CERTS_PID/stat; do sleep 0.1; done; \
-         rm -f {root}/run/$KUBEADM_CERTS_COMPONENT.pid; \
-         {with}K8S_BIN={} {} start {root} {ip}",
-        k8s_bin().display(),
-        repo().join("scripts/cluster.sh").display()
-    )
-}
-
 #[test]
 fn restart_stale_restarts_the_stale_apiserver_and_gates_on_its_health_and_certificates() {
     let ip = "127.0.0.63";
@@ -157,7 +142,7 @@ fn restart_stale_restarts_the_stale_apiserver_and_gates_on_its_health_and_certif
     let before = cluster.pid("kube-apiserver");
 
     // check mode says what it would do and does nothing
-    let cmd = cluster_restart_command(&cluster);
+    let cmd = cluster.restart_command();
     let (code, v, text) = restart_json(&pki, &["stale", "--check", "--method", "command", "--restart-command", &cmd]);
     assert_eq!(code, 0, "{text}");
     assert_eq!(v["restarts"][0]["name"], "kube-apiserver", "{text}");
@@ -336,7 +321,9 @@ fn apiserver_manifest_left_held() -> (Pki, std::path::PathBuf, std::path::PathBu
     let manifests = pki.kube().join("manifests");
     let held = pki.kube().join("tmp/kubeadm-certs-paused-manifests");
     std::fs::create_dir_all(&manifests).unwrap();
-    std::fs::create_dir_all(&held).unwrap();
+    // as a run makes it: 0700, root's (anything else is not believed)
+    std::fs::DirBuilder::new().recursive(true).create(&held).unwrap();
+    std::fs::set_permissions(&held, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     std::fs::write(held.join("kube-apiserver.yaml"), "kind: Pod\n").unwrap();
     (pki, manifests, held)
 }
@@ -385,7 +372,7 @@ fn controller_manager_and_scheduler_are_stale_after_their_kubeconfigs_are_renewe
     }
     // both restarted in one run; each gated on its /healthz on the secure port
     let before = (cluster.pid("kube-controller-manager"), cluster.pid("kube-scheduler"));
-    let cmd = cluster_restart_command(&cluster);
+    let cmd = cluster.restart_command();
     let (code, v, text) = restart_json(&pki, &["--method", "command", "--restart-command", &cmd, "--timeout", "90s"]);
     assert_eq!(code, 0, "{text}");
     let names: Vec<&str> = v["restarts"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
@@ -394,6 +381,73 @@ fn controller_manager_and_scheduler_are_stale_after_their_kubeconfigs_are_renewe
     let after = (cluster.pid("kube-controller-manager"), cluster.pid("kube-scheduler"));
     assert!(after.0 != before.0 && after.1 != before.1, "{text}");
     assert_eq!(v["restart"], serde_json::json!([]), "{text}");
+}
+
+/// The restart stand-in for kube-controller-manager and kube-scheduler run as pods (tests/fixtures/as-pod.sh):
+/// stops the pid and starts the component as a pod again, returning at once: whether it is healthy is for the
+/// product's own gate to find out.
+fn as_pod_restart_command(cluster: &Cluster<'_>) -> String {
+    let stop = "kill \"$KUBEADM_CERTS_PID\"; \
+                while [ -e /proc/$KUBEADM_CERTS_PID ] && ! grep -q ') Z' /proc/$KUBEADM_CERTS_PID/stat; do sleep 0.1; done";
+    format!(
+        "{stop}; case $KUBEADM_CERTS_COMPONENT in kube-controller-manager) {};; kube-scheduler) {};; *) exit 3;; esac",
+        cluster.as_pod_command("kube-controller-manager", false),
+        cluster.as_pod_command("kube-scheduler", false)
+    )
+}
+
+#[test]
+fn kubeconfigs_bind_mounted_as_single_files_keep_their_components_found_and_stale_until_restarted() {
+    // kubeadm mounts controller-manager.conf and scheduler.conf into their pods as single files: a renewal's
+    // rename leaves each component on the old, deleted file, which compared by inode is no longer ours
+    let ip = "127.0.0.79";
+    let pki = kubeadm_pki("std", "cp1", ip);
+    let cluster = Cluster::start_as_pods(&pki, ip);
+    let pods = ["kube-controller-manager", "kube-scheduler"];
+    let v = check_json(&pki);
+    for name in pods {
+        assert_eq!(component(&v, name)["pid"], cluster.pid(name), "{v}");
+        assert_eq!(component(&v, name)["stale"], false, "{v}");
+    }
+
+    // renewed: each still runs on this PKI, on the file as it was before, and says so
+    let (code, out, err) =
+        run_on(&pki, &["renew", "controller-manager.conf", "scheduler.conf", "--force", "-o", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let renewed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(renewed["restart"], serde_json::json!(pods), "{out}");
+    for v in [&renewed, &check_json(&pki)] {
+        for name in pods {
+            let c = component(v, name);
+            assert_eq!(c["pid"], cluster.pid(name), "{name} is still found: {v}");
+            assert_eq!(c["stale"], true, "{v}");
+            let reason = c["reason"].as_str().unwrap();
+            assert!(
+                reason.contains("as it was before it was replaced (mounted into its pod as a single file"),
+                "{reason}"
+            );
+        }
+    }
+
+    // `restart stale` (the schedule timer's) restarts both; the new processes see the new files
+    let before: Vec<u64> = pods.iter().map(|n| cluster.pid(n)).collect();
+    let cmd = as_pod_restart_command(&cluster);
+    let (code, v, text) =
+        restart_json(&pki, &["stale", "--method", "command", "--restart-command", &cmd, "--timeout", "90s"]);
+    assert_eq!(code, 0, "{text}");
+    let restarts = v["restarts"].as_array().unwrap();
+    assert_eq!(restarts.len(), 2, "{text}");
+    for (r, (name, old)) in restarts.iter().zip(pods.iter().zip(&before)) {
+        assert_eq!((r["name"].as_str(), r["action"].as_str()), (Some(*name), Some("restarted")), "{text}");
+        assert_eq!(r["pid_before"].as_u64(), Some(*old), "{text}");
+        assert_eq!(r["pid_after"].as_u64(), Some(cluster.pid(name)), "{text}");
+        assert_ne!(cluster.pid(name), *old);
+    }
+    let v = check_json(&pki);
+    for name in pods {
+        assert_eq!(component(&v, name)["stale"], false, "{v}");
+        assert_eq!(component(&v, name)["pid"], cluster.pid(name), "{v}");
+    }
 }
 
 /// kubectl (the machine's) against the test cluster, as the admin; stdin given.
@@ -419,7 +473,7 @@ fn the_cluster_gate_passes_a_healthy_cluster_and_refuses_naming_a_hung_etcd_memb
     let ip = "127.0.0.66";
     let pki = kubeadm_pki("std", "cp1", ip);
     let cluster = Cluster::start(&pki, ip);
-    let cmd = cluster_restart_command(&cluster);
+    let cmd = cluster.restart_command();
     let gated =
         ["kube-apiserver", "--cluster-gate", "--method", "command", "--restart-command", &cmd, "--timeout", "90s"];
 
@@ -489,6 +543,62 @@ fn lease_run(v: &Value, text: &str) -> LeaseRun {
     }
 }
 
+/// `kubectl get lease kubeadm-certs-restart -w`: each version of the Lease the apiserver sends, as it comes.
+struct LeaseWatch {
+    child: std::process::Child,
+    seen: std::sync::mpsc::Receiver<Value>,
+}
+
+impl LeaseWatch {
+    /// Returns once the watch has shown the Lease as it is now.
+    fn start(pki: &Pki) -> LeaseWatch {
+        let mut child = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(pki.kube().join("admin.conf"))
+            .args(["-n", "kube-system", "get", "lease", "kubeadm-certs-restart", "-w", "-o", "json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, seen) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for v in serde_json::Deserializer::from_reader(stdout).into_iter::<Value>() {
+                let Ok(v) = v else { break };
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let w = LeaseWatch { child, seen };
+        w.seen.recv_timeout(std::time::Duration::from_secs(30)).expect("the watch shows the Lease");
+        w
+    }
+
+    /// The holders in the order the apiserver sent them (repeats of one holder, its renewals, folded), from the
+    /// first version seen until it has been released after two holders.
+    fn until_released_twice(self) -> Vec<Option<String>> {
+        let mut holders: Vec<Option<String>> = vec![None];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while holders.iter().filter(|h| h.is_some()).count() < 2 || holders.last() != Some(&None) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok(v) = self.seen.recv_timeout(left) else { break };
+            let h = v["spec"]["holderIdentity"].as_str().map(String::from);
+            if holders.last() != Some(&h) {
+                holders.push(h);
+            }
+        }
+        holders
+    }
+}
+
+impl Drop for LeaseWatch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn two_nodes_restarting_with_the_lease_never_hold_it_at_once() {
     // two nodes, each its own etcd and apiserver; they take turns through the Lease in a third apiserver
@@ -499,7 +609,7 @@ fn two_nodes_restarting_with_the_lease_never_hold_it_at_once() {
     let (a, b, _c) = (Cluster::start(&pki_a, ip_a), Cluster::start(&pki_b, ip_b), Cluster::start(&pki_c, ip_c));
     let admin = pki_c.kube().join("admin.conf").display().to_string();
     let spawn = |pki: &Pki, cluster: &Cluster<'_>, node: &str| {
-        let cmd = cluster_restart_command(cluster);
+        let cmd = cluster.restart_command();
         Command::new(bin_path())
             .args(["restart", "kube-apiserver", "--lease", "--lease-identity", node, "--api-kubeconfig", &admin])
             // shorter than a restart (~8 s): held throughout only because it is renewed
@@ -511,6 +621,15 @@ fn two_nodes_restarting_with_the_lease_never_hold_it_at_once() {
             .spawn()
             .unwrap()
     };
+    // Watched from outside the product: every change of the Lease object as the apiserver sends it. It is made
+    // first (nobody holding it), so that the watch has shown it before either run begins.
+    kubectl(
+        &pki_c,
+        &["create", "-f", "-"],
+        r#"{"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "kubeadm-certs-restart", "namespace": "kube-system"}, "spec": {}}"#,
+    );
+    let watch = LeaseWatch::start(&pki_c);
     let (before_a, before_b) = (a.pid("kube-apiserver"), b.pid("kube-apiserver"));
     let (run_a, run_b) = (spawn(&pki_a, &a, "cp1"), spawn(&pki_b, &b, "cp2"));
     let mut runs = Vec::new();
@@ -536,6 +655,11 @@ fn two_nodes_restarting_with_the_lease_never_hold_it_at_once() {
         second.released
     );
     assert!(second.waited >= 1, "the second waited for its turn");
+    // as the apiserver saw it: held by one node, released, held by the other, released; never handed from one node
+    // to the other
+    let holders = watch.until_released_twice();
+    let (one, other) = (first.holder.as_str(), second.holder.as_str());
+    assert_eq!(holders, [None, Some(one.to_string()), None, Some(other.to_string()), None], "{holders:?}");
     // released: nobody holds it
     let lease = kubectl(&pki_c, &["-n", "kube-system", "get", "lease", "kubeadm-certs-restart", "-o", "json"], "");
     let lease: Value = serde_json::from_str(&lease).unwrap();
@@ -547,7 +671,7 @@ fn a_lease_another_node_holds_makes_the_run_wait_and_an_expired_one_is_taken_ove
     let ip = "127.0.0.70";
     let pki = kubeadm_pki("std", "cp1", ip);
     let cluster = Cluster::start(&pki, ip);
-    let cmd = cluster_restart_command(&cluster);
+    let cmd = cluster.restart_command();
     let lease = |renewed: chrono::DateTime<chrono::Utc>| {
         serde_json::json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
             "metadata": {"name": "kubeadm-certs-restart", "namespace": "kube-system"},

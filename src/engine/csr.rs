@@ -68,7 +68,7 @@ pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
     }
     report(req, &pki, &todo, now, &mut out);
     // a CSR changes nothing a component reads: restart is what is stale already
-    finish::close(&mut out, &pki, &req.layout, &[], req.check_mode, now);
+    finish::close(&mut out, &pki, &[], req.check_mode, now);
     out.changed |= !out.csr_files.is_empty();
     out.msg = match (out.csr_files.len(), req.check_mode) {
         (0, _) => "CSRs up to date".into(),

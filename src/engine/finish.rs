@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::inventory::CertSpec;
 use crate::pki::cert::Certificate;
 use crate::pki::{Layout, Pki};
-use crate::report::{CertReport, Outcome};
+use crate::report::{CertReport, Outcome, Settle};
 
 /// Writes `writes` in one transaction (`commit`); returns the backups made, as the report lists them.
 pub(super) fn commit(layout: &Layout, writes: &[FileWrite], backup: bool, now: DateTime<Utc>) -> Result<Vec<String>> {
@@ -23,17 +23,11 @@ pub(super) fn changed(out: &mut Outcome, row: &CertReport, before: Option<&Certi
     out.diff.push(diff::entry(&row.path, before.map(diff::describe).unwrap_or_default(), after));
 }
 
-/// The CA table, and what runs on the PKI after the run: the restarts `changed` asks for, and one an earlier
-/// run left undone (`inuse::settle`). `changed` is true when a certificate was (or would be) replaced.
-pub(super) fn close(
-    out: &mut Outcome,
-    pki: &Pki,
-    layout: &Layout,
-    changed: &[&'static CertSpec],
-    check_mode: bool,
-    now: DateTime<Utc>,
-) {
+/// The CA table, and what to look at in what runs on the PKI once the lock is released (`engine::run` then
+/// calls `inuse::settle`): the restarts `changed` asks for, and one an earlier run left undone. `changed` is true
+/// when a certificate was (or would be) replaced.
+pub(super) fn close(out: &mut Outcome, pki: &Pki, changed: &[&'static CertSpec], check_mode: bool, now: DateTime<Utc>) {
     out.certificate_authorities = ca_rows(pki, now);
-    crate::inuse::settle(out, layout, changed, check_mode);
+    out.settle = Some(Settle { changed: changed.to_vec(), check_mode, name_restarts: false });
     out.changed |= !out.renewed.is_empty();
 }

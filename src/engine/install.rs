@@ -78,7 +78,7 @@ pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
         out.backup_files = finish::commit(&req.layout, &writes, req.backup, now)?;
     }
     let changed = report(&pki, &actions, &new_certs, now, &mut out);
-    finish::close(&mut out, &pki, &req.layout, &changed, req.check_mode, now);
+    finish::close(&mut out, &pki, &changed, req.check_mode, now);
     out.msg = match (out.renewed.is_empty(), req.check_mode) {
         (true, _) => "nothing to install".into(),
         (false, true) => format!("would install {}", out.renewed.join(", ")),

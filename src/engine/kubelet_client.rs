@@ -405,7 +405,7 @@ fn restart_and_wait(req: &KubeletClientRequest, node: &str, started: DateTime<Ut
     }
     let deadline = Instant::now() + Duration::from_secs(req.timeout.seconds().max(1) as u64);
     let mut last = String::new();
-    while !kubelet_healthy(&mut last) {
+    while !kubelet_healthy(started, &mut last) {
         if Instant::now() >= deadline {
             return Err(Error::Restart(format!(
                 "kubelet: restarted, but its /healthz on 127.0.0.1:10248 did not answer ok within {} ({last}); \
@@ -424,24 +424,41 @@ fn restart_and_wait(req: &KubeletClientRequest, node: &str, started: DateTime<Ut
     wait_back_in_cluster(&creds, node, started, deadline, req.timeout)
 }
 
-/// The kubelet's local health endpoint (plain HTTP, kubeadm's default `healthzBindAddress`/`healthzPort`).
-fn kubelet_healthy(last: &mut String) -> bool {
+/// The kubelet's local health endpoint (plain HTTP, kubeadm's default `healthzBindAddress`/`healthzPort`),
+/// answered by the kubelet that started after the restart (`since`): a root process named kubelet that holds
+/// that listener. Whoever bound 10248 while the kubelet was down would otherwise answer for it. One deadline for
+/// the whole exchange, the answer read up to 4 KiB (`inuse::probe::Bounded`).
+fn kubelet_healthy(since: DateTime<Utc>, last: &mut String) -> bool {
+    use crate::inuse::probe::{Bounded, PROBE_DEADLINE};
+    use crate::inuse::proc;
+    let lo = std::net::Ipv4Addr::LOCALHOST;
     let answer = (|| -> std::io::Result<String> {
-        let mut s = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], 10248).into(), Duration::from_secs(2))?;
-        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        let mut s = Bounded::connect(&(lo, 10248).into(), Instant::now() + PROBE_DEADLINE, 4096)?;
         s.write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-        let mut text = String::new();
-        s.take(4096).read_to_string(&mut text)?;
-        Ok(text)
+        let mut text = Vec::new();
+        s.read_to_end(&mut text)?;
+        Ok(String::from_utf8_lossy(&text).into_owned())
     })();
     match answer {
-        Ok(text) if text.starts_with("HTTP/1.") && text.split_whitespace().nth(1) == Some("200") => true,
+        Ok(text) if text.starts_with("HTTP/1.") && text.split_whitespace().nth(1) == Some("200") => {}
         Ok(text) => {
             *last = text.lines().next().unwrap_or_default().to_string();
-            false
+            return false;
         }
         Err(e) => {
             *last = e.to_string();
+            return false;
+        }
+    }
+    // `since` is when this run began, before it restarted the kubelet
+    match proc::listener_of_program("kubelet", lo.into(), 10248) {
+        Some(pid) if proc::start_time(pid).is_some_and(|t| t >= since) => true,
+        Some(pid) => {
+            *last = format!("127.0.0.1:10248 answers, but its kubelet (pid {pid}) started before the restart");
+            false
+        }
+        None => {
+            *last = "127.0.0.1:10248 answers, but no kubelet running as root holds that listener".into();
             false
         }
     }

@@ -56,7 +56,17 @@ pub fn run(request: &Request, now: DateTime<Utc>, api_signer: signer::ApiSigner)
     let begun = lock_and_settle(w.layout, &w.extra_dirs, w.check_mode, w.lock_timeout)?;
     let result = crate::restart::recover_held(&manifests_dir, w.layout, w.check_mode, now, &mut recovered)
         .and_then(|put_back| run_request(request, now, &put_back, api_signer));
-    begun.finish(result).map(|out| with_recovered(recovered, out))
+    // the lock is released here: what runs on the PKI is looked at after, as `check` looks, without it
+    begun.finish(result).map(|out| in_use_after(w.layout, with_recovered(recovered, out)))
+}
+
+/// The components after a writing run (`inuse::settle`), looked at once the PKI lock is released: their probes
+/// (TLS handshakes, each with a deadline) never hold up another run waiting for the lock.
+fn in_use_after(layout: &Layout, mut out: Outcome) -> Outcome {
+    if let Some(s) = out.settle.take() {
+        crate::inuse::settle(&mut out, layout, &s.changed, s.check_mode, s.name_restarts);
+    }
+    out
 }
 
 /// `out` with what putting back held manifests did first: its warnings first, `changed`.
@@ -71,13 +81,15 @@ fn with_recovered(mut recovered: Outcome, mut out: Outcome) -> Outcome {
 /// without waiting; when another run holds it (a restart in progress) or it cannot be taken (not root), the
 /// held manifests are only reported.
 fn recover_unless_busy(layout: &Layout, manifests_dir: &Path, now: DateTime<Utc>, out: &mut Outcome) -> Result<()> {
-    if crate::restart::held::left_held(manifests_dir).is_empty() {
+    let held = crate::restart::held::left_held(manifests_dir);
+    if held.manifests.is_empty() {
+        out.warnings.extend(held.ignored);
         return Ok(());
     }
     match lock::lock(&layout.cert_dir, Span(0)) {
         Ok(_lock) => crate::restart::recover_held(manifests_dir, layout, false, now, out).map(drop),
         Err(Error::Locked { path, .. }) => {
-            for h in crate::restart::held::left_held(manifests_dir) {
+            for h in held.manifests {
                 out.warnings.push(format!(
                     "{} is held by a kubeadm-certs run in progress (it holds {}): left to it",
                     h.display(),
@@ -93,7 +105,7 @@ fn recover_unless_busy(layout: &Layout, manifests_dir: &Path, now: DateTime<Utc>
 fn run_request(
     request: &Request,
     now: DateTime<Utc>,
-    put_back: &[crate::inventory::Component],
+    put_back: &[crate::restart::PutBack],
     api_signer: signer::ApiSigner,
 ) -> Result<Outcome> {
     match request {

@@ -63,8 +63,11 @@ pub fn renew(req: &RenewRequest, now: DateTime<Utc>, api_signer: ApiSigner) -> R
         signer.finish(&mut out);
     }
     let changed = report(&pki, &plan, &issued, req.check_mode, now, &mut out);
-    finish::close(&mut out, &pki, &req.layout, &changed, req.check_mode, now);
+    finish::close(&mut out, &pki, &changed, req.check_mode, now);
     out.msg = summary(req.check_mode, &out);
+    if let Some(s) = out.settle.as_mut() {
+        s.name_restarts = true;
+    }
     Ok(out)
 }
 
@@ -233,12 +236,6 @@ fn summary(check_mode: bool, out: &Outcome) -> String {
     if !skipped.is_empty() {
         msg.push_str(&format!("; externally managed, not renewed: {}", skipped.join(", ")));
     }
-    if !out.restart.is_empty() {
-        msg.push_str(&format!("; restart {} to use the new certificates", out.restart.join(", ")));
-    }
-    // a restart that an earlier run left undone, named with its evidence
-    for s in out.stale.iter().filter(|s| s.pid.is_some()) {
-        msg.push_str(&format!("; {} (pid {}) is stale: {}", s.name, s.pid.unwrap_or_default(), s.reason));
-    }
+    // what to restart is added once the lock is released (`inuse::settle`, `Settle::name_restarts`)
     msg
 }

@@ -8,12 +8,31 @@ pub mod proc;
 pub mod stale;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use crate::inventory::{CertSpec, Component};
 use crate::pki::Layout;
 use crate::report::rfc3339;
 use crate::report::{ComponentReport, Outcome};
 pub use stale::Finding;
+
+/// What a look at the running components covers: this PKI, and who may run each component (root, or the user
+/// a static pod manifest in the manifests dir names: `proc::Owners`).
+pub struct Scope<'a> {
+    pub layout: &'a Layout,
+    pub owners: proc::Owners,
+}
+
+impl<'a> Scope<'a> {
+    pub fn new(layout: &'a Layout, manifests_dir: &Path) -> Scope<'a> {
+        Scope { layout, owners: proc::Owners::from_manifests(manifests_dir) }
+    }
+
+    /// kubeadm's manifests dir beside the kubeconfigs (`KUBECONFIG_DIR/manifests`).
+    pub fn kubeadm(layout: &'a Layout) -> Scope<'a> {
+        Scope::new(layout, &crate::request::default_manifests_dir(&layout.kubeconfig_dir))
+    }
+}
 
 impl Finding {
     pub fn report(&self) -> ComponentReport {
@@ -30,7 +49,7 @@ impl Finding {
 /// The components of this PKI as a report: empty when none of them runs here (a copy of a PKI, a
 /// backup, a node being prepared), so that output on such a PKI stays kubeadm's.
 pub fn components(layout: &Layout) -> Vec<ComponentReport> {
-    reports(&stale::look(layout))
+    reports(&stale::look(&Scope::kubeadm(layout)))
 }
 
 pub fn reports(findings: &[Finding]) -> Vec<ComponentReport> {
@@ -72,14 +91,30 @@ pub fn restart_after(
 }
 
 /// Fills in what a writing run reports about the components after it: `components` (as `check` shows
-/// them) and `restart` (see [`restart_after`]), for the certificates it changed (or, in check mode, would).
-pub fn settle(out: &mut Outcome, layout: &Layout, changed: &[&'static CertSpec], check_mode: bool) {
+/// them) and `restart` (see [`restart_after`]), for the certificates it changed (or, in check mode, would); with
+/// `name_restarts`, `msg` goes on to say what to restart, and what is stale with its evidence.
+pub fn settle(
+    out: &mut Outcome,
+    layout: &Layout,
+    changed: &[&'static CertSpec],
+    check_mode: bool,
+    name_restarts: bool,
+) {
     let used: BTreeSet<Component> = changed.iter().flat_map(|s| s.used_by.iter().copied()).collect();
     let at_start: BTreeSet<Component> =
         changed.iter().flat_map(|s| s.used_by.iter().copied().filter(|c| !s.reloaded_by.contains(c))).collect();
-    let findings = stale::look(layout);
+    let findings = stale::look(&Scope::kubeadm(layout));
     let restart = restart_after(&findings, &used, &at_start, check_mode);
     out.restart = restart.iter().map(|r| r.name).collect();
     out.components = reports(&findings);
     out.stale = restart;
+    if name_restarts {
+        if !out.restart.is_empty() {
+            out.msg.push_str(&format!("; restart {} to use the new certificates", out.restart.join(", ")));
+        }
+        // a restart that an earlier run left undone, named with its evidence
+        for s in out.stale.iter().filter(|s| s.pid.is_some()) {
+            out.msg.push_str(&format!("; {} (pid {}) is stale: {}", s.name, s.pid.unwrap_or_default(), s.reason));
+        }
+    }
 }

@@ -1,12 +1,14 @@
 //! What a component serves and whether it answers healthy, asked over the network with nothing installed
 //! on the node: a TLS handshake that reads the served certificate (and then hangs up), and an HTTPS GET
-//! of a health endpoint.
+//! of a health endpoint. Each has one deadline for the whole exchange and reads a bounded number of bytes: a
+//! wedged or hostile listener (a TLS record announced and sent a byte a second) costs a probe
+//! [`PROBE_DEADLINE`], never a run.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -19,7 +21,59 @@ use crate::kube::client::pem_certificates;
 use crate::pki::{Links, read_file};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// The whole of one probe: connect, handshake, request and answer.
+pub const PROBE_DEADLINE: Duration = Duration::from_secs(5);
+/// What a handshake may read before its certificate: a kubeadm chain is a few KiB, a TLS record at most 16.
+const HANDSHAKE_BYTES: usize = 64 << 10;
+/// What a health answer may be.
+const ANSWER_BYTES: u64 = 1 << 20;
+
+/// A socket with one deadline for everything read and written through it, and a cap on what is read.
+pub struct Bounded {
+    sock: TcpStream,
+    deadline: Instant,
+    left: usize,
+}
+
+impl Bounded {
+    pub fn connect(addr: &SocketAddr, deadline: Instant, max_read: usize) -> std::io::Result<Bounded> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let sock = TcpStream::connect_timeout(addr, left.min(CONNECT_TIMEOUT).max(Duration::from_millis(1)))?;
+        Ok(Bounded { sock, deadline, left: max_read })
+    }
+
+    /// Time left before the deadline, or the error that says it passed.
+    fn left_in_time(&self) -> std::io::Result<Duration> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the probe's deadline passed"));
+        }
+        Ok(left)
+    }
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Err(std::io::Error::other("the server sent more than a probe reads"));
+        }
+        self.sock.set_read_timeout(Some(self.left_in_time()?))?;
+        let cap = buf.len().min(self.left);
+        let n = self.sock.read(&mut buf[..cap])?;
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+impl Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.sock.set_write_timeout(Some(self.left_in_time()?))?;
+        self.sock.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.sock.flush()
+    }
+}
 
 /// A `host:port` to dial, as the component's flags give it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,8 +197,8 @@ pub fn served_certificate(ep: &Endpoint) -> Result<Vec<u8>, String> {
     };
     let mut conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
     let addr = resolve(ep)?;
-    let mut sock = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|e| format!("{ep}: {e}"))?;
-    sock.set_read_timeout(Some(IO_TIMEOUT)).and_then(|_| sock.set_write_timeout(Some(IO_TIMEOUT))).ok();
+    let deadline = Instant::now() + PROBE_DEADLINE;
+    let mut sock = Bounded::connect(&addr, deadline, HANDSHAKE_BYTES).map_err(|e| format!("{ep}: {e}"))?;
     let mut last_err = None;
     while conn.is_handshaking() {
         if let Err(e) = conn.complete_io(&mut sock) {
@@ -199,7 +253,7 @@ fn agent(ca: Option<&Path>, client: Option<(&Path, &Path)>) -> Result<ureq::Agen
         .max_redirects(0)
         .http_status_as_error(false)
         .timeout_connect(Some(CONNECT_TIMEOUT))
-        .timeout_global(Some(IO_TIMEOUT))
+        .timeout_global(Some(PROBE_DEADLINE))
         .build()
         .new_agent())
 }
@@ -209,7 +263,7 @@ fn answer(url: &str, sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>
     let mut resp = sent.map_err(|e| format!("{url}: {e}"))?;
     let status = resp.status().as_u16();
     let mut body = String::new();
-    let _ = resp.body_mut().as_reader().take(1 << 20).read_to_string(&mut body);
+    let _ = resp.body_mut().as_reader().take(ANSWER_BYTES).read_to_string(&mut body);
     Ok((status, body))
 }
 
@@ -240,47 +294,66 @@ pub fn post_json(
     serde_json::from_str(&text).map_err(|e| format!("{url}: not JSON: {e}"))
 }
 
-/// The health check of a running component, as kubeadm's own probes ask it.
+/// The health check of a running component, as kubeadm's own probes ask it, answered by that process: the
+/// listener asked is one of its own sockets before and after the answer ([`Process::owns_listener`]). Where the
+/// answer is not verified against a CA (kube-controller-manager's and kube-scheduler's self-signed ports, etcd's
+/// plain metrics listener), whoever bound the port while the component was down could otherwise answer for it.
 pub fn health_of(process: &Process, cert_dir: &Path) -> Result<(), String> {
     let ca = cert_dir.join("ca.crt");
     let etcd_ca = cert_dir.join("etcd/ca.crt");
     let (hc_cert, hc_key) =
         (cert_dir.join("etcd/healthcheck-client.crt"), cert_dir.join("etcd/healthcheck-client.key"));
-    let https = |host: String, port: u16, path: &str| format!("https://{}{path}", Endpoint { host, port });
     let local = |bound: Option<&str>| dial_host(bound.unwrap_or("0.0.0.0"), None);
-    let h = match process.component {
+    let (ep, h) = match process.component {
         // kubeadm's etcd has a plain-HTTP metrics listener on 127.0.0.1:2381 for its liveness probe
         Component::Etcd => match process.flag("listen-metrics-urls").and_then(|u| first_url(u, "http")) {
             Some(ep) => {
-                Health { url: format!("http://{ep}/health"), ca: None, client: None, expect: "\"health\":\"true\"" }
+                let url = format!("http://{ep}/health");
+                (ep, Health { url, ca: None, client: None, expect: "\"health\":\"true\"" })
             }
             None => {
                 let ep = endpoint(process, Listener::EtcdClientUrls)
                     .ok_or("etcd: no https:// URL in --listen-client-urls to ask /health")?;
-                Health {
-                    url: format!("https://{ep}/health"),
-                    ca: Some(&etcd_ca),
-                    client: Some((&hc_cert, &hc_key)),
-                    expect: "\"health\":\"true\"",
-                }
+                let url = format!("https://{ep}/health");
+                (
+                    ep,
+                    Health {
+                        url,
+                        ca: Some(&etcd_ca),
+                        client: Some((&hc_cert, &hc_key)),
+                        expect: "\"health\":\"true\"",
+                    },
+                )
             }
         },
         Component::KubeApiserver => {
             let ep = endpoint(process, Listener::ApiserverSecurePort).ok_or("kube-apiserver: bad --secure-port")?;
-            Health { url: format!("https://{ep}/readyz"), ca: Some(&ca), client: None, expect: "ok" }
+            let url = format!("https://{ep}/readyz");
+            (ep, Health { url, ca: Some(&ca), client: None, expect: "ok" })
         }
         Component::KubeControllerManager | Component::KubeScheduler => {
             let default = if process.component == Component::KubeScheduler { "10259" } else { "10257" };
             let port = process.flag("secure-port").unwrap_or(default).parse().map_err(|_| "bad --secure-port")?;
-            Health {
-                url: https(local(process.flag("bind-address")), port, "/healthz"),
-                ca: None,
-                client: None,
-                expect: "ok",
-            }
+            let ep = Endpoint { host: local(process.flag("bind-address")), port };
+            let url = format!("https://{ep}/healthz");
+            (ep, Health { url, ca: None, client: None, expect: "ok" })
         }
     };
-    check_health(&h)
+    let addr = resolve(&ep)?.ip();
+    its_own(process, &ep, addr)?;
+    check_health(&h)?;
+    its_own(process, &ep, addr)
+}
+
+/// `Ok` when `ep` is a listener of `process`'s own.
+fn its_own(process: &Process, ep: &Endpoint, addr: IpAddr) -> Result<(), String> {
+    match process.owns_listener(addr, ep.port) {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            Err(format!("{ep} is not a listener of pid {} (another process listens there, or none)", process.pid))
+        }
+        Err(e) => Err(format!("cannot tell whose listener {ep} is: {e}")),
+    }
 }
 
 #[cfg(test)]

@@ -1,17 +1,19 @@
 //! The decision: does a running component use the certificates on disk? Each finding carries its reason,
 //! as `api::policy` gives one per refusal.
 //!
-//! A file the component serves is judged by what it serves (a handshake's serial against the file's): it
-//! reloads those by itself. A file it reads only at start is judged by start time: a process that started
-//! before the file was last written still has the old one. A file it reloads but does not serve (the
+//! A file the component sees as it was before it was replaced (a single-file bind mount, `proc::Sight::Replaced`)
+//! is stale, whatever else. A file the component serves is judged by what it serves (a handshake's serial against
+//! the file's): it reloads those by itself. A file it reads only at start is judged by start time: a process that
+//! started before the file was last written still has the old one. A file it reloads but does not serve (the
 //! apiserver's front-proxy client certificate) needs no restart.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use super::Scope;
 use super::probe;
-use super::proc::{self, Process};
+use super::proc::{self, Process, Sight};
 use crate::inventory::{CERTIFICATES, CertSpec, Component};
 use crate::pki::Layout;
 use crate::pki::cert::Certificate;
@@ -26,15 +28,23 @@ pub struct Finding {
     pub reason: String,
 }
 
-/// The inventory entries `component` reads, with the path on disk and the path its command line names
-/// (only those it names: an apiserver without etcd TLS names no etcd client certificate).
-fn files_of(layout: &Layout, p: &Process) -> Vec<(&'static CertSpec, std::path::PathBuf)> {
+/// One file of this PKI that a process reads.
+struct Read {
+    spec: &'static CertSpec,
+    /// Our path of it.
+    path: PathBuf,
+    sight: Sight,
+}
+
+/// The inventory entries `component` reads, with the path on disk and how the process sees it (only those
+/// its command line names: an apiserver without etcd TLS names no etcd client certificate).
+fn files_of(layout: &Layout, p: &Process) -> Vec<Read> {
     CERTIFICATES
         .iter()
         .filter(|s| s.used_by.contains(&p.component))
-        .filter_map(|s| {
-            let ours = layout.location(s).path().to_path_buf();
-            p.path_for(&ours).map(|_| (s, ours))
+        .filter_map(|spec| {
+            let path = layout.location(spec).path().to_path_buf();
+            p.path_for(&path).map(|(_, sight)| Read { spec, path, sight })
         })
         .collect()
 }
@@ -48,37 +58,56 @@ fn modified(path: &Path) -> Option<DateTime<Utc>> {
     std::fs::metadata(path).ok()?.modified().ok().map(DateTime::<Utc>::from)
 }
 
-/// Why `p` does not use what is on disk, one sentence per file; empty when it does.
-fn why_stale(layout: &Layout, p: &Process) -> Vec<String> {
-    let mut why = Vec::new();
-    for (spec, path) in files_of(layout, p) {
-        let reloads = spec.reloaded_by.contains(&p.component);
-        if let Some(ep) = spec.served_on.and_then(|l| probe::endpoint(p, l)) {
-            let served = probe::served_certificate(&ep)
-                .and_then(|der| Certificate::from_der(&path, &der).map(|c| c.serial_hex).map_err(|e| e.to_string()));
-            let on_disk = Certificate::read(&path).map(|c| c.serial_hex);
-            match (served, on_disk) {
-                (Ok(s), Ok(d)) if s == d => continue,
-                (Ok(s), Ok(d)) => {
-                    why.push(format!("serves {} serial {s} on {ep}, {} has serial {d}", spec.name, path.display()));
-                    continue;
-                }
-                // not reachable or not readable: start time is all there is to go on
-                _ => {}
-            }
-        } else if reloads {
+/// What a served file says: `Ok(None)` the file is served, `Ok(Some(why))` another certificate is, `Err(why)`
+/// the endpoint could not be probed (start time then decides, and the reason says so).
+fn served(p: &Process, read: &Read) -> Option<Result<Option<String>, String>> {
+    let ep = read.spec.served_on.and_then(|l| probe::endpoint(p, l))?;
+    let served = probe::served_certificate(&ep)
+        .and_then(|der| Certificate::from_der(&read.path, &der).map(|c| c.serial_hex).map_err(|e| e.to_string()));
+    let on_disk = Certificate::read(&read.path).map(|c| c.serial_hex).map_err(|e| e.to_string());
+    Some(match (served, on_disk) {
+        (Ok(s), Ok(d)) if s == d => Ok(None),
+        (Ok(s), Ok(d)) => {
+            Ok(Some(format!("serves {} serial {s} on {ep}, {} has serial {d}", read.spec.name, read.path.display())))
+        }
+        (Err(e), _) => Err(format!("cannot be probed on {ep} ({e})")),
+        (_, Err(e)) => Err(e),
+    })
+}
+
+/// Why `p` does not use what is on disk, one sentence per file (empty when it does), and what could not be
+/// probed (said, never waited on).
+fn why_stale(layout: &Layout, p: &Process) -> (Vec<String>, Vec<String>) {
+    let (mut why, mut unprobed) = (Vec::new(), Vec::new());
+    for read in files_of(layout, p) {
+        if read.sight == Sight::Replaced {
+            why.push(format!(
+                "sees {} as it was before it was replaced (mounted into its pod as a single file, which keeps the old \
+                 file after a rename)",
+                read.path.display()
+            ));
             continue;
         }
-        if let Some(written) = modified(&path).filter(|w| *w > p.started) {
+        match served(p, &read) {
+            Some(Ok(None)) => continue,
+            Some(Ok(Some(serves_another))) => {
+                why.push(serves_another);
+                continue;
+            }
+            Some(Err(e)) => unprobed.push(e),
+            None if read.spec.reloaded_by.contains(&p.component) => continue,
+            None => {}
+        }
+        if let Some(written) = modified(&read.path).filter(|w| *w > p.started) {
             why.push(format!(
                 "started {} before {} was written {}",
                 rfc3339(p.started),
-                path.display(),
+                read.path.display(),
                 rfc3339(written)
             ));
         }
     }
-    why
+    (why, unprobed)
 }
 
 /// Whether `p` runs on this PKI: its command line names one of the files the inventory says it reads.
@@ -86,26 +115,34 @@ pub fn uses(layout: &Layout, p: &Process) -> bool {
     !files_of(layout, p).is_empty()
 }
 
+/// Every process of `component` on this PKI, oldest first.
+pub fn running(scope: &Scope<'_>, component: Component) -> Vec<Process> {
+    proc::find(component, &scope.owners).into_iter().filter(|p| uses(scope.layout, p)).collect()
+}
+
 /// Every component, each running process of it on this PKI judged (several are listed one by one).
-pub fn look(layout: &Layout) -> Vec<Finding> {
+pub fn look(scope: &Scope<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
-    let all: Vec<Process> = proc::find_all().into_iter().filter(|p| uses(layout, p)).collect();
+    let all: Vec<Process> = proc::find_all(&scope.owners).into_iter().filter(|p| uses(scope.layout, p)).collect();
     for component in Component::ALL {
         let running: Vec<Process> = all.iter().filter(|p| p.component == component).cloned().collect();
         if running.is_empty() {
             out.push(Finding { component, process: None, stale: false, reason: "not running on this PKI".into() });
         }
         for p in running {
-            out.push(judge(layout, p));
+            out.push(judge(scope.layout, p));
         }
     }
     out
 }
 
 pub fn judge(layout: &Layout, p: Process) -> Finding {
-    let why = why_stale(layout, &p);
-    let (stale, reason) =
+    let (why, unprobed) = why_stale(layout, &p);
+    let (stale, mut reason) =
         if why.is_empty() { (false, "uses the certificates on disk".to_string()) } else { (true, why.join("; ")) };
+    if !unprobed.is_empty() {
+        reason.push_str(&format!(" (judged by start time: {})", unprobed.join("; ")));
+    }
     Finding { component: p.component, process: Some(p), stale, reason }
 }
 

@@ -3,6 +3,7 @@
 //! running again, healthy (`inuse::probe::health_of`), and using the certificates on disk
 //! (`inuse::stale::judge`). docs/in-use.md has the whole story.
 
+pub mod annotate;
 pub mod cluster;
 pub mod cluster_gate;
 pub mod held;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::error::{Error, Result};
+use crate::inuse::Scope;
 use crate::inuse::proc::Process;
 use crate::inuse::stale::{self, Finding};
 use crate::inventory::Component;
@@ -27,8 +29,17 @@ use crate::request::{RestartMethod, RestartRequest};
 /// the manifest back: the kubelet's grace period (30 s) and then some.
 const HELD_GONE_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// A manifest an interrupted restart had held, put back by this run, and when.
+#[derive(Clone, Copy, Debug)]
+pub struct PutBack {
+    pub component: Component,
+    pub at: DateTime<Utc>,
+}
+
 /// Puts back what an interrupted restart left held (every run of every state does this first); in
 /// check mode only says so. Returns the components whose manifests went back: `restart` waits for them.
+/// What the holding dir holds that is not a component's manifest from a dir only root wrote is named and
+/// left where it is (`held::left_held`).
 ///
 /// The interrupted run was killed between two steps of the static pod restart (hold, wait until the process is
 /// gone, put back changed): this run does the rest, the wait included. A manifest put back while the kubelet
@@ -40,66 +51,69 @@ pub fn recover_held(
     check_mode: bool,
     now: DateTime<Utc>,
     out: &mut Outcome,
-) -> Result<Vec<Component>> {
+) -> Result<Vec<PutBack>> {
     if check_mode {
-        for h in held::left_held(manifests_dir) {
+        let held = held::left_held(manifests_dir);
+        for h in held.manifests {
             out.warnings.push(format!(
                 "{} was left held by an interrupted restart (its component is down); a real run puts it back",
                 h.display()
             ));
         }
+        out.warnings.extend(held.ignored);
         return Ok(Vec::new());
     }
-    let (back, conflicting) = held::recover(manifests_dir, now, |manifest| old_process_gone(manifest, layout, out))?;
-    let mut components = Vec::new();
-    for b in &back {
+    let scope = Scope::new(layout, manifests_dir);
+    let done = held::recover(manifests_dir, now, |manifest| old_process_gone(manifest, &scope, out))?;
+    let mut put_back = Vec::new();
+    for (b, at) in &done.back {
         out.warnings.push(format!("put back {}, left held by an interrupted restart", b.display()));
         out.changed = true;
         let stem = b.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        components.extend(Component::parse(&stem));
+        put_back.extend(Component::parse(&stem).map(|component| PutBack { component, at: *at }));
     }
-    for c in conflicting {
+    for c in done.conflicting {
         out.warnings.push(format!(
             "{} is held, and its name is in {} again: kept the one there, remove the held copy when done",
             c.display(),
             manifests_dir.display()
         ));
     }
-    Ok(components)
+    out.warnings.extend(done.ignored);
+    Ok(put_back)
 }
 
-/// Until the process the kubelet stops for a held manifest (`manifest`: where it goes back) is gone; a warning
-/// when it still runs after [`HELD_GONE_TIMEOUT`].
-fn old_process_gone(manifest: &Path, layout: &crate::pki::Layout, out: &mut Outcome) {
+/// Until every process of the component the kubelet stops for a held manifest (`manifest`: where it goes back)
+/// is gone; a warning when one still runs after [`HELD_GONE_TIMEOUT`].
+fn old_process_gone(manifest: &Path, scope: &Scope<'_>, out: &mut Outcome) {
     let stem = manifest.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let Some(component) = Component::parse(&stem) else { return };
-    for p in crate::inuse::proc::find(component).into_iter().filter(|p| stale::uses(layout, p)) {
-        if let Err(waited) = wait::gone(&p, HELD_GONE_TIMEOUT) {
-            out.warnings.push(format!(
-                "{}: pid {} still runs {waited} after its manifest was held; putting the manifest back all the same \
-                 (is the kubelet running? `systemctl status kubelet`)",
-                component.name(),
-                p.pid
-            ));
-        }
+    if let Err(still) = wait::all_gone(scope, component, HELD_GONE_TIMEOUT) {
+        out.warnings.push(format!(
+            "{}: {still} after its manifest was held; putting the manifest back all the same (is the kubelet \
+             running? `systemctl status kubelet`)",
+            component.name()
+        ));
     }
 }
 
-/// Waits until each component whose manifest this run put back runs again and is healthy: the restart an
-/// interrupted run began ends here, before anything else restarts.
-fn await_put_back(req: &RestartRequest, put_back: &[Component], out: &mut Outcome) -> Result<()> {
+/// Waits until each component whose manifest this run put back runs again (a process started after it went
+/// back) and is healthy: the restart an interrupted run began ends here, before anything else restarts.
+fn await_put_back(req: &RestartRequest, scope: &Scope<'_>, put_back: &[PutBack], out: &mut Outcome) -> Result<()> {
     let timeout = Duration::from_secs(req.timeout.seconds().max(1) as u64);
-    for &c in put_back {
-        let name = c.name();
+    for b in put_back {
+        let name = b.component.name();
         let failed = |why: String| {
             Error::Restart(format!(
                 "{name}: its manifest was put back (an interrupted run had held it), but {why} (see `journalctl -u \
                  kubelet`); nothing else was restarted"
             ))
         };
-        let first = wait::running(&req.layout, c, timeout).map_err(failed)?;
+        let expect = wait::Expect::started_after(b.component, b.at);
+        let first = wait::running(scope, &expect, timeout)
+            .map_err(|waited| failed(format!("it is not running {waited} later")))?;
         let settled =
-            wait::healthy(&first, &req.layout, timeout).map_err(|e| failed(format!("pid {} {e}", first.pid)))?;
+            wait::healthy(&first, scope, &expect, timeout).map_err(|e| failed(format!("pid {} {e}", first.pid)))?;
         note_exits(name, &settled, &mut out.warnings);
         let new = settled.process;
         out.restarts.push(RestartReport {
@@ -187,23 +201,48 @@ fn note_exits(name: &str, settled: &wait::Settled, warnings: &mut Vec<String>) {
     }
 }
 
-/// Restarts one running component by the method and gates on it; returns the new process.
-fn restart_one(req: &RestartRequest, tool: &Tool, p: &Process, now: DateTime<Utc>) -> Result<wait::Settled> {
+/// Restarts one running component by the method and gates on it; returns the pid of the process it replaced
+/// (`p`, or the old pod's crash restart of it that ran when the restart began) and the new process.
+fn restart_one(
+    req: &RestartRequest,
+    scope: &Scope<'_>,
+    tool: &Tool,
+    p: &Process,
+    now: DateTime<Utc>,
+) -> Result<(u32, wait::Settled)> {
     let name = p.component.name();
     let timeout = Duration::from_secs(req.timeout.seconds().max(1) as u64);
     let path = |t: &Tool| match t {
         Tool::Path(p) => p.clone(),
         Tool::None => PathBuf::new(),
     };
-    match req.method {
+    // what runs now: `p`, or what the kubelet started after it crashed (the same pod)
+    let replaced: Vec<Process> = match stale::running(scope, p.component) {
+        now_running if now_running.is_empty() => vec![p.clone()],
+        now_running => now_running,
+    };
+    let pid_before = replaced.last().map_or(p.pid, |r| r.pid);
+    let method_ran = Utc::now();
+    let expect = match req.method {
         RestartMethod::StaticPod => {
-            static_pod::restart(&static_pod::manifest_path(&req.manifests_dir, name), p, timeout, now)?
+            let manifest = static_pod::manifest_path(&req.manifests_dir, name);
+            let back = static_pod::restart(&manifest, scope, p.component, timeout, now)?;
+            wait::Expect::new_pod(p.component, back, &replaced)
         }
-        RestartMethod::Crictl => method::crictl(&path(tool), p)?,
-        RestartMethod::Systemd => method::systemd(&path(tool), p)?,
-        RestartMethod::Command => method::command(req.command.as_deref().unwrap_or_default(), p)?,
-        RestartMethod::None => return Ok(wait::Settled { process: p.clone(), exited: vec![] }),
-    }
+        RestartMethod::Crictl => {
+            method::crictl(&path(tool), p)?;
+            wait::Expect::started_after(p.component, method_ran)
+        }
+        RestartMethod::Systemd => {
+            method::systemd(&path(tool), p)?;
+            wait::Expect::started_after(p.component, method_ran)
+        }
+        RestartMethod::Command => {
+            method::command(req.command.as_deref().unwrap_or_default(), p)?;
+            wait::Expect::started_after(p.component, method_ran)
+        }
+        RestartMethod::None => return Ok((p.pid, wait::Settled { process: p.clone(), exited: vec![] })),
+    };
     // the method did its part (a static pod's manifest is back in place): what follows is the component's
     let hint = match req.method {
         RestartMethod::StaticPod | RestartMethod::Crictl => {
@@ -213,22 +252,26 @@ fn restart_one(req: &RestartRequest, tool: &Tool, p: &Process, now: DateTime<Utc
         _ => "",
     };
     let failed = |why: String| Error::Restart(format!("{name}: {why}{hint}"));
-    let first = wait::running_again(&req.layout, p, timeout).map_err(failed)?;
-    healthy_and_fresh(req, &first, timeout, "restarted as ", failed)
+    let first = wait::running(scope, &expect, timeout).map_err(|waited| {
+        let what = if expect.in_pod { "no process of a new pod runs" } else { "not running again" };
+        failed(format!("{what} {waited} after the restart"))
+    })?;
+    healthy_and_fresh(scope, &first, &expect, timeout, "restarted as ", failed).map(|s| (pid_before, s))
 }
 
-/// The gates after a component runs again: healthy (followed through crash restarts), then using the
-/// certificates on disk. `said` starts the messages ("restarted as " pid ...).
+/// The gates after a component runs again: healthy (followed through crash restarts of the same new pod), then
+/// using the certificates on disk. `said` starts the messages ("restarted as " pid ...).
 fn healthy_and_fresh(
-    req: &RestartRequest,
+    scope: &Scope<'_>,
     first: &Process,
+    expect: &wait::Expect,
     timeout: Duration,
     said: &str,
     failed: impl Fn(String) -> Error,
 ) -> Result<wait::Settled> {
-    let settled =
-        wait::healthy(first, &req.layout, timeout).map_err(|e| failed(format!("{said}pid {}, but {e}", first.pid)))?;
-    let judged = stale::judge(&req.layout, settled.process.clone());
+    let settled = wait::healthy(first, scope, expect, timeout)
+        .map_err(|e| failed(format!("{said}pid {}, but {e}", first.pid)))?;
+    let judged = stale::judge(scope.layout, settled.process.clone());
     if judged.stale {
         let pid = settled.process.pid;
         return Err(failed(format!("{said}pid {pid} and healthy, but still stale: {}", judged.reason)));
@@ -237,19 +280,28 @@ fn healthy_and_fresh(
 }
 
 /// A component asked for that is not running, restarted through its manifest (`static_pod::restart_not_running`),
-/// then gated as a restart is: running, healthy, on the certificates on disk.
-fn start_not_running(req: &RestartRequest, c: Component, manifest: &Path, now: DateTime<Utc>) -> Result<wait::Settled> {
+/// then gated as a restart is: running (a process started after the rewrite), healthy, on the certificates on
+/// disk.
+fn start_not_running(
+    req: &RestartRequest,
+    scope: &Scope<'_>,
+    c: Component,
+    manifest: &Path,
+    now: DateTime<Utc>,
+) -> Result<wait::Settled> {
     let name = c.name();
     let timeout = Duration::from_secs(req.timeout.seconds().max(1) as u64);
-    static_pod::restart_not_running(manifest, now)?;
+    let at = static_pod::restart_not_running(manifest, now)?;
     let failed = |why: String| {
         Error::Restart(format!(
             "{name}: not running, its manifest rewritten to start a new pod, but {why} (see `journalctl -u kubelet` \
              and `crictl ps -a`)"
         ))
     };
-    let first = wait::running(&req.layout, c, timeout).map_err(failed)?;
-    healthy_and_fresh(req, &first, timeout, "started as ", failed)
+    let expect = wait::Expect::started_after(c, at);
+    let first =
+        wait::running(scope, &expect, timeout).map_err(|waited| failed(format!("it is not running {waited} later")))?;
+    healthy_and_fresh(scope, &first, &expect, timeout, "started as ", failed)
 }
 
 fn report(
@@ -269,13 +321,14 @@ fn report(
     }
 }
 
-pub fn restart(req: &RestartRequest, now: DateTime<Utc>, put_back: &[Component]) -> Result<Outcome> {
+pub fn restart(req: &RestartRequest, now: DateTime<Utc>, put_back: &[PutBack]) -> Result<Outcome> {
     // under the lock, a pending journal settled, held manifests put back (`engine::run`)
     let mut out = Outcome::default();
+    let scope = Scope::new(&req.layout, &req.manifests_dir);
     if !req.check_mode {
-        await_put_back(req, put_back, &mut out)?;
+        await_put_back(req, &scope, put_back, &mut out)?;
     }
-    let findings = stale::look(&req.layout);
+    let findings = stale::look(&scope);
     let targets = targets(req, &findings);
     let tool = tool_for(req, &targets)?;
 
@@ -295,7 +348,7 @@ pub fn restart(req: &RestartRequest, now: DateTime<Utc>, put_back: &[Component])
         Some(c) if req.cluster.gate => gate(req, c, &findings, &restarting, &mut out),
         _ => Ok(()),
     };
-    let done = gated.and_then(|()| restart_targets(req, &tool, &targets, now, &mut out));
+    let done = gated.and_then(|()| restart_targets(req, &scope, &tool, &targets, now, &mut out));
     if let Some(h) = held {
         let (acquired, waited, from) = (h.acquired, h.waited, h.took_over_from.clone());
         let (released, warnings) = h.release();
@@ -311,7 +364,7 @@ pub fn restart(req: &RestartRequest, now: DateTime<Utc>, put_back: &[Component])
     }
     let done = done?;
 
-    let after = stale::look(&req.layout);
+    let after = stale::look(&scope);
     out.components = crate::inuse::reports(&after);
     out.stale = after.iter().filter(|f| f.stale).map(Finding::report).collect();
     out.restart = out.stale.iter().map(|r| r.name).collect();
@@ -356,6 +409,7 @@ fn gate(
 /// Restarts each target in turn; the names restarted.
 fn restart_targets(
     req: &RestartRequest,
+    scope: &Scope<'_>,
     tool: &Tool,
     targets: &[&Finding],
     now: DateTime<Utc>,
@@ -378,7 +432,8 @@ fn restart_targets(
                 "not running now: its manifest would be rewritten (a new pod, no crash backoff)".into(),
             ),
             None if start_anew => {
-                let settled = start_not_running(req, f.component, &manifest, now).map_err(|e| after(&done, e))?;
+                let settled =
+                    start_not_running(req, scope, f.component, &manifest, now).map_err(|e| after(&done, e))?;
                 note_exits(f.component.name(), &settled, &mut out.warnings);
                 let new = settled.process;
                 done.push(f.component.name());
@@ -392,12 +447,12 @@ fn restart_targets(
                 report(f, "not_restarted", req.method, None, f.reason.clone())
             }
             Some(p) => {
-                let settled = restart_one(req, tool, p, now).map_err(|e| after(&done, e))?;
+                let (pid_before, settled) = restart_one(req, scope, tool, p, now).map_err(|e| after(&done, e))?;
                 note_exits(f.component.name(), &settled, &mut out.warnings);
                 let new = settled.process;
                 done.push(f.component.name());
                 let why = format!("was stale or asked for: {}; healthy and using the certificates on disk", f.reason);
-                report(f, "restarted", req.method, Some(new.pid), why)
+                RestartReport { pid_before: Some(pid_before), ..report(f, "restarted", req.method, Some(new.pid), why) }
             }
         };
         out.restarts.push(entry);

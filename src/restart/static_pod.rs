@@ -13,10 +13,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_norway::Value;
 
+use super::annotate::set_annotation;
 use super::held;
 use super::wait;
 use crate::error::{Error, Result};
-use crate::inuse::proc::Process;
+use crate::inuse::Scope;
+use crate::inventory::Component;
 
 pub const ANNOTATION: &str = "kubeadm-certs.k8s-pki.io/restartedAt";
 
@@ -24,32 +26,53 @@ pub fn manifest_path(manifests_dir: &Path, component: &str) -> PathBuf {
     manifests_dir.join(format!("{component}.yaml"))
 }
 
-/// The manifest with the restart annotation set to `now` (everything else kept, in order).
+/// The manifest with the restart annotation set to `now`, every other byte kept (`annotate`). Refused, naming
+/// why, when it is no static pod manifest or the one line cannot be set as text; and checked: read back, the
+/// document is the original with that one annotation set.
 pub fn annotated(path: &Path, bytes: &[u8], now: DateTime<Utc>) -> Result<Vec<u8>> {
     let bad = |problem: String| Error::invalid(path, problem);
-    let mut doc: Value =
+    let doc: Value =
         serde_norway::from_slice(bytes).map_err(|e| bad(format!("not a static pod manifest (YAML): {e}")))?;
     let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
     if kind != "Pod" {
         return Err(bad(format!("not a static pod manifest: kind is {kind:?}, not \"Pod\"")));
     }
-    let metadata = doc
+    let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".into()))?;
+    let value = now.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let changed = set_annotation(text, ANNOTATION, &value)
+        .map_err(|why| bad(format!("cannot set the restart annotation as one line ({why}); nothing was moved")))?;
+    let mut expected = doc;
+    let annotations = expected
         .get_mut("metadata")
         .and_then(Value::as_mapping_mut)
+        .map(|m| m.entry(Value::from("annotations")).or_insert(Value::Null))
         .ok_or_else(|| bad("not a static pod manifest: no metadata".into()))?;
-    let annotations = metadata.entry(Value::from("annotations")).or_insert_with(|| Value::Mapping(Default::default()));
-    if annotations.is_null() {
+    if !annotations.is_mapping() {
         *annotations = Value::Mapping(Default::default());
     }
-    let annotations = annotations.as_mapping_mut().ok_or_else(|| bad("metadata.annotations is not a map".into()))?;
-    annotations.insert(Value::from(ANNOTATION), Value::from(now.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)));
-    serde_norway::to_string(&doc).map(String::into_bytes).map_err(|e| bad(format!("cannot write it back: {e}")))
+    if let Some(m) = annotations.as_mapping_mut() {
+        m.insert(Value::from(ANNOTATION), Value::from(value));
+    }
+    let read_back: Option<Value> = serde_norway::from_str(&changed).ok();
+    if read_back.as_ref() != Some(&expected) {
+        return Err(bad("setting the restart annotation as text would change more than that annotation; nothing \
+                        was moved"
+            .into()));
+    }
+    Ok(changed.into_bytes())
 }
 
-/// Holds the manifest until `process` is gone, then puts it back annotated. Returns when the kubelet has
-/// its new manifest; the caller waits for the new process.
-pub fn restart(manifest: &Path, process: &Process, timeout: Duration, now: DateTime<Utc>) -> Result<()> {
-    let name = process.component.name();
+/// Holds the manifest until no process of `component` runs on this PKI (the old pod's, a crash restart of it
+/// included), then puts it back annotated: a new pod. Returns the time it went back, after which the new pod's
+/// process must have started; the caller waits for it.
+pub fn restart(
+    manifest: &Path,
+    scope: &Scope<'_>,
+    component: Component,
+    timeout: Duration,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>> {
+    let name = component.name();
     let original = std::fs::read(manifest).map_err(|e| Error::read(manifest, e))?;
     // refused before anything moves: a manifest we could not put back changed
     let changed = annotated(manifest, &original, now)?;
@@ -65,24 +88,29 @@ pub fn restart(manifest: &Path, process: &Process, timeout: Duration, now: DateT
             )),
         }
     };
-    if let Err(waited) = wait::gone(process, timeout) {
+    if let Err(still) = wait::all_gone(scope, component, timeout) {
         return Err(undo(format!(
-            "pid {} still runs {waited} after its manifest was moved out (is the kubelet running? \
-             `systemctl status kubelet`, `journalctl -u kubelet`)",
-            process.pid
+            "{still} after its manifest was moved out (is the kubelet running? `systemctl status kubelet`, \
+             `journalctl -u kubelet`)"
         )));
     }
-    held::put_back_changed(&held, manifest, &changed).map_err(|e| undo(format!("cannot write the new manifest: {e}")))
+    let back = Utc::now();
+    held::put_back_changed(&held, manifest, &changed)
+        .map_err(|e| undo(format!("cannot write the new manifest: {e}")))?;
+    Ok(back)
 }
 
 /// A component asked for that is not running but has its manifest here: between crash restarts (kube-controller-
 /// manager and kube-scheduler exit when they lose their leader lease, as when the apiserver restarts under load),
 /// where the kubelet's crash backoff may hold it back for minutes. The manifest is rewritten with the annotation
-/// changed: a new pod, started at once, on the certificates on disk. The caller waits for it.
-pub fn restart_not_running(manifest: &Path, now: DateTime<Utc>) -> Result<()> {
+/// changed: a new pod, started at once, on the certificates on disk. Returns when it was rewritten; the caller
+/// waits for a process started after.
+pub fn restart_not_running(manifest: &Path, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
     let original = std::fs::read(manifest).map_err(|e| Error::read(manifest, e))?;
     let changed = annotated(manifest, &original, now)?;
-    held::replace(manifest, &changed)
+    let at = Utc::now();
+    held::replace(manifest, &changed)?;
+    Ok(at)
 }
 
 #[cfg(test)]
