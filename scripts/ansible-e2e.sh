@@ -392,6 +392,15 @@ check "timer slots follow the formula: alpha's nodes 30 min apart, beta on its o
   grep -qxF 'OnCalendar=$(slot alpha 2)' $work/sched/a-cp3/systemd/kubeadm-certs-renew.timer &&
   grep -qxF 'OnCalendar=$(slot beta 0)' $work/sched/b-cp1/systemd/kubeadm-certs-renew.timer"
 check "the installed binary is the collection's module binary" cmp -s "$bin" "$work/sched/a-cp2/bin/kubeadm-certs"
+units_before=$(cat "$work/sched/a-cp1/systemd/"* | sha256sum)
+printf '{"schedule_restart_command": "%s\\n%s"}' "$work/restart-real.sh a" "ExecStartPre=/bin/true" >"$work/schedule-newline.json"
+newline_rc=0
+play schedule-newline k8s_pki.kubeadm.schedule -e "@$work/schedule.json" -e "@$work/schedule-newline.json" \
+  --limit a-cp1 || newline_rc=$?
+check "a multi-line restart command is refused, naming the setting, and no unit is written" bash -c '
+  [ "$0" != 0 ] && grep -q "schedule_restart_command holds a control character" "$1" &&
+  [ "$(cat "$2/"* | sha256sum)" = "$3" ]' \
+  "$newline_rc" "$work/log/schedule-newline.log" "$work/sched/a-cp1/systemd" "$units_before"
 unit=$work/sched/a-cp1/systemd/kubeadm-certs-renew.service
 check "the service runs the binary alone: a renew, then a restart, nothing else" test \
   "$(grep '^ExecStart=' "$unit" | cut -d' ' -f1,2)" = \

@@ -18,8 +18,12 @@ CA keys. So the controller decides what gets signed, before anything reaches the
   etcd certificates' CN is the node name, which must also be a DNS SAN), SANs only on the apiserver and etcd
   certificates, DNS names and IP addresses only, from an allow-list of characters: no control character, no
   newline, no `{`, `}`, `,`, quote or space can reach the extensions file or the signing command;
+* where the inventory gives a node an allow-list (external_ca_allowed_sans), every SAN of its apiserver and etcd
+  CSRs must be on it: a node an attacker owns cannot have another node's name, a load balancer's name it does
+  not serve, or a wildcard signed;
 * values reach a custom signing command as environment variables: external_ca_command rewrites each
-  {placeholder} into a reference to its variable in one pass, so no value is ever part of the shell text.
+  {placeholder} into a reference to its variable in one pass, so no value is ever part of the shell text, and
+  the reference keeps the quoting it was written in (a placeholder inside double quotes stays one word).
 """
 
 from __future__ import annotations
@@ -205,14 +209,49 @@ def _extensions(name, key_usage, extended_key_usage, sans):
     return '\n'.join(lines)
 
 
-def signing_request(name, pem):
-    """What the signing host signs for kubeadm's certificate `name`, from the CSR `pem` and the name's profile."""
+def _san_key(san):
+    """`DNS:x` or `IP:y` as compared with an allow-list: DNS names without case, IP addresses as addresses."""
+    kind, _, value = san.partition(':')
+    if kind == 'IP':
+        return ('IP', ipaddress.ip_address(value))
+    return ('DNS', value.lower())
+
+
+def _allowed_key(entry):
+    """An allow-list entry (a DNS name or an IP address, as the inventory writes it) as _san_key has it."""
+    if not isinstance(entry, str) or not entry.strip():
+        raise AnsibleFilterError('external_ca_allowed_sans: %r is neither a DNS name nor an IP address' % (entry,))
+    entry = entry.strip()
+    for prefix in ('DNS:', 'IP:'):
+        if entry.startswith(prefix):
+            return _san_key(entry)
+    try:
+        return ('IP', ipaddress.ip_address(entry))
+    except ValueError:
+        return ('DNS', entry.lower())
+
+
+def _check_allowed(name, sans, allowed):
+    """Every SAN on the node's allow-list (when it has one): a wildcard or another node's name only if listed."""
+    if not allowed:
+        return
+    permitted = set(_allowed_key(a) for a in allowed)
+    outside = [san for san in sans if _san_key(san) not in permitted]
+    if outside:
+        _refuse(name, 'its CSR asks for %s, which the node\'s external_ca_allowed_sans does not list (another node\'s '
+                'name, a wildcard, an address it does not have?)' % ', '.join(outside))
+
+
+def signing_request(name, pem, allowed_sans=None):
+    """What the signing host signs for kubeadm's certificate `name`, from the CSR `pem` and the name's profile; with
+    `allowed_sans` (the node's allow-list), only SANs on it."""
     profile = PROFILES.get(name) if isinstance(name, str) else None
     if profile is None:
         _refuse(repr(name), 'it is not one of kubeadm\'s certificates (%s)' % ', '.join(sorted(PROFILES)))
     csr = _load_csr(name, pem)
     subject, common_name = _subject(name, profile, csr)
     sans = _sans(name, profile, csr)
+    _check_allowed(name, sans, allowed_sans)
     if profile.common_name is NODE_NAME and 'DNS:%s' % common_name not in sans:
         _refuse(name, 'its CSR\'s common name %r is not among its DNS SANs; kubeadm\'s etcd certificates name the '
                 'node in both' % common_name)
@@ -231,8 +270,11 @@ def signing_request(name, pem):
     }
 
 
-def external_ca_requests(names, csr_dir):
-    """signing_request for each name, reading NAME.csr in csr_dir on the controller (fetched from the node)."""
+def external_ca_requests(names, csr_dir, allowed_sans=None):
+    """signing_request for each name, reading NAME.csr in csr_dir on the controller (fetched from the node), with
+    the node's SAN allow-list (empty or None: SANs are checked for their form only)."""
+    if allowed_sans is not None and not isinstance(allowed_sans, list):
+        raise AnsibleFilterError('external_ca_allowed_sans must be a list, not %r' % (allowed_sans,))
     requests = []
     for name in names:
         if not isinstance(name, str) or name not in PROFILES:
@@ -243,15 +285,40 @@ def external_ca_requests(names, csr_dir):
                 pem = f.read(65536)
         except (IOError, OSError) as e:
             raise AnsibleFilterError('external_ca: cannot read the CSR fetched from the node, %s: %s' % (path, e))
-        requests.append(signing_request(name, pem))
+        requests.append(signing_request(name, pem, allowed_sans))
     return requests
 
 
 def external_ca_command(command):
-    """external_ca_sign_command with each {placeholder} replaced by "$KUBEADM_CERTS_<PLACEHOLDER>", in one pass."""
+    """external_ca_sign_command with each {placeholder} replaced by a reference to "$KUBEADM_CERTS_<PLACEHOLDER>", in
+    one pass, keeping the shell's quoting as written: outside quotes the reference is quoted ("$KUBEADM_CERTS_CSR",
+    one word whatever the value), inside double quotes it is ${KUBEADM_CERTS_CSR} (already one word there; quoting
+    it again would close the user's quotes and split the value), and inside single quotes, where the shell expands
+    nothing, a placeholder is refused."""
     if not isinstance(command, str):
         raise AnsibleFilterError('external_ca_sign_command must be a string, not %r' % (command,))
-    return _PLACEHOLDER.sub(lambda m: '"$KUBEADM_CERTS_%s"' % m.group(1).upper(), command)
+    out, quote, i = [], None, 0
+    while i < len(command):
+        c = command[i]
+        placeholder = _PLACEHOLDER.match(command, i) if quote != "'" else None
+        if quote == "'" and _PLACEHOLDER.match(command, i):
+            raise AnsibleFilterError(
+                'external_ca_sign_command: %s is inside single quotes, where the shell expands nothing; write it '
+                'outside quotes or inside double quotes' % _PLACEHOLDER.match(command, i).group(0))
+        if placeholder:
+            variable = 'KUBEADM_CERTS_%s' % placeholder.group(1).upper()
+            out.append('${%s}' % variable if quote == '"' else '"$%s"' % variable)
+            i = placeholder.end()
+            continue
+        if c == '\\' and quote != "'":
+            out.append(command[i:i + 2])
+            i += 2
+            continue
+        if c in ('"', "'") and quote in (None, c):
+            quote = None if quote == c else c
+        out.append(c)
+        i += 1
+    return ''.join(out)
 
 
 class FilterModule(object):

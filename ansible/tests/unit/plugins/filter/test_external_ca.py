@@ -163,3 +163,50 @@ def test_placeholders_become_environment_references_in_one_pass():
     # every placeholder's reference is a fixed string: no value can end up in the command text
     for p in f.PLACEHOLDERS:
         assert f.external_ca_command('{%s}' % p) == '"$KUBEADM_CERTS_%s"' % p.upper()
+
+
+def test_a_placeholder_keeps_the_quoting_it_is_written_in():
+    # inside double quotes: one word already; "$VAR" there would close the user's quotes and split a value
+    assert f.external_ca_command('sign "{csr}" -o "{cert}.pem" "CN={name} x"') == (
+        'sign "${KUBEADM_CERTS_CSR}" -o "${KUBEADM_CERTS_CERT}.pem" "CN=${KUBEADM_CERTS_NAME} x"')
+    # an escaped quote does not open or close anything; an escaped brace is no placeholder
+    assert f.external_ca_command('echo \\" {csr} \\{csr}') == 'echo \\" "$KUBEADM_CERTS_CSR" \\{csr}'
+    assert f.external_ca_command('x "a \\" {csr}"') == 'x "a \\" ${KUBEADM_CERTS_CSR}"'
+    with pytest.raises(AnsibleFilterError, match="{csr} is inside single quotes"):
+        f.external_ca_command("sign '{csr}'")
+    assert f.external_ca_command("sign '{unknown}' {csr}") == "sign '{unknown}' \"$KUBEADM_CERTS_CSR\""
+
+
+def test_a_quoted_placeholder_runs_as_one_word_in_the_shell(tmp_path):
+    import subprocess
+    command = f.external_ca_command('printf "[%s]" "{csr}" {csr} "pre-{cert}-post"')
+    env = {'KUBEADM_CERTS_CSR': 'a b  c', 'KUBEADM_CERTS_CERT': '*', 'PATH': '/usr/bin:/bin'}
+    out = subprocess.run(['/bin/sh', '-c', command], env=env, cwd=str(tmp_path), capture_output=True, text=True)
+    assert out.stdout == '[a b  c][a b  c][pre-*-post]', (command, out)
+
+
+APISERVER_SANS = dict(dns=('cp1', 'kubernetes', 'kubernetes.default'), ips=('10.96.0.1', '192.0.2.11'))
+CP1_ALLOWED = ['cp1', 'kubernetes', 'Kubernetes.Default', '10.96.0.1', 'IP:192.0.2.11', 'localhost', '127.0.0.1',
+               '::1']
+
+
+def test_with_an_allow_list_a_node_gets_only_its_own_names_signed():
+    r = f.signing_request('apiserver', csr_pem('kube-apiserver', **APISERVER_SANS), CP1_ALLOWED)
+    assert r['sans'] == ['DNS:cp1', 'DNS:kubernetes', 'DNS:kubernetes.default', 'IP:10.96.0.1', 'IP:192.0.2.11']
+    assert f.signing_request('etcd-peer', csr_pem('cp1', **ETCD), CP1_ALLOWED + ['0:0::1'])['ca'] == 'etcd-ca'
+    for dns, ips, why in [
+        (('cp1', 'cp2'), (), 'DNS:cp2, which the node'),  # another node's name
+        (('cp1', '*.example.com'), (), r'DNS:\*\.example\.com'),  # a wildcard
+        (('cp1',), ('192.0.2.12',), 'IP:192.0.2.12'),  # another node's address
+    ]:
+        with pytest.raises(AnsibleFilterError, match=why):
+            f.signing_request('apiserver', csr_pem('kube-apiserver', dns=dns, ips=ips), CP1_ALLOWED)
+    # the etcd certificates' common name is a DNS SAN too: another node's name is refused there as well
+    with pytest.raises(AnsibleFilterError, match='DNS:cp2'):
+        f.signing_request('etcd-server', csr_pem('cp2', dns=('cp2',)), CP1_ALLOWED)
+    # no allow-list: the form alone is checked, as before
+    assert f.signing_request('apiserver', csr_pem('kube-apiserver', dns=('cp2',)))['sans'] == ['DNS:cp2']
+    with pytest.raises(AnsibleFilterError, match='neither a DNS name nor an IP address'):
+        f.signing_request('apiserver', csr_pem('kube-apiserver', dns=('cp1',)), ['cp1', ''])
+    with pytest.raises(AnsibleFilterError, match='must be a list'):
+        f.external_ca_requests(['apiserver'], '/nonexistent', 'cp1')
