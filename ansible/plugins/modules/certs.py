@@ -234,9 +234,12 @@ options:
     description:
       - O(state=restart) how to restart a component.
       - V(static_pod) is kubeadm's way. It moves the manifest out of O(manifests_dir) into the holding dir
-        C(tmp/kubeadm-certs-paused-manifests) beside it (the roles' holding dir), waits until the process is gone, puts the manifest back with the
-        annotation C(kubeadm-certs.k8s-pki.io/restartedAt) changed (a new pod UID, so the kubelet's crash backoff
-        does not apply), and waits until it runs again. Anything failing puts the manifest back at once, unchanged.
+        C(tmp/kubeadm-certs-paused-manifests) beside it (the roles' holding dir, used only when root owns it with mode
+        0700), waits until no process of the component runs, puts the manifest back with the annotation
+        C(kubeadm-certs.k8s-pki.io/restartedAt) changed (one line edited as text, every other byte kept; a new pod
+        UID, so the kubelet's crash backoff does not apply), and waits until a process of the new pod runs (its
+        cgroup's pod UID; a crash restart of the old pod is not it). Anything failing puts the manifest back at once,
+        unchanged.
       - V(crictl) stops the component's containers with C(crictl stop); V(systemd) runs C(systemctl restart NAME);
         V(command) runs O(restart_command); V(none) restarts nothing and reports what is stale.
       - A tool the method needs that is missing fails the task before anything is restarted.
@@ -726,12 +729,16 @@ restarts:
       type: str
       sample: static_pod
     pid_before:
-      description: Its process id before; null when it was not running.
+      description:
+        - The process the restart replaced (the one that ran when it began, a crash restart of the old pod included);
+          null when it was not running.
       returned: always
       type: int
       sample: 4711
     pid_after:
-      description: Its new process id, once it ran again, healthy and using the certificates on disk.
+      description:
+        - Its new process, once it ran again, healthy (answered by its own listener) and using the certificates on
+          disk. With V(static_pod), a process of the new pod that started after the manifest went back.
       returned: always
       type: int
       sample: 5120
