@@ -375,6 +375,10 @@ echo "== 7 schedule (at ${SECONDS}s)"
 cat >"$work/schedule.json" <<EOF
 {"schedule_manage_systemd": false, "schedule_binary_path": "$work/sched/{{ inventory_hostname }}/bin/kubeadm-certs",
  "schedule_systemd_dir": "$work/sched/{{ inventory_hostname }}/systemd",
+ "schedule_bash_completion_path": "$work/sched/{{ inventory_hostname }}/share/bash-completion/completions/kubeadm-certs",
+ "schedule_zsh_completion_path": "$work/sched/{{ inventory_hostname }}/share/zsh/site-functions/_kubeadm-certs",
+ "schedule_fish_completion_path": "$work/sched/{{ inventory_hostname }}/share/fish/vendor_completions.d/kubeadm-certs.fish",
+ "schedule_man_page_path": "$work/sched/{{ inventory_hostname }}/share/man/man1/kubeadm-certs.1",
  "schedule_restart_method": "command", "schedule_renew_before": "400d", "schedule_timeout": 60,
  "schedule_certificates": ["scheduler.conf", "super-admin.conf"],
  "schedule_restart_command": "$work/restart-real.sh {{ node_root }} {{ node_ip }} \\"\$KUBEADM_CERTS_COMPONENT\\"",
@@ -392,6 +396,23 @@ check "timer slots follow the formula: alpha's nodes 30 min apart, beta on its o
   grep -qxF 'OnCalendar=$(slot alpha 2)' $work/sched/a-cp3/systemd/kubeadm-certs-renew.timer &&
   grep -qxF 'OnCalendar=$(slot beta 0)' $work/sched/b-cp1/systemd/kubeadm-certs-renew.timer"
 check "the installed binary is the collection's module binary" cmp -s "$bin" "$work/sched/a-cp2/bin/kubeadm-certs"
+help_files_as_printed() { # NODE: the completions and man page on the node are what its binary prints, mode 0644
+  local share=$work/sched/$1/share b=$work/sched/$1/bin/kubeadm-certs
+  cmp -s <("$b" completions bash) "$share/bash-completion/completions/kubeadm-certs" &&
+    cmp -s <("$b" completions zsh) "$share/zsh/site-functions/_kubeadm-certs" &&
+    cmp -s <("$b" completions fish) "$share/fish/vendor_completions.d/kubeadm-certs.fish" &&
+    cmp -s <("$b" man) "$share/man/man1/kubeadm-certs.1" &&
+    [ "$(stat -c %a "$share/man/man1/kubeadm-certs.1")" = 644 ] &&
+    grep -q -- '--cert-dir' "$share/bash-completion/completions/kubeadm-certs" &&
+    grep -q '^\.TH kubeadm-certs 1' "$share/man/man1/kubeadm-certs.1"
+}
+for n in a-cp1 b-cp1; do
+  check "$n: the bash, zsh and fish completions and the man page are next to the binary, as it prints them" \
+    help_files_as_printed "$n"
+done
+check "a second run of the role runs" play schedule-again k8s_pki.kubeadm.schedule -e "@$work/schedule.json"
+check "... and changes nothing on any node (units, binary, completions, man page)" \
+  test "$(grep -cE '^(a|b)-cp[0-9] +: ok=[0-9]+ +changed=0 ' "$work/log/schedule-again.log")" = 4
 unit=$work/sched/a-cp1/systemd/kubeadm-certs-renew.service
 check "the service runs the binary alone: a renew, then a restart, nothing else" test \
   "$(grep '^ExecStart=' "$unit" | cut -d' ' -f1,2)" = \
