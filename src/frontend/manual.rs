@@ -52,7 +52,7 @@ fn bash_states_spelled_alike(name: &str, script: Vec<u8>) -> Vec<u8> {
 }
 
 /// What each exit code means (the command line's contract, README "The command line").
-pub const EXIT_STATUS: [(u8, &str); 5] = [
+const EXIT_STATUS: [(u8, &str); 5] = [
     (0, "Success."),
     (
         EXIT_FAILED,
