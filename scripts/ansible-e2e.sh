@@ -429,9 +429,11 @@ for n in a-cp1 b-cp1; do
   check "$n: the bash, zsh and fish completions and the man page are next to the binary, as it prints them" \
     help_files_as_printed "$n"
 done
-check "a second run of the role runs" play schedule-again k8s_pki.kubeadm.schedule -e "@$work/schedule.json"
-check "... and changes nothing on any node (units, binary, completions, man page)" \
-  test "$(grep -cE '^(a|b)-cp[0-9] +: ok=[0-9]+ +changed=0 ' "$work/log/schedule-again.log")" = 4
+# one node of each cluster: the whole play again takes 40 s on a loaded two-core machine
+check "a second run of the role runs (a-cp1, b-cp1)" \
+  play schedule-again k8s_pki.kubeadm.schedule -e "@$work/schedule.json" --limit a-cp1,b-cp1
+check "... and changes nothing on either node (units, binary, completions, man page)" \
+  test "$(grep -cE '^(a-cp1|b-cp1) +: ok=[0-9]+ +changed=0 ' "$work/log/schedule-again.log")" = 2
 unit=$work/sched/a-cp1/systemd/kubeadm-certs-renew.service
 check "the service runs the binary alone: a renew, then a restart, nothing else" test \
   "$(grep '^ExecStart=' "$unit" | cut -d' ' -f1,2)" = \
