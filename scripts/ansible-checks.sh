@@ -11,11 +11,19 @@
 #      itself before this script)
 #   5. ansible-doc renders the module (every option and return value the contract names) and lists it, the
 #      roles and their entry points, without a warning, also with the built binaries in place
-#   6. scripts/ansible-e2e.sh: the action plugin, roles and playbooks against kubeadm-made PKIs, with the binary
-#      built in 4 (with --build) or target/release, which the e2e always builds first, unless --no-e2e
+#   6. Galaxy: LICENSE in the collection, CHANGELOG.rst as antsibull-changelog generates it from
+#      changelogs/, galaxy-importer on the built tarball (scripts/galaxy-importer.cfg) with no error and no warning
+#      but the notice of the sanity ignore files (each checked to hold only certs.py's missing-gplv3-license entry)
+#   7. AWX: ansible-builder create turns examples/awx/execution-environment.yml into a build context holding the
+#      tarball (no image build: no registry here); ansible-builder introspect reads meta/execution-environment.yml
+#   8. Prometheus: promtool check rules on examples/prometheus/kubeadm-certs.rules.yml
+#   9. scripts/ansible-e2e.sh: the action plugin, roles and playbooks against kubeadm-made PKIs, with the binary
+#      built in 4 (with --build) or target/release, which the e2e always builds first, unless --no-e2e; it also
+#      runs the alert rules' promtool test on the textfiles its check playbooks write (scripts/alert-rules-test.sh)
 #
 # Installs what is missing: ansible (with ansible-core), ansible-lint (PyPI), and the offline stand-in for the pip
 # bootstrap script ansible-test downloads from a host this machine cannot reach (it calls Python's ensurepip).
+# galaxy-importer, antsibull-changelog, ansible-builder and promtool come from scripts/setup.sh all.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-python3}
@@ -36,6 +44,9 @@ if ! command -v ansible-lint >/dev/null || ! command -v ansible-test >/dev/null 
 fi
 ansible --version | sed -n 1p
 ansible-lint --version 2>/dev/null | sed -n 1p | sed 's/\x1b\[[0-9;]*m//g'
+for t in galaxy-importer antsibull-changelog ansible-builder promtool; do
+  command -v "$t" >/dev/null || fail "no $t on PATH: scripts/setup.sh all installs it, PATH=\$(scripts/setup.sh path) finds it"
+done
 
 # ansible-test bootstraps pip into each sanity virtualenv with a script from ci-files.testing.ansible.com.
 pip_version=$("$PY" - <<'PY'
@@ -140,7 +151,61 @@ if [ -d "$repo/ansible/bin" ]; then
 fi
 
 step "ansible-galaxy collection build"
-ansible-galaxy collection build --output-path "$tmp/dist" "$coll" || fail "ansible-galaxy collection build"
+# with the binaries when ansible/bin has them (the tarball `make collection` makes), else without
+tree=$coll; [ -d "$tmp/built/ansible_collections/k8s_pki/kubeadm" ] && tree=$tmp/built/ansible_collections/k8s_pki/kubeadm
+ansible-galaxy collection build --output-path "$tmp/dist" "$tree" || fail "ansible-galaxy collection build"
+version=$(sed -n 's/^version: *//p' "$coll/galaxy.yml")
+tarball=$tmp/dist/k8s_pki-kubeadm-$version.tar.gz
+
+step "Galaxy: licence, CHANGELOG.rst from the fragments, galaxy-importer on the tarball"
+t0=$SECONDS
+cmp -s "$repo/LICENSE" "$coll/LICENSE" || fail "ansible/LICENSE is not the repository's LICENSE"
+tar -tzf "$tarball" >"$tmp/tarball.list"
+for f in LICENSE CHANGELOG.rst meta/execution-environment.yml meta/ee-requirements.txt; do
+  grep -qx "$f" "$tmp/tarball.list" || fail "$(basename "$tarball") lacks $f"
+done
+(cd "$coll" && antsibull-changelog lint) || fail "antsibull-changelog lint: a fragment in ansible/changelogs/fragments or changelog.yaml is malformed"
+(cd "$coll" && antsibull-changelog generate --output "$tmp/CHANGELOG.rst" --output-format rst) || fail "antsibull-changelog generate"
+cmp -s "$tmp/CHANGELOG.rst" "$coll/CHANGELOG.rst" ||
+  fail "ansible/CHANGELOG.rst is not what antsibull-changelog generates from changelogs/changelog.yaml (run antsibull-changelog release in ansible/): $(diff "$coll/CHANGELOG.rst" "$tmp/CHANGELOG.rst" | head -20)"
+# galaxy-importer: Galaxy's import, configured by scripts/galaxy-importer.cfg (no ansible-test, no second lint); it
+# writes importer_result.json into the current directory
+(cd "$tmp" && GALAXY_IMPORTER_CONFIG=$repo/scripts/galaxy-importer.cfg galaxy-importer "$tarball") >"$tmp/galaxy-importer.log" 2>&1 ||
+  fail "galaxy-importer refused $(basename "$tarball"): $(tail -20 "$tmp/galaxy-importer.log")"
+grep -qx 'Importer processing completed successfully' "$tmp/galaxy-importer.log" ||
+  fail "galaxy-importer did not complete: $(tail -20 "$tmp/galaxy-importer.log")"
+# Zero errors and zero warnings, but one: Galaxy notes every sanity ignore file, and the collection needs one per
+# ansible-core version for the single entry ansible-lint's production profile permits, certs.py's missing GPLv3
+# header (the collection is Apache-2.0). Each file must hold that entry and nothing else.
+notes='WARNING: Ignore files skip ansible-test sanity tests, found ignore-2\.[0-9]+\.txt with 1 statement\(s\)'
+others=$(grep -E '^(WARNING|ERROR)' "$tmp/galaxy-importer.log" | grep -vxE "$notes" || true)
+[ -z "$others" ] || fail "galaxy-importer: $others"
+for f in "$coll"/tests/sanity/ignore-*.txt; do
+  [ "$(sed 's/ *#.*//' "$f")" = "plugins/modules/certs.py validate-modules:missing-gplv3-license" ] ||
+    fail "$f holds more than certs.py's missing-gplv3-license entry, which galaxy-importer's notice is let through for"
+done
+echo "$(sed -n 's/^Importing with //p' "$tmp/galaxy-importer.log"): $(basename "$tarball") imported, 0 errors, 0 warnings" \
+  "but the notice of $(grep -cxE "$notes" "$tmp/galaxy-importer.log") sanity ignore file(s) ($((SECONDS - t0)) s)"
+
+step "AWX: the execution environment's build context and what the collection asks of it (ansible-builder)"
+t0=$SECONDS
+# examples/awx/execution-environment.yml takes the tarball from ../../dist/, here $tmp/dist
+ansible-builder create -f "$tmp/examples/awx/execution-environment.yml" --context "$tmp/ee" >"$tmp/ee.log" 2>&1 ||
+  fail "ansible-builder create: $(cat "$tmp/ee.log")"
+! grep -q 'No matches' "$tmp/ee.log" && cmp -s "$tarball" "$tmp/ee/_build/collections/$(basename "$tarball")" ||
+  fail "examples/awx: the build context lacks $(basename "$tarball") (do execution-environment.yml and requirements.yml name version $version?): $(cat "$tmp/ee.log")"
+grep -qx "  - name: collections/$(basename "$tarball")" "$tmp/ee/_build/requirements.yml" ||
+  fail "examples/awx/requirements.yml does not install collections/$(basename "$tarball")"
+grep -q '^FROM ' "$tmp/ee"/[CD]*file || fail "ansible-builder create wrote no Containerfile/Dockerfile"
+# meta/execution-environment.yml: Python's cryptography for the external_ca filters, no system package
+asked=$(ansible-builder introspect --sanitize "$tmp" | sed 1d)
+[ "$(python3 -c 'import sys, yaml; d = yaml.safe_load(sys.stdin); print(d["python"], d["system"])' <<<"$asked")" = \
+  "['cryptography  # from collection k8s_pki.kubeadm'] []" ] || fail "ansible-builder introspect: $asked"
+echo "build context for $(sed -n 's/^ARG EE_BASE_IMAGE=//p' "$tmp/ee"/[CD]*file) with $(basename "$tarball");" \
+  "the collection asks for cryptography and no system package ($((SECONDS - t0)) s)"
+
+step "Prometheus: the alert rules (promtool check rules; scripts/alert-rules-test.sh tests them in the end to end)"
+promtool check rules "$repo/examples/prometheus/kubeadm-certs.rules.yml" || fail "promtool check rules"
 
 if [ "$e2e" = 1 ]; then
   step "end to end (scripts/ansible-e2e.sh)"

@@ -8,7 +8,7 @@
 #   1 action plugin   picks the x86_64 binary, caches uname as a fact, passes check mode and diff, fails clearly on
 #                     an unknown platform and on an unknown parameter
 #   2 check           fleet table (every node, sorted by residual time), Prometheus textfiles whose timestamps
-#                     match openssl's, the threshold fails the play
+#                     match openssl's and that say when the check ran, the threshold fails the play
 #   3 renew --check   shows would_renew and diffs and the restart it would do, changes no file, restarts nothing
 #   4 renew           serial, every node renewed; what is stale after it restarts through the module's restart
 #                     engine (method command): a-cp1's kube-apiserver really restarted, waited for (/proc, /readyz)
@@ -20,9 +20,12 @@
 #                     anything is signed; a CA that signs with the wrong key is refused and nothing changes; a signing
 #                     command (placeholders as environment variables) and openssl -extfile with the real (off-node)
 #                     CA keys: installed, chained, keys match, externally managed
-#   7 schedule        timer slots follow the documented formula; the service's two commands (the binary alone)
-#                     renew, skip an absent entry, and restart a-cp1's stale kube-apiserver holding the cluster's
-#                     Lease (taken and released through the real apiserver)
+#   7 schedule        timer slots follow the documented formula; the binary's completions and man page installed
+#                     as it prints them, a second run changing nothing; a-cp1's textfile names its stale
+#                     kube-apiserver, and the alert rules pass promtool's test on the textfiles' series
+#                     (scripts/alert-rules-test.sh); the service's two commands (the binary
+#                     alone) renew, skip an absent entry, and restart a-cp1's stale kube-apiserver holding the
+#                     cluster's Lease (taken and released through the real apiserver)
 #
 #   8 non-root        scripts/ansible-nonroot.sh: a controller user without sudo rights runs external_ca and check
 #                     (needs root to create that user: skipped, and said so, otherwise)
@@ -148,6 +151,10 @@ want=$(date -u -d "$(openssl x509 -noout -enddate -in "$work/nodes/a-cp2/etc/kub
 check "Prometheus textfile: 13 series per node, apiserver's timestamp equals openssl's NotAfter" \
   bash -c "[ \$(grep -c '^kubeadm_certs_expiration_timestamp_seconds{' '$prom') = 13 ] &&
     grep -qx 'kubeadm_certs_expiration_timestamp_seconds{node=\"a-cp2\",name=\"apiserver\",ca=\"ca\",cluster=\"alpha\"} $want' '$prom'"
+checked=$(sed -n 's/^kubeadm_certs_check_timestamp_seconds{node="a-cp2",cluster="alpha"} //p' "$prom")
+check "... and when the check ran (within this run), no component series where nothing runs" \
+  bash -c "[ -n '$checked' ] && [ '$checked' -ge $(( $(date +%s) - SECONDS )) ] && [ '$checked' -le $(date +%s) ] &&
+    ! grep -q '^kubeadm_certs_component_stale' '$prom'"
 if play check-fail k8s_pki.kubeadm.check -e kubeadm_certs_fail_within=400d; then bad "a 400d threshold fails the check"; else
   check "a 400d threshold fails the check and names what expires" \
     grep -q "40 certificate(s) or CA(s) expire within 400d: alpha/a-cp1 " "$work/log/check-fail.log"
@@ -375,6 +382,10 @@ echo "== 7 schedule (at ${SECONDS}s)"
 cat >"$work/schedule.json" <<EOF
 {"schedule_manage_systemd": false, "schedule_binary_path": "$work/sched/{{ inventory_hostname }}/bin/kubeadm-certs",
  "schedule_systemd_dir": "$work/sched/{{ inventory_hostname }}/systemd",
+ "schedule_bash_completion_path": "$work/sched/{{ inventory_hostname }}/share/bash-completion/completions/kubeadm-certs",
+ "schedule_zsh_completion_path": "$work/sched/{{ inventory_hostname }}/share/zsh/site-functions/_kubeadm-certs",
+ "schedule_fish_completion_path": "$work/sched/{{ inventory_hostname }}/share/fish/vendor_completions.d/kubeadm-certs.fish",
+ "schedule_man_page_path": "$work/sched/{{ inventory_hostname }}/share/man/man1/kubeadm-certs.1",
  "schedule_restart_method": "command", "schedule_renew_before": "400d", "schedule_timeout": 60,
  "schedule_certificates": ["scheduler.conf", "super-admin.conf"],
  "schedule_restart_command": "$work/restart-real.sh {{ node_root }} {{ node_ip }} \\"\$KUBEADM_CERTS_COMPONENT\\"",
@@ -382,6 +393,18 @@ cat >"$work/schedule.json" <<EOF
 EOF
 check "k8s_pki.kubeadm.schedule installs binary, service and timer" \
   play schedule k8s_pki.kubeadm.schedule -e "@$work/schedule.json"
+# the stale kube-apiserver in a-cp1's textfile, and the alert rules against the textfiles the check playbook wrote
+mkdir -p "$work/textfiles-stale/a-cp1"
+check "the check playbook's textfile on a-cp1 says its kube-apiserver is stale, its etcd not" bash -c "
+  ansible-playbook -i '$e2e/inventory.yml' --limit a-cp1 k8s_pki.kubeadm.check \
+    -e 'kubeadm_certs_textfile_dir=$work/textfiles-stale/{{ inventory_hostname }}' > '$work/log/check-stale.log' 2>&1 &&
+  grep -qx 'kubeadm_certs_component_stale{node=\"a-cp1\",component=\"kube-apiserver\",cluster=\"alpha\"} 1' \
+    '$work/textfiles-stale/a-cp1/kubeadm_certs.prom' &&
+  grep -qx 'kubeadm_certs_component_stale{node=\"a-cp1\",component=\"etcd\",cluster=\"alpha\"} 0' \
+    '$work/textfiles-stale/a-cp1/kubeadm_certs.prom'"
+check "alert rules (promtool check and test) fire on the textfiles' series as their thresholds say" \
+  "$repo/scripts/alert-rules-test.sh" "$work/textfiles-stale/a-cp1/kubeadm_certs.prom" \
+  "$work"/textfiles/{a-cp2,a-cp3,b-cp1}/kubeadm_certs.prom
 slot() { # the documented formula: 02:00 + (first 8 hex digits of sha1(cluster) mod 240) + index x 30, mod 1440
   local off=$(( 16#$(printf '%s' "$1" | sha1sum | cut -c1-8) % 240 )) m
   m=$(( (120 + off + $2 * 30) % 1440 )); printf '*-*-* %02d:%02d:00' $((m / 60)) $((m % 60))
@@ -401,6 +424,25 @@ check "a multi-line restart command is refused, naming the setting, and no unit 
   [ "$0" != 0 ] && grep -q "schedule_restart_command holds a control character" "$1" &&
   [ "$(cat "$2/"* | sha256sum)" = "$3" ]' \
   "$newline_rc" "$work/log/schedule-newline.log" "$work/sched/a-cp1/systemd" "$units_before"
+help_files_as_printed() { # NODE: the completions and man page on the node are what its binary prints, mode 0644
+  local share=$work/sched/$1/share b=$work/sched/$1/bin/kubeadm-certs
+  cmp -s <("$b" completions bash) "$share/bash-completion/completions/kubeadm-certs" &&
+    cmp -s <("$b" completions zsh) "$share/zsh/site-functions/_kubeadm-certs" &&
+    cmp -s <("$b" completions fish) "$share/fish/vendor_completions.d/kubeadm-certs.fish" &&
+    cmp -s <("$b" man) "$share/man/man1/kubeadm-certs.1" &&
+    [ "$(stat -c %a "$share/man/man1/kubeadm-certs.1")" = 644 ] &&
+    grep -q -- '--cert-dir' "$share/bash-completion/completions/kubeadm-certs" &&
+    grep -q '^\.TH kubeadm-certs 1' "$share/man/man1/kubeadm-certs.1"
+}
+for n in a-cp1 b-cp1; do
+  check "$n: the bash, zsh and fish completions and the man page are next to the binary, as it prints them" \
+    help_files_as_printed "$n"
+done
+# one node of each cluster: the whole play again takes 40 s on a loaded two-core machine
+check "a second run of the role runs (a-cp1, b-cp1)" \
+  play schedule-again k8s_pki.kubeadm.schedule -e "@$work/schedule.json" --limit a-cp1,b-cp1
+check "... and changes nothing on either node (units, binary, completions, man page)" \
+  test "$(grep -cE '^(a-cp1|b-cp1) +: ok=[0-9]+ +changed=0 ' "$work/log/schedule-again.log")" = 2
 unit=$work/sched/a-cp1/systemd/kubeadm-certs-renew.service
 check "the service runs the binary alone: a renew, then a restart, nothing else" test \
   "$(grep '^ExecStart=' "$unit" | cut -d' ' -f1,2)" = \

@@ -11,8 +11,10 @@
 #      a dozen random kills); its summaries are printed at the end of the stage; then examples/demo.sh, the
 #      README's first command
 #   2. the collection: `make collection` (x86_64 + aarch64 binaries, glibc 2.17 floor), the aarch64 binary
-#      under qemu-aarch64, ansible-lint (production), ansible-test sanity, ansible-doc, the roles end to end,
-#      the module binary kept on each node over real SSH (scripts/binary-cache-test.sh)
+#      under qemu-aarch64, ansible-lint (production), ansible-test sanity, ansible-doc, Galaxy's import of the
+#      tarball (galaxy-importer) and its CHANGELOG.rst, the AWX execution environment's build context
+#      (ansible-builder), the roles end to end with the alert rules' promtool test on their textfiles, the module
+#      binary kept on each node over real SSH (scripts/binary-cache-test.sh)
 #   3. Molecule: default, ha, external_ca, schedule on docker (scripts/molecule-tests.sh); their images are built
 #      in the background from the Rust stage on (after the Kubernetes binaries), see images_in_background
 #

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use super::manual;
 use crate::duration::{self, Span};
 use crate::error::Error;
 use crate::kubeadm_config::KubeadmConfig;
@@ -33,9 +34,24 @@ pub const EXIT_FAILED_CHANGED: u8 = 4;
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: TopCommand,
 }
 
+#[derive(Subcommand)]
+enum TopCommand {
+    // boxed: a parsed command is a few hundred bytes, `completions` and `man` one byte at most
+    #[command(flatten)]
+    Pki(Box<Command>),
+    /// Print the completion script for a shell (the schedule role installs them next to the binary on the nodes)
+    Completions {
+        #[arg(value_enum)]
+        shell: manual::Shell,
+    },
+    /// Print the man page (roff): `kubeadm-certs man | man -l -`
+    Man,
+}
+
+/// The commands that act on a PKI: each becomes a `Request` for the engine.
 #[derive(Subcommand)]
 enum Command {
     /// Show when each certificate and CA expires (kubeadm certs check-expiration)
@@ -348,8 +364,8 @@ enum Print {
 }
 
 /// The request and how to print its outcome, per command (a `kubelet-client` name picks the kubelet's path).
-fn request(cli: Cli) -> Result<(Request, Print), Error> {
-    match cli.command {
+fn request(command: Command) -> Result<(Request, Print), Error> {
+    match command {
         Command::Check(a) => check(a),
         Command::Renew(a) if wants_kubelet_client("renew", &a.names)? => renew_kubelet_client(a),
         Command::Csr(a) if wants_kubelet_client("csr", &a.names)? => csr_kubelet_client(a),
@@ -602,16 +618,21 @@ fn text_for(out: &Outcome, how: &Print) -> String {
 
 /// Writes to stdout; a reader that went away (`kubeadm-certs check | head -3`) is not an error: the
 /// work is done and the exit code still says how it went.
-fn emit(text: &str) {
+fn emit(bytes: &[u8]) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush());
+    let _ = stdout.write_all(bytes).and_then(|_| stdout.flush());
 }
 
 /// `name` is one of the command line's subcommands (or `help`): `kubeadm-certs NAME` alone is that command,
 /// never an Ansible args file of that name. Taken from the parser, so a new subcommand cannot be missed.
 pub fn is_subcommand(name: &str) -> bool {
-    name == "help" || <Cli as clap::CommandFactory>::command().get_subcommands().any(|c| c.get_name() == name)
+    name == "help" || parser().get_subcommands().any(|c| c.get_name() == name)
+}
+
+/// The parser's definitions, which the completions and the man page are generated from.
+fn parser() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
@@ -622,10 +643,21 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
-    let result = request(cli).and_then(|(req, how)| crate::run(&req, Utc::now()).map(|out| (out, how)));
+    let command = match cli.command {
+        TopCommand::Pki(command) => *command,
+        TopCommand::Completions { shell } => {
+            emit(&manual::completions(shell, parser()));
+            return ExitCode::SUCCESS;
+        }
+        TopCommand::Man => {
+            emit(&manual::man_page(parser()));
+            return ExitCode::SUCCESS;
+        }
+    };
+    let result = request(command).and_then(|(req, how)| crate::run(&req, Utc::now()).map(|out| (out, how)));
     match result {
         Ok((out, how)) => {
-            emit(&text_for(&out, &how));
+            emit(text_for(&out, &how).as_bytes());
             // check's stdout is kubeadm's document, byte for byte: what it cannot hold goes to stderr
             if matches!(how, Print::Check(_)) {
                 for w in &out.warnings {

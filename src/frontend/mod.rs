@@ -2,3 +2,4 @@
 
 pub mod ansible;
 pub mod cli;
+pub mod manual;
