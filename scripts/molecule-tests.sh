@@ -4,7 +4,9 @@
 # module binary from this tree every time (molecule/shared/collection.sh: cargo is incremental; an older binary
 # is never reused) and makes the collection importable, then runs `molecule test` for each scenario (default:
 # default ha external_ca schedule), side by side (MOLECULE_JOBS=1: one after the other; ha first, the others once
-# its cluster has formed). A scenario whose cluster could not be formed runs once more (never one that failed later).
+# its cluster has formed). A scenario whose cluster could not be formed (its prepare step, kubeadm init and join alone:
+# no code of this project runs there) runs once more; a failure in any later step is never retried. A scenario that
+# left no result counts as failed.
 # Prints each scenario's wall time and a closing "N passed, N failed" line; exits 1 when any scenario failed.
 #
 # Each scenario's full output goes to .cache/molecule-logs/SCENARIO.log; a failing scenario's last 200 lines are
@@ -65,8 +67,9 @@ molecule_test() {  # SCENARIO: one `molecule test`, its output in $LOGS/SCENARIO
   molecule test -s "$1" >"$LOGS/$1.log" 2>&1
 }
 # A scenario whose cluster could not be formed (its prepare step: kubeadm init/join on the node containers, before
-# any of this project's code runs) is run once more, and the summary says so with the first attempt's log. A failure
-# in any later step, where the collection runs, is never retried.
+# any of this project's code runs; what the product must do before converge is the side_effect step) is run once
+# more, and the summary says so with the first attempt's log. A failure in any later step, where the collection
+# runs, is never retried.
 failed_forming() {  # SCENARIO: true when its log shows that the prepare step failed
   grep -qE "\[$1 > prepare\] Executed: Failed|$1 ➜ prepare: Executed: Failed" "$LOGS/$1.log" 2>/dev/null
 }
@@ -87,9 +90,9 @@ run_one() {  # SCENARIO: molecule test (again once when forming failed), wall ti
 # adds an etcd member, and etcd has no quorum until the new member runs) are what a loaded machine breaks. In a CI
 # run where all four formed their clusters at once, cp2's new etcd member never answered and the join waited 33
 # minutes. Starting the others after ha's prepare costs little: ha is the longest scenario by minutes.
-formed() {  # SCENARIO: true once its prepare (forming the cluster) is over: its log reached converge, or it ended
-  # (Molecule writes "[ha > converge]" without colours, "ha ➜ converge" with them)
-  grep -qE "\[$1 > converge\]|$1 ➜ converge" "$LOGS/$1.log" 2>/dev/null || [ -f "$LOGS/$1.result" ]
+formed() {  # SCENARIO: true once its prepare (forming the cluster) is over: its log reached the next step, or it ended
+  # (Molecule writes "[ha > side_effect]" without colours, "ha ➜ side_effect" with them)
+  grep -qE "\[$1 > (side_effect|converge)\]|$1 ➜ (side_effect|converge)" "$LOGS/$1.log" 2>/dev/null || [ -f "$LOGS/$1.result" ]
 }
 ordered=()
 for s in "${SCENARIOS[@]}"; do [ "$s" = ha ] && ordered=(ha "${ordered[@]}") || ordered+=("$s"); done
@@ -108,10 +111,14 @@ for s in "${ordered[@]}"; do
 done
 wait
 for s in "${SCENARIOS[@]}"; do
-  read -r rc took <"$LOGS/$s.result"
+  rc=missing; took=0
+  [ -s "$LOGS/$s.result" ] && read -r rc took <"$LOGS/$s.result"
   again=
-  [ -f "$LOGS/$s.first-forming.log" ] && again=" (its first cluster did not form: $LOGS/$s.first-forming.log)"
-  if [ "$rc" -eq 0 ]; then
+  [ -f "$LOGS/$s.first-forming.log" ] && again=" (retried once: the first attempt's prepare step, forming the cluster \
+with kubeadm init/join, failed before any of this project's code ran; its log: $LOGS/$s.first-forming.log)"
+  if [ "$rc" = missing ]; then
+    failed=$((failed + 1)); summary+=("$s: FAILED: it left no result (killed?), log: $LOGS/$s.log")
+  elif [ "$rc" -eq 0 ]; then
     passed=$((passed + 1)); summary+=("$s: passed in ${took} s$again")
   elif [ "$rc" -eq 127 ] && [ "$took" -eq 0 ]; then
     failed=$((failed + 1)); summary+=("$s: missing")

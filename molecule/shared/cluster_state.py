@@ -3,6 +3,8 @@
 what the cluster looks like and prints one JSON document the scenarios assert on:
 
   nodes: {NODE: {"ready": bool}}
+  leaders: {"kube-controller-manager": NODE, "kube-scheduler": NODE}: who holds each leader-election Lease (its
+         holderIdentity is "NODE_UUID"; None when nobody does)
   pods:  {"COMPONENT/NODE": {uid, phase, ready, started_at, restart_count, restarted_at}}
          one entry per control-plane static pod (its mirror pod in kube-system):
            uid            the mirror pod's UID: a new one means the kubelet made a new pod from a changed or
@@ -11,6 +13,9 @@ what the cluster looks like and prints one JSON document the scenarios assert on
            restart_count  crash restarts inside this pod
            restarted_at   the kubeadm-certs.k8s-pki.io/restartedAt annotation a static_pod restart sets
                           (epoch seconds, fraction dropped) or None
+           static_uid     the static pod's own UID (the kubelet's hash of its manifest, the mirror pod's
+                          kubernetes.io/config.mirror annotation): the pod UID in its processes' cgroup paths
+           container_id   the running container's ID (containerd), or None
 
   cluster_state.py NODE_IP
 Prints no key material (the client key goes to a 0600 temporary file that is removed).
@@ -64,12 +69,18 @@ def main():
         ctx.load_cert_chain(cert, key)
         nodes = get(ctx, "/api/v1/nodes")
         pods = get(ctx, "/api/v1/namespaces/kube-system/pods?labelSelector=tier%3Dcontrol-plane")
+        leases = get(ctx, "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases")
     finally:
         for name in os.listdir(tmp):
             os.unlink(os.path.join(tmp, name))
         os.rmdir(tmp)
 
-    out = {"nodes": {}, "pods": {}}
+    out = {"nodes": {}, "pods": {}, "leaders": {}}
+    for lease in leases["items"]:
+        name = lease["metadata"]["name"]
+        if name in ("kube-controller-manager", "kube-scheduler"):
+            holder = lease["spec"].get("holderIdentity") or ""
+            out["leaders"][name] = holder.rsplit("_", 1)[0] or None
     for n in nodes["items"]:
         ready = [c for c in n["status"].get("conditions", []) if c["type"] == "Ready"]
         out["nodes"][n["metadata"]["name"]] = {"ready": bool(ready) and ready[0]["status"] == "True"}
@@ -85,6 +96,8 @@ def main():
             "started_at": epoch(running.get("startedAt")) if running else None,
             "restart_count": statuses[0].get("restartCount", 0),
             "restarted_at": epoch((p["metadata"].get("annotations") or {}).get(ANNOTATION)),
+            "static_uid": (p["metadata"].get("annotations") or {}).get("kubernetes.io/config.mirror"),
+            "container_id": (statuses[0].get("containerID") or "").partition("://")[2] or None,
         }
     print(json.dumps(out, indent=1, sort_keys=True))
 
