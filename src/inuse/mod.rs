@@ -9,7 +9,7 @@ pub mod stale;
 
 use std::collections::BTreeSet;
 
-use crate::inventory::{CertSpec, Component};
+use crate::inventory::{CaId, CertSpec, Component};
 use crate::pki::Layout;
 use crate::report::rfc3339;
 use crate::report::{ComponentReport, Outcome};
@@ -74,9 +74,27 @@ pub fn restart_after(
 /// Fills in what a writing run reports about the components after it: `components` (as `check` shows
 /// them) and `restart` (see [`restart_after`]), for the certificates it changed (or, in check mode, would).
 pub fn settle(out: &mut Outcome, layout: &Layout, changed: &[&'static CertSpec], check_mode: bool) {
-    let used: BTreeSet<Component> = changed.iter().flat_map(|s| s.used_by.iter().copied()).collect();
-    let at_start: BTreeSet<Component> =
-        changed.iter().flat_map(|s| s.used_by.iter().copied().filter(|c| !s.reloaded_by.contains(c))).collect();
+    settle_with_cas(out, layout, changed, &[], check_mode)
+}
+
+/// [`settle`] for a run that also renewed CA certificates (`cas`): their readers count as a certificate's do.
+pub fn settle_with_cas(
+    out: &mut Outcome,
+    layout: &Layout,
+    changed: &[&'static CertSpec],
+    cas: &[CaId],
+    check_mode: bool,
+) {
+    let readers = changed
+        .iter()
+        .map(|s| (s.used_by, s.reloaded_by))
+        .chain(cas.iter().map(|c| (c.spec().used_by, c.spec().reloaded_by)));
+    let mut used = BTreeSet::new();
+    let mut at_start = BTreeSet::new();
+    for (used_by, reloaded_by) in readers {
+        used.extend(used_by.iter().copied());
+        at_start.extend(used_by.iter().copied().filter(|c| !reloaded_by.contains(c)));
+    }
     let findings = stale::look(layout);
     let restart = restart_after(&findings, &used, &at_start, check_mode);
     out.restart = restart.iter().map(|r| r.name).collect();

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::probe;
 use super::proc::{self, Process};
-use crate::inventory::{CERTIFICATES, CertSpec, Component};
+use crate::inventory::{CAS, CERTIFICATES, Component, Listener};
 use crate::pki::Layout;
 use crate::pki::cert::Certificate;
 
@@ -26,17 +26,28 @@ pub struct Finding {
     pub reason: String,
 }
 
-/// The inventory entries `component` reads, with the path on disk and the path its command line names
-/// (only those it names: an apiserver without etcd TLS names no etcd client certificate).
-fn files_of(layout: &Layout, p: &Process) -> Vec<(&'static CertSpec, std::path::PathBuf)> {
-    CERTIFICATES
-        .iter()
-        .filter(|s| s.used_by.contains(&p.component))
-        .filter_map(|s| {
-            let ours = layout.location(s).path().to_path_buf();
-            p.path_for(&ours).map(|_| (s, ours))
-        })
-        .collect()
+/// One file of the inventory as a component reads it: a certificate (or kubeconfig), or a CA certificate.
+struct Read {
+    name: &'static str,
+    /// The component reads it again while running.
+    reloads: bool,
+    /// Where it serves it, if it does.
+    served_on: Option<Listener>,
+}
+
+/// The inventory's files `component` reads (certificates, kubeconfigs, CA certificates), with the path on
+/// disk, those its command line names only (an apiserver without etcd TLS names no etcd client certificate).
+fn files_of(layout: &Layout, p: &Process) -> Vec<(Read, std::path::PathBuf)> {
+    let c = p.component;
+    let certificates = CERTIFICATES.iter().filter(|s| s.used_by.contains(&c)).map(|s| {
+        let read = Read { name: s.name, reloads: s.reloaded_by.contains(&c), served_on: s.served_on };
+        (read, layout.location(s).path().to_path_buf())
+    });
+    let cas = CAS.iter().filter(|s| s.used_by.contains(&c)).map(|s| {
+        let read = Read { name: s.name, reloads: s.reloaded_by.contains(&c), served_on: None };
+        (read, layout.ca_paths(s).0)
+    });
+    certificates.chain(cas).filter(|(_, ours)| p.path_for(ours).is_some()).collect()
 }
 
 /// Milliseconds: a restart and a renewal can fall in the same second.
@@ -52,7 +63,7 @@ fn modified(path: &Path) -> Option<DateTime<Utc>> {
 fn why_stale(layout: &Layout, p: &Process) -> Vec<String> {
     let mut why = Vec::new();
     for (spec, path) in files_of(layout, p) {
-        let reloads = spec.reloaded_by.contains(&p.component);
+        let reloads = spec.reloads;
         if let Some(ep) = spec.served_on.and_then(|l| probe::endpoint(p, l)) {
             let served = probe::served_certificate(&ep)
                 .and_then(|der| Certificate::from_der(&path, &der).map(|c| c.serial_hex).map_err(|e| e.to_string()));
