@@ -7,7 +7,7 @@ use super::describe::ca_rows;
 use super::diff;
 use crate::commit::{self, FileWrite};
 use crate::error::Result;
-use crate::inventory::CertSpec;
+use crate::inventory::{CaId, CertSpec};
 use crate::pki::cert::Certificate;
 use crate::pki::{Layout, Pki};
 use crate::report::{CertReport, Outcome};
@@ -33,7 +33,20 @@ pub(super) fn close(
     check_mode: bool,
     now: DateTime<Utc>,
 ) {
+    close_with_cas(out, pki, layout, changed, &[], check_mode, now)
+}
+
+/// [`close`] for a run that also renewed (or would renew) the CA certificates `cas`.
+pub(super) fn close_with_cas(
+    out: &mut Outcome,
+    pki: &Pki,
+    layout: &Layout,
+    changed: &[&'static CertSpec],
+    cas: &[CaId],
+    check_mode: bool,
+    now: DateTime<Utc>,
+) {
     out.certificate_authorities = ca_rows(pki, now);
-    crate::inuse::settle(out, layout, changed, check_mode);
+    crate::inuse::settle_with_cas(out, layout, changed, cas, check_mode);
     out.changed |= !out.renewed.is_empty();
 }

@@ -2,6 +2,7 @@
 //! the PKI (`pki`), decides (`plan`), builds new certificates (`sign`), checks them (`issued`) and hands
 //! the files to `commit`, which writes all or nothing.
 
+pub mod ca_renew;
 pub mod check;
 pub mod csr;
 pub mod csr_dir;
