@@ -351,6 +351,44 @@ fn a_certificate_renewed_with_its_ca_is_signed_as_the_new_ca_and_may_outlive_the
     assert_eq!(ca_data(&pki, "admin.conf"), pki.read("pki/ca.crt"));
 }
 
+#[test]
+fn a_kubeconfig_naming_its_ca_by_file_is_left_as_it_is_and_named_unless_the_file_is_ca_crt() {
+    let pki = std_pki();
+    // kubelet.conf as after kubeadm's kubelet-finalize, its CA by file: another file, then ca.crt itself
+    let with_ca_file = |file: &str| {
+        let text = String::from_utf8(pki.read("kubelet.conf")).unwrap();
+        let text: String = text
+            .lines()
+            .map(|l| match l.trim_start().starts_with("certificate-authority") {
+                true => format!("    certificate-authority: {file}"),
+                false => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(pki.kube().join("kubelet.conf"), text + "\n").unwrap();
+        pki.read("kubelet.conf")
+    };
+    let elsewhere = with_ca_file("/etc/kubernetes/elsewhere/ca.crt");
+    let (code, out, err) = run_on(&pki, &["renew", "ca", "--force", "-o", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v = json_of(&out);
+    assert_eq!(pki.read("kubelet.conf"), elsewhere, "left as it is");
+    let kubelet = pki.kube().join("kubelet.conf").display().to_string();
+    let warning =
+        v["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).find(|w| w.starts_with(&kubelet));
+    assert!(
+        warning.is_some_and(|w| w.contains("names its CA by file (/etc/kubernetes/elsewhere/ca.crt), left as it is")),
+        "{out}"
+    );
+    assert!(!ca_row(&v, "ca")["kubeconfigs"].as_array().unwrap().iter().any(|k| k == &kubelet), "{out}");
+    // naming ca.crt itself: the renewed file is what it reads, nothing to say
+    let own = with_ca_file(pki.certs().join("ca.crt").to_str().unwrap());
+    let (code, out, err) = run_on(&pki, &["renew", "ca", "--force", "-o", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(pki.read("kubelet.conf"), own);
+    assert!(!out.contains(&format!("{kubelet}: cluster")), "{out}");
+}
+
 /// A second control-plane node of the same cluster (the CAs of `first`), made by kubeadm with mkpki.sh's CA_FROM.
 fn second_node(first: &Pki, node: &str, ip: &str) -> Pki {
     let pki = Pki { dir: tempfile::tempdir().unwrap() };
