@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::inventory::{CERTIFICATES, CaId, CertSpec, Storage};
 use crate::pki::cert::{Certificate, pem_encode};
 use crate::pki::kubeconfig::{self, ClientCertificate};
-use crate::pki::{self, Keys, Layout, Links, Pki, verify};
+use crate::pki::{self, Ca, Keys, Layout, Links, Pki, verify};
 use crate::report::{Action, Outcome, rfc3339};
 use crate::request::CaRenewal;
 
@@ -38,8 +38,6 @@ pub struct Due {
     pub old: Certificate,
     /// The new one: given (`--ca-cert`), or issued by [`build`]; `None` in check mode until then.
     pub new: Option<Certificate>,
-    /// Where the given certificate came from.
-    pub given: Option<PathBuf>,
     /// Kubeconfig files whose `certificate-authority-data` follows (or would), filled in by [`follow`].
     pub kubeconfigs: Vec<PathBuf>,
 }
@@ -63,6 +61,13 @@ fn cannot_renew(id: CaId, path: &Path, why: impl Into<String>) -> Error {
     Error::cannot_renew(id.name(), path, why.into())
 }
 
+/// What a CA named comes to: kept (why), or due (why, the new certificate's validity, and the certificate itself
+/// when it was given).
+enum Verdict {
+    Keep(String),
+    Due { reason: String, not_before: DateTime<Utc>, not_after: DateTime<Utc>, given: Option<Box<Certificate>> },
+}
+
 /// Decides each CA `req` names: due when its residual time is below `renew_before` or when forced (a given
 /// certificate: when it differs from the one on disk). Refuses, naming the file and what to do instead, a CA
 /// that is missing, one whose key is not here (kubeadm's external CA: only its owner can issue it again), a
@@ -76,56 +81,16 @@ pub fn decide(req: &CaRenewal, force: bool, pki: &Pki, now: DateTime<Utc>) -> Re
             .cert
             .as_ref()
             .ok_or_else(|| Error::MissingRequested { name: id.name().into(), path: ca.cert_path.clone() })?;
-        let (reason, not_before, not_after, new) = match &req.given {
-            Some(file) => {
-                let given = read_given(id, file, old, now)?;
-                if given.der == old.der {
-                    let why =
-                        format!("{} already is {} (serial {})", ca.cert_path.display(), file.display(), old.serial_hex);
-                    plan.decisions.push((id, Some(why)));
-                    continue;
-                }
-                let reason = format!("given {} (serial {})", file.display(), given.serial_hex);
-                (reason, given.not_before, given.not_after, Some(given))
+        let verdict = match &req.given {
+            Some(file) => given(id, file, old, &ca.cert_path, now)?,
+            None => due_here(req, force, ca, old, now)?,
+        };
+        let (reason, not_before, not_after, given) = match verdict {
+            Verdict::Keep(why) => {
+                plan.decisions.push((id, Some(why)));
+                continue;
             }
-            None => {
-                if !ca.has_key {
-                    return Err(cannot_renew(
-                        id,
-                        &ca.key_path,
-                        format!(
-                            "its key is not on this node, only its certificate {} (kubeadm's external-CA mode): a CA \
-                             certificate is issued again with its own key, by whoever holds it. Have the CA's owner \
-                             renew it with the same key, then install that certificate here with `kubeadm-certs renew \
-                             {} --ca-cert FILE`",
-                            ca.cert_path.display(),
-                            id.name()
-                        ),
-                    ));
-                }
-                let residual = (old.not_after - now).num_seconds();
-                let reason = if residual < req.renew_before.seconds() {
-                    let when = if residual < 0 {
-                        "expired".to_string()
-                    } else {
-                        format!("expires in {}", duration::human(residual))
-                    };
-                    format!("{when}, within renew_before {}", req.renew_before)
-                } else if force {
-                    "forced".to_string()
-                } else {
-                    let why = format!(
-                        "expires in {}, not within renew_before {}",
-                        duration::human(residual),
-                        req.renew_before
-                    );
-                    plan.decisions.push((id, Some(why)));
-                    continue;
-                };
-                // whole seconds, as a certificate holds them
-                let now = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
-                (reason, now - BACKDATE, now + req.validity.as_chrono(), None)
-            }
+            Verdict::Due { reason, not_before, not_after, given } => (reason, not_before, not_after, given),
         };
         if not_after < old.not_after && !force {
             return Err(cannot_renew(
@@ -147,12 +112,65 @@ pub fn decide(req: &CaRenewal, force: bool, pki: &Pki, now: DateTime<Utc>) -> Re
             not_before,
             not_after,
             old: old.clone(),
-            new,
-            given: req.given.clone(),
+            new: given.map(|g| *g),
             kubeconfigs: Vec::new(),
         });
     }
     Ok(plan)
+}
+
+/// A CA certificate given (`--ca-cert FILE`): due when it is not the one on disk.
+fn given(id: CaId, file: &Path, old: &Certificate, on_disk: &Path, now: DateTime<Utc>) -> Result<Verdict> {
+    let given = read_given(id, file, old, now)?;
+    if given.der == old.der {
+        return Ok(Verdict::Keep(format!(
+            "{} already is {} (serial {})",
+            on_disk.display(),
+            file.display(),
+            old.serial_hex
+        )));
+    }
+    Ok(Verdict::Due {
+        reason: format!("given {} (serial {})", file.display(), given.serial_hex),
+        not_before: given.not_before,
+        not_after: given.not_after,
+        given: Some(Box::new(given)),
+    })
+}
+
+/// A CA to issue again here: due below `renew_before` or forced, refused when its key is not on this node.
+fn due_here(req: &CaRenewal, force: bool, ca: &Ca, old: &Certificate, now: DateTime<Utc>) -> Result<Verdict> {
+    let id = ca.spec.id;
+    if !ca.has_key {
+        return Err(cannot_renew(
+            id,
+            &ca.key_path,
+            format!(
+                "its key is not on this node, only its certificate {} (kubeadm's external-CA mode): a CA certificate \
+                 is issued again with its own key, by whoever holds it. Have the CA's owner renew it with the same \
+                 key, then install that certificate here with `kubeadm-certs renew {} --ca-cert FILE`",
+                ca.cert_path.display(),
+                id.name()
+            ),
+        ));
+    }
+    let residual = (old.not_after - now).num_seconds();
+    let reason = if residual < req.renew_before.seconds() {
+        let when =
+            if residual < 0 { "expired".to_string() } else { format!("expires in {}", duration::human(residual)) };
+        format!("{when}, within renew_before {}", req.renew_before)
+    } else if force {
+        "forced".to_string()
+    } else {
+        return Ok(Verdict::Keep(format!(
+            "expires in {}, not within renew_before {}",
+            duration::human(residual),
+            req.renew_before
+        )));
+    };
+    // whole seconds, as a certificate holds them
+    let now = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+    Ok(Verdict::Due { reason, not_before: now - BACKDATE, not_after: now + req.validity.as_chrono(), given: None })
 }
 
 /// A CA certificate given to install (`--ca-cert FILE`): this CA's, issued again with its key (by

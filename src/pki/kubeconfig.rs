@@ -320,3 +320,45 @@ impl Kubeconfig {
             .map_err(|e| Error::invalid(&self.path, format!("cannot serialize kubeconfig: {e}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::cert::pem_encode;
+
+    /// The CA certificate is swapped where a cluster holds it, alone or in a bundle whose other certificates stay in
+    /// their order; a cluster naming a file and one holding another CA are reported, not changed.
+    #[test]
+    fn the_old_ca_is_swapped_in_every_cluster_that_holds_it_and_nothing_else_changes() {
+        let (old, new, other) = (b"old ca".as_slice(), b"new ca".as_slice(), b"another ca".as_slice());
+        let data = |pems: &[&[u8]]| B64.encode(pems.iter().map(|d| pem_encode("CERTIFICATE", d)).collect::<String>());
+        let kubeconfig = |c: &str| {
+            format!(
+                "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    server: https://a:6443\n  name: a\n\
+                 - cluster:\n    certificate-authority: /etc/x/ca.crt\n  name: b\n\
+                 - cluster:\n    certificate-authority-data: {c}\n  name: c\n\
+                 - cluster:\n    certificate-authority-data: {}\n  name: d\ncurrent-context: x\nkind: Config\n",
+                data(&[other, old]),
+                data(&[old])
+            )
+        };
+        let text = kubeconfig(&data(&[other]));
+        let path = Path::new("k.conf");
+        let found = with_ca_replaced(path, text.as_bytes(), old, new).unwrap();
+        assert_eq!(found.replaced, ["a", "d"]);
+        assert_eq!(found.files, [("b".to_string(), "/etc/x/ca.crt".to_string())]);
+        assert_eq!(found.others, ["c"]);
+        let doc: Value = serde_norway::from_slice(&found.contents.unwrap()).unwrap();
+        let ca = |i: usize| doc["clusters"][i]["cluster"]["certificate-authority-data"].as_str().map(String::from);
+        assert_eq!(ca(0), Some(data(&[other, new])), "the bundle's order kept, the old one replaced");
+        assert_eq!(ca(2), Some(data(&[other])));
+        assert_eq!(ca(3), Some(data(&[new])));
+        assert_eq!(doc["clusters"][0]["cluster"]["server"].as_str(), Some("https://a:6443"));
+        assert_eq!(doc["current-context"].as_str(), Some("x"));
+        // nothing holds it: no new contents
+        assert!(with_ca_replaced(path, text.as_bytes(), b"absent", new).unwrap().contents.is_none());
+        let bad = kubeconfig("not-base64");
+        let e = with_ca_replaced(path, bad.as_bytes(), old, new).map(|f| f.replaced).unwrap_err().to_string();
+        assert!(e.contains("cluster \"c\""), "{e}");
+    }
+}
