@@ -2,7 +2,8 @@
 //! same list as a table of handlers). Everything else (check, renew, csr, install) walks this table;
 //! supporting a new kubeadm certificate is one row.
 
-/// The three CAs of a kubeadm control plane. kubeadm never renews them (10-year lifetime).
+/// The three CAs of a kubeadm control plane. kubeadm never renews them (10-year lifetime); `renew ca` issues
+/// one again with its own key (`engine::ca_renew`), only when named.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CaId {
     Ca,
@@ -16,13 +17,46 @@ pub struct CaSpec {
     pub name: &'static str,
     /// `<cert dir>/<base>.crt` and `.key`
     pub base: &'static str,
+    /// The components whose command line names the CA certificate file (kubeadm's flags: kube-apiserver
+    /// `--client-ca-file`, `--requestheader-client-ca-file`, `--etcd-cafile`; kube-controller-manager
+    /// `--client-ca-file`, `--requestheader-client-ca-file`, `--root-ca-file`, `--cluster-signing-cert-file`;
+    /// etcd `--trusted-ca-file`, `--peer-trusted-ca-file`).
+    pub used_by: &'static [Component],
+    /// Of `used_by`, those that read it again while running, for every use they make of it (the rest hold
+    /// the CA certificate they read at start). See docs/in-use.md, "After a CA renewal", for the sources.
+    pub reloaded_by: &'static [Component],
+    /// kubeadm's kubeconfig files (in the kubeconfig dir) that embed this CA as `certificate-authority-data`:
+    /// a renewal of the CA rewrites them in the same transaction.
+    pub kubeconfigs: &'static [&'static str],
 }
 
 /// Sorted by name, as kubeadm prints them.
 pub const CAS: &[CaSpec] = &[
-    CaSpec { id: CaId::Ca, name: "ca", base: "ca" },
-    CaSpec { id: CaId::EtcdCa, name: "etcd-ca", base: "etcd/ca" },
-    CaSpec { id: CaId::FrontProxyCa, name: "front-proxy-ca", base: "front-proxy-ca" },
+    CaSpec {
+        id: CaId::Ca,
+        name: "ca",
+        base: "ca",
+        used_by: &[Component::KubeApiserver, Component::KubeControllerManager],
+        // kube-controller-manager's --client-ca-file and its CSR signer reload, its --root-ca-file does not
+        reloaded_by: &[Component::KubeApiserver],
+        kubeconfigs: &["admin.conf", "controller-manager.conf", "kubelet.conf", "scheduler.conf", "super-admin.conf"],
+    },
+    CaSpec {
+        id: CaId::EtcdCa,
+        name: "etcd-ca",
+        base: "etcd/ca",
+        used_by: &[Component::Etcd, Component::KubeApiserver],
+        reloaded_by: &[],
+        kubeconfigs: &[],
+    },
+    CaSpec {
+        id: CaId::FrontProxyCa,
+        name: "front-proxy-ca",
+        base: "front-proxy-ca",
+        used_by: &[Component::KubeApiserver, Component::KubeControllerManager],
+        reloaded_by: &[Component::KubeApiserver, Component::KubeControllerManager],
+        kubeconfigs: &[],
+    },
 ];
 
 impl CaId {
@@ -31,6 +65,13 @@ impl CaId {
     }
     pub fn name(self) -> &'static str {
         self.spec().name
+    }
+    /// The CA of a name as typed (`ca`, `etcd-ca`, `front-proxy-ca`).
+    pub fn parse(name: &str) -> Option<CaId> {
+        CAS.iter().find(|c| c.name == name).map(|c| c.id)
+    }
+    pub fn known_names() -> String {
+        CAS.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
     }
 }
 

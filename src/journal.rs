@@ -6,8 +6,9 @@
 //!
 //! Replaying renames files over the PKI, so a journal is trusted only as far as it is one `commit` could
 //! have written for this PKI: every target must be a file kubeadm-certs writes (a certificate, key or
-//! kubeconfig of kubeadm's inventory in the cert, etcd or kubeconfig dir, a CSR or its key in this run's CSR
-//! dir, or a backup of one of them), every temp and rollback link must carry the name `commit` gives them
+//! kubeconfig of kubeadm's inventory in the cert, etcd or kubeconfig dir, a CA certificate (never a CA key),
+//! a kubeconfig whose CA data follows a renewed CA, a CSR or its key in this run's CSR dir, or a backup of
+//! one of them), every temp and rollback link must carry the name `commit` gives them
 //! beside their target, and the file is at most [`crate::pki::MAX_FILE_BYTES`]. Anything else (a `../` out of the PKI, a
 //! CA key, bytes that are not a journal line) refuses the whole journal before anything is renamed.
 
@@ -17,7 +18,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::inventory::CERTIFICATES;
+use crate::inventory::{CAS, CERTIFICATES};
 use crate::pki::{Layout, Links, read_file};
 
 /// The suffixes of `commit`'s temp files and rollback links: the only names, besides the targets, a journal
@@ -149,6 +150,15 @@ impl Names {
                 add(&dir.join(format!("{}.key", spec.name)));
             }
         }
+        // a CA renewal: the CA certificate (its key is never written) and the kubeconfigs embedding it
+        for ca in CAS {
+            add(&layout.ca_paths(ca).0);
+            for file in ca.kubeconfigs {
+                add(&layout.kubeconfig_dir.join(file));
+            }
+        }
+        files.sort();
+        files.dedup();
         Names { files }
     }
 
@@ -158,7 +168,7 @@ impl Names {
         let (base, backup) = self.base_of(&e.target).ok_or_else(|| {
             format!(
                 "{shown} is not a file kubeadm-certs writes (the certificates, keys and kubeconfigs of kubeadm's PKI \
-                 in the cert, etcd and kubeconfig dirs, CSRs in this run's --csr-dir, and their backups; a journal \
+                 in the cert, etcd and kubeconfig dirs, its CA certificates but never a CA key, CSRs in this run's --csr-dir, and their backups; a journal \
                  of an interrupted `csr` run is completed by `csr` with the same --csr-dir)"
             )
         })?;

@@ -5,7 +5,8 @@
 //!   `certs check-expiration` and `certs renew all` leave them out (renewal `manager.go`: etcd entries only with
 //!   `Etcd.Local`).
 //! - `certificateValidityPeriod` and `encryptionAlgorithm` (v1beta4, kubeadm 1.31+): what `kubeadm certs renew`
-//!   issues there, so the defaults of `--validity` and of the key algorithm of new keys.
+//!   issues there, so the defaults of `--validity` and of the key algorithm of new keys;
+//!   `caCertificateValidityPeriod` (v1beta4) the lifetime of a renewed CA (`renew ca`).
 //! - `apiServer.certSANs`, `etcd.local.serverCertSANs` / `peerCertSANs`: SANs the certificates must carry; a
 //!   certificate lacking one has drifted from the configuration (`check` says so; `renew` adds the apiserver's).
 
@@ -24,6 +25,7 @@ pub struct KubeadmConfig {
     pub path: PathBuf,
     pub external_etcd: bool,
     pub validity: Option<Span>,
+    pub ca_validity: Option<Span>,
     pub key_algorithm: Option<KeyAlgorithm>,
     pub apiserver_sans: Vec<San>,
     pub etcd_server_sans: Vec<San>,
@@ -62,10 +64,12 @@ impl KubeadmConfig {
                 })
                 .collect()
         };
-        let validity = match c.get("certificateValidityPeriod").and_then(Value::as_str) {
-            None => None,
-            Some(s) => Some(duration::parse(s).map_err(|e| bad(format!("certificateValidityPeriod: {e}")))?),
+        let period = |field: &str| match c.get(field).and_then(Value::as_str) {
+            None => Ok(None),
+            Some(s) => duration::parse(s).map(Some).map_err(|e| bad(format!("{field}: {e}"))),
         };
+        let validity = period("certificateValidityPeriod")?;
+        let ca_validity = period("caCertificateValidityPeriod")?;
         let key_algorithm = match c.get("encryptionAlgorithm").and_then(Value::as_str) {
             None => None,
             Some(s) => Some(KeyAlgorithm::parse(s).ok_or_else(|| {
@@ -79,6 +83,7 @@ impl KubeadmConfig {
             path: path.to_path_buf(),
             external_etcd: c.get("etcd").and_then(|e| e.get("external")).is_some_and(|x| !x.is_null()),
             validity,
+            ca_validity,
             key_algorithm,
             apiserver_sans: sans(c.get("apiServer").and_then(|a| a.get("certSANs")), "apiServer.certSANs")?,
             etcd_server_sans: sans(local.and_then(|l| l.get("serverCertSANs")), "etcd.local.serverCertSANs")?,
@@ -144,18 +149,21 @@ mod tests {
     fn a_v1beta4_cluster_configuration_gives_validity_algorithm_external_etcd_and_sans() {
         let text = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n---\n\
                     apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n\
-                    certificateValidityPeriod: 2160h0m0s\nencryptionAlgorithm: ECDSA-P256\n\
+                    certificateValidityPeriod: 2160h0m0s\ncaCertificateValidityPeriod: 43800h0m0s\n\
+                    encryptionAlgorithm: ECDSA-P256\n\
                     apiServer:\n  certSANs: [api.example.com, 192.0.2.10]\n\
                     etcd:\n  external:\n    endpoints: [https://192.0.2.20:2379]\n";
         let c = KubeadmConfig::parse(Path::new("c.yaml"), text.as_bytes()).unwrap();
         assert!(c.external_etcd);
         assert_eq!(c.validity, Some(Span::days(90)));
+        assert_eq!(c.ca_validity, Some(Span::days(1825)));
         assert_eq!(c.key_algorithm, Some(KeyAlgorithm::EcdsaP256));
         assert_eq!(c.sans_for("apiserver").len(), 2);
         let none =
             KubeadmConfig::parse(Path::new("c.yaml"), b"apiVersion: kubeadm.k8s.io/v1beta2\nkind: InitConfiguration\n")
                 .unwrap();
         assert!(!none.external_etcd && none.validity.is_none() && none.key_algorithm.is_none());
+        assert!(none.ca_validity.is_none());
         let err = KubeadmConfig::parse(
             Path::new("c.yaml"),
             b"apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nencryptionAlgorithm: DSA\n",

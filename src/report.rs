@@ -63,11 +63,25 @@ pub struct CaReport {
     pub name: &'static str,
     pub path: String,
     pub subject: Option<String>,
+    pub serial: Option<String>,
+    pub not_before: Option<String>,
     pub not_after: Option<String>,
     pub residual_seconds: Option<i64>,
     pub residual: Option<String>,
     pub externally_managed: bool,
     pub missing: bool,
+    /// `renew` of a CA named: what became of it (renewed, would_renew, none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The kubeconfig files whose `certificate-authority-data` followed the renewed CA (or would).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kubeconfigs: Vec<String>,
+    /// A renewed CA: when the certificate it replaced expires. A component that read the old one only at start
+    /// keeps verifying with it (same key) until then, and must restart before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_not_after: Option<String>,
 }
 
 /// `state: csr`: what a signer needs to know per request (a CSR carries no usages: the CA decides).
@@ -223,9 +237,13 @@ pub struct Outcome {
 #[derive(Clone, Debug, Default)]
 pub struct Settle {
     pub changed: Vec<&'static crate::inventory::CertSpec>,
+    /// CA certificates renewed (or that would be): their readers count as a certificate's do.
+    pub cas: Vec<crate::inventory::CaId>,
     pub check_mode: bool,
     /// `msg` goes on to say what to restart and why (renew's does).
     pub name_restarts: bool,
+    /// Said after what to restart, when something is (a CA renewal: until when the old certificate still works).
+    pub restart_note: Option<String>,
 }
 
 /// A time as every report shows it: RFC 3339, whole seconds, UTC (`Z`).

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::duration::Span;
 use crate::error::{Error, Result};
-use crate::inventory::{self, CERTIFICATES, CertSpec};
+use crate::inventory::{self, CERTIFICATES, CaId, CertSpec};
 use crate::pki::Layout;
 use crate::pki::key::KeyAlgorithm;
 
@@ -17,6 +17,13 @@ pub const DEFAULT_KUBECONFIG_DIR: &str = "/etc/kubernetes";
 pub const DEFAULT_KUBELET_DIR: &str = "/var/lib/kubelet";
 pub const DEFAULT_RENEW_BEFORE: Span = Span::days(90);
 pub const DEFAULT_VALIDITY: Span = Span::days(365);
+/// kubeadm's CA lifetime (`constants.CACertificateValidityPeriod`, 87600h; v1beta4's `caCertificateValidityPeriod`
+/// default): what a CA renewal issues unless told otherwise.
+pub const DEFAULT_CA_VALIDITY: Span = Span::days(3650);
+/// A CA is due when less than a year is left: a certificate it signs after that is cut short to its expiry (with
+/// the leaves' one-year validity), so waiting for the leaves' 90 days would shorten every renewal of the last
+/// nine months. The time also covers what a CA renewal needs beyond this node (docs/in-use.md).
+pub const DEFAULT_CA_RENEW_BEFORE: Span = Span::days(365);
 /// How long a run waits for another run holding the PKI lock (a timer and a human at once).
 pub const DEFAULT_LOCK_TIMEOUT: Span = Span(60);
 
@@ -40,6 +47,13 @@ impl Selection {
         }
         let mut specs: Vec<&'static CertSpec> = Vec::new();
         for name in names {
+            if CaId::parse(name).is_some() {
+                return Err(Error::Usage(format!(
+                    "{name} is a CA: only renew takes it (kubeadm-certs renew {name}; module state renew); the other \
+                     commands take certificates ({})",
+                    inventory::known_names()
+                )));
+            }
             let spec = inventory::find(name)
                 .ok_or_else(|| Error::UnknownName { name: name.to_string(), known: inventory::known_names() })?;
             if !specs.iter().any(|s| s.name == spec.name) {
@@ -50,6 +64,27 @@ impl Selection {
         specs.sort_by_key(|s| s.name);
         Ok(Selection { specs, explicit: true })
     }
+}
+
+/// `renew`'s names: kubeadm's certificates (`all`, or those named) and the CAs named. A CA is never part of
+/// `all`; naming only CAs selects no certificate.
+pub fn renew_names<S: AsRef<str>>(names: &[S]) -> Result<(Selection, Vec<CaId>)> {
+    let mut cas = Vec::new();
+    let mut rest = Vec::new();
+    for name in names.iter().map(|s| s.as_ref().trim()).filter(|s| !s.is_empty()) {
+        match CaId::parse(name) {
+            Some(ca) if !cas.contains(&ca) => cas.push(ca),
+            Some(_) => {}
+            None => rest.push(name),
+        }
+    }
+    cas.sort();
+    let selection = if rest.is_empty() && !cas.is_empty() {
+        Selection { specs: Vec::new(), explicit: true }
+    } else {
+        Selection::parse(&rest)?
+    };
+    Ok((selection, cas))
 }
 
 /// A lowercase RFC 1123 subdomain, what the apiserver takes as an object's name (a Lease, a Node) and as the
@@ -132,6 +167,88 @@ pub enum SignerChoice {
     Api(ApiOptions),
 }
 
+/// The CAs a `renew` names (`renew ca|etcd-ca|front-proxy-ca`), each issued again with its own key
+/// (`engine::ca_renew`), or given: the CA certificate another node renewed, installed as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CaRenewal {
+    pub cas: Vec<CaId>,
+    /// Renew a CA whose residual time is below this (or `force`).
+    pub renew_before: Span,
+    /// Lifetime of a renewed CA certificate.
+    pub validity: Span,
+    /// `--ca-cert FILE`: the new CA certificate, made elsewhere with the same key (one CA named): installed
+    /// when it differs from the one on disk, instead of issuing one here.
+    pub given: Option<PathBuf>,
+}
+
+impl CaRenewal {
+    /// What a `renew` of `cas` beside `leaves` asks of the CAs. `validity` and `renew_before` are what the user
+    /// typed (`None`: not given); `config_validity` is kubeadm's `caCertificateValidityPeriod`. A validity typed
+    /// for a run that renews CAs and certificates alike is refused: a CA's ten years and a certificate's year
+    /// are never meant to be the same, and one of them would silently be wrong.
+    pub fn of(
+        cas: Vec<CaId>,
+        leaves: &Selection,
+        validity: Option<Span>,
+        renew_before: Option<Span>,
+        config_validity: Option<Span>,
+        given: Option<PathBuf>,
+    ) -> Result<CaRenewal> {
+        let names = || cas.iter().map(|c| c.name()).collect::<Vec<_>>().join(" ");
+        if given.is_some() && cas.len() != 1 {
+            return Err(Error::Usage(format!(
+                "a given CA certificate (--ca-cert, module ca_cert) is for one CA: name it alone (renew ca --ca-cert \
+                 FILE); named: {}",
+                if cas.is_empty() { "none".to_string() } else { names() }
+            )));
+        }
+        if cas.is_empty() {
+            return Ok(CaRenewal::default());
+        }
+        let mixed = !leaves.specs.is_empty();
+        if mixed && validity.is_some() {
+            return Err(Error::Usage(format!(
+                "a validity for both {} and certificates is ambiguous (a CA's default is {}, a certificate's {}): \
+                 renew the CA in a run of its own (kubeadm-certs renew {} --validity DURATION)",
+                names(),
+                DEFAULT_CA_VALIDITY,
+                DEFAULT_VALIDITY,
+                names()
+            )));
+        }
+        Ok(CaRenewal {
+            renew_before: renew_before.unwrap_or(DEFAULT_CA_RENEW_BEFORE),
+            validity: validity.or(config_validity).unwrap_or(DEFAULT_CA_VALIDITY),
+            given,
+            cas,
+        })
+    }
+}
+
+impl CaRenewal {
+    /// What does not apply to a CA renewal, refused by name rather than ignored: the certificates API (it
+    /// signs certificates, never a CA; a CA is issued again with its key on this node), and a key algorithm for
+    /// a run of CAs alone (a CA keeps its key: a new one would be a rotation, which this is not).
+    pub fn refuse_options(&self, leaves: &Selection, api_signer: bool, key_algorithm_asked: bool) -> Result<()> {
+        let Some(first) = self.cas.first() else { return Ok(()) };
+        if api_signer {
+            return Err(Error::Usage(format!(
+                "{} is renewed with its own key on this node; the certificates API (--use-api, signer api) signs \
+                 certificates, not CAs: renew the CA in a run of its own without it",
+                first.name()
+            )));
+        }
+        if key_algorithm_asked && leaves.specs.is_empty() {
+            return Err(Error::Usage(format!(
+                "{} keeps its key when renewed (every certificate it issued stays valid); a key algorithm applies to \
+                 certificates. A CA with a new key is a rotation, which renew does not do",
+                first.name()
+            )));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct RenewRequest {
     pub layout: Layout,
@@ -149,6 +266,8 @@ pub struct RenewRequest {
     pub at: Option<DateTime<Utc>>,
     pub signer: SignerChoice,
     pub lock_timeout: Span,
+    /// The CAs named (none unless named: `all` never includes one).
+    pub ca: CaRenewal,
 }
 
 /// `renew kubelet-client`: the kubelet's client certificate issued again from `ca` on this node

@@ -51,11 +51,17 @@ pub fn ca_row(ca: &Ca, now: DateTime<Utc>) -> CaReport {
         name: ca.spec.name,
         path: ca.cert_path.display().to_string(),
         subject: ca.cert.as_ref().map(|c| c.subject.to_string()),
+        serial: ca.cert.as_ref().map(|c| c.serial_hex.clone()),
+        not_before: ca.cert.as_ref().map(|c| rfc3339(c.not_before)),
         not_after: ca.cert.as_ref().map(|c| rfc3339(c.not_after)),
         residual_seconds: residual,
         residual: residual.map(duration::human),
         externally_managed: ca.externally_managed(),
         missing: ca.cert.is_none(),
+        action: None,
+        reason: None,
+        kubeconfigs: Vec::new(),
+        previous_not_after: None,
     }
 }
 

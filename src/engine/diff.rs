@@ -36,6 +36,22 @@ pub fn describe_desired(d: &Desired) -> String {
     )
 }
 
+/// Check mode: a CA certificate that would be issued again with its own key (`old`'s subject and key).
+pub fn describe_ca_desired(
+    old: &Certificate,
+    not_before: chrono::DateTime<chrono::Utc>,
+    not_after: chrono::DateTime<chrono::Utc>,
+) -> String {
+    block(
+        "(new random serial)",
+        &rfc3339(not_before),
+        &rfc3339(not_after),
+        &old.subject.to_string(),
+        &old.sans(),
+        &old.key_kind.to_string(),
+    )
+}
+
 pub fn entry(path: &str, before: String, after: String) -> DiffEntry {
     DiffEntry { before_header: format!("{path} (before)"), after_header: format!("{path} (after)"), before, after }
 }

@@ -7,7 +7,7 @@ use super::describe::ca_rows;
 use super::diff;
 use crate::commit::{self, FileWrite};
 use crate::error::Result;
-use crate::inventory::CertSpec;
+use crate::inventory::{CaId, CertSpec};
 use crate::pki::cert::Certificate;
 use crate::pki::{Layout, Pki};
 use crate::report::{CertReport, Outcome, Settle};
@@ -27,7 +27,20 @@ pub(super) fn changed(out: &mut Outcome, row: &CertReport, before: Option<&Certi
 /// calls `inuse::settle`): the restarts `changed` asks for, and one an earlier run left undone. `changed` is true
 /// when a certificate was (or would be) replaced.
 pub(super) fn close(out: &mut Outcome, pki: &Pki, changed: &[&'static CertSpec], check_mode: bool, now: DateTime<Utc>) {
+    close_with_cas(out, pki, changed, &[], check_mode, now)
+}
+
+/// [`close`] for a run that also renewed (or would renew) the CA certificates `cas`: their readers count as a
+/// certificate's do.
+pub(super) fn close_with_cas(
+    out: &mut Outcome,
+    pki: &Pki,
+    changed: &[&'static CertSpec],
+    cas: &[CaId],
+    check_mode: bool,
+    now: DateTime<Utc>,
+) {
     out.certificate_authorities = ca_rows(pki, now);
-    out.settle = Some(Settle { changed: changed.to_vec(), check_mode, name_restarts: false });
+    out.settle = Some(Settle { changed: changed.to_vec(), cas: cas.to_vec(), check_mode, ..Settle::default() });
     out.changed |= !out.renewed.is_empty();
 }

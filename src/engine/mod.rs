@@ -2,6 +2,7 @@
 //! the PKI (`pki`), decides (`plan`), builds new certificates (`sign`), checks them (`issued`) and hands
 //! the files to `commit`, which writes all or nothing.
 
+pub mod ca_renew;
 pub mod check;
 pub mod csr;
 pub mod csr_dir;
@@ -64,7 +65,7 @@ pub fn run(request: &Request, now: DateTime<Utc>, api_signer: signer::ApiSigner)
 /// (TLS handshakes, each with a deadline) never hold up another run waiting for the lock.
 fn in_use_after(layout: &Layout, mut out: Outcome) -> Outcome {
     if let Some(s) = out.settle.take() {
-        crate::inuse::settle(&mut out, layout, &s.changed, s.check_mode, s.name_restarts);
+        crate::inuse::settle(&mut out, layout, &s);
     }
     out
 }

@@ -141,7 +141,11 @@ pub fn desired(
     let clamped_to_ca = wanted_after > ca_not_after;
     let not_after = if clamped_to_ca { ca_not_after } else { wanted_after };
     if not_after <= now {
-        return Err(format!("its CA expired on {}; renew the CA first", rfc3339(ca_not_after)));
+        return Err(format!(
+            "its CA expired on {}; renew the CA first (kubeadm-certs renew {}, alone or in the same run)",
+            rfc3339(ca_not_after),
+            spec.ca.name()
+        ));
     }
     Ok(Desired {
         subject: cert.subject.kubeadm_kept(),

@@ -1,5 +1,7 @@
 //! `renew`: read and validate everything, decide what is due, build every new certificate, check each,
-//! then write them all in one transaction. A failure at any step before the commit changes nothing.
+//! then write them all in one transaction. A failure at any step before the commit changes nothing. CAs named
+//! (`renew ca`) go through the same steps ([`ca_renew`]) and the same transaction, before the certificates they
+//! sign in the run.
 
 use std::collections::BTreeSet;
 
@@ -8,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::describe::cert_row;
 use super::plan::{self, Decision, Desired, Policy};
 use super::signer::{ApiSigner, IssueRequest, LocalSigner, Signer};
-use super::{diff, files, finish, issued};
+use super::{ca_renew, diff, files, finish, issued};
 use crate::commit::FileWrite;
 use crate::error::{Error, Result};
 use crate::inventory::{CaId, CertSpec};
@@ -42,31 +44,51 @@ struct Plan {
     refused: Vec<(usize, String)>,
 }
 
-/// Renews what is due: 1. read and validate the PKI, 2. decide, 3. hear what the signer cannot issue,
-/// 4. build and check every new certificate, 5. commit them in one transaction, 6. report. A failure at any
-/// step before 5 changes nothing; check mode stops after 3.
+/// Renews what is due: 1. read and validate the PKI, 2. decide (the CAs named first: a certificate signed by
+/// a CA renewed in the same run may live as long as the new CA certificate), 3. hear what the signer cannot
+/// issue, 4. build and check every new certificate (the CAs' first; the certificates are then signed and checked
+/// against the new CA certificate, which has the same subject and key, and the kubeconfigs embedding a renewed
+/// CA follow it), 5. commit them in one transaction, 6. report. A failure at any step before 5 changes nothing;
+/// check mode stops after 3.
 pub fn renew(req: &RenewRequest, now: DateTime<Utc>, api_signer: ApiSigner) -> Result<Outcome> {
     let now = req.at.unwrap_or(now);
     // under the lock, a pending journal settled (`super::run`)
     let mut out = Outcome::default();
-    let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Read)?;
+    let mut pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Read)?;
     pki.validate()?;
-    let mut plan = decide(req, &pki, now, &mut out.warnings)?;
+    let mut cas = ca_renew::decide(&req.ca, req.force, &pki, now)?;
+    let mut plan = decide(req, &pki, &cas, now, &mut out.warnings)?;
     let mut signer = if plan.due.is_empty() { None } else { Some(make_signer(req, &pki, &plan.due, api_signer)?) };
     if let Some(s) = &signer {
         refuse(s.as_ref(), &pki, &mut plan, req.selection.explicit, &mut out.warnings)?;
     }
     let mut issued: Vec<Option<Certificate>> = vec![None; pki.entries.len()];
-    if let Some(signer) = signer.as_mut().filter(|_| !req.check_mode && !plan.due.is_empty()) {
-        let writes = build(&pki, &plan.due, signer.as_mut(), &mut issued)?;
+    let mut writes = Vec::new();
+    if !req.check_mode {
+        writes = ca_renew::build(&mut cas, &pki)?;
+        ca_renew::adopt(&cas, &mut pki);
+    }
+    let mut leaves = signer.as_mut().filter(|_| !req.check_mode && !plan.due.is_empty());
+    if let Some(signer) = leaves.as_mut() {
+        writes.extend(build(&pki, &plan.due, signer.as_mut(), &mut issued)?);
+    }
+    ca_renew::follow(&mut cas, &req.layout, &mut writes, &mut out.warnings)?;
+    if !req.check_mode {
         out.backup_files = finish::commit(&req.layout, &writes, req.backup, now)?;
+    }
+    if let Some(signer) = leaves {
         signer.finish(&mut out);
     }
-    let changed = report(&pki, &plan, &issued, req.check_mode, now, &mut out);
-    finish::close(&mut out, &pki, &changed, req.check_mode, now);
+    let (changed_cas, followed) = ca_renew::report(&cas, &mut out);
+    let mut changed = report(&pki, &plan, &issued, req.check_mode, now, &mut out);
+    changed.extend(followed);
+    finish::close_with_cas(&mut out, &pki, &changed, &changed_cas, req.check_mode, now);
+    ca_renew::annotate(&cas, req.check_mode, &mut out);
     out.msg = summary(req.check_mode, &out);
+    // what to restart is said once the lock is released and the components are looked at (`inuse::settle`)
     if let Some(s) = out.settle.as_mut() {
         s.name_restarts = true;
+        s.restart_note = ca_renew::restart_note(&cas);
     }
     Ok(out)
 }
@@ -77,7 +99,13 @@ fn cannot_renew(entry: &Entry, why: String) -> Error {
 
 /// Step 2: the decision for every entry, and for each that is due the certificate that replaces it (validity
 /// cut to its CA's expiry, with a warning).
-fn decide(req: &RenewRequest, pki: &Pki, now: DateTime<Utc>, warnings: &mut Vec<String>) -> Result<Plan> {
+fn decide(
+    req: &RenewRequest,
+    pki: &Pki,
+    cas: &ca_renew::Plan,
+    now: DateTime<Utc>,
+    warnings: &mut Vec<String>,
+) -> Result<Plan> {
     let policy = Policy {
         renew_before: req.renew_before,
         force: req.force,
@@ -94,14 +122,15 @@ fn decide(req: &RenewRequest, pki: &Pki, now: DateTime<Utc>, warnings: &mut Vec<
             let ca_cert = ca.cert.as_ref().ok_or_else(|| {
                 cannot_renew(entry, format!("its CA certificate {} is missing", ca.cert_path.display()))
             })?;
-            let desired = plan::desired(entry.spec, cert, ca_cert.not_after, &policy, now)
-                .map_err(|why| cannot_renew(entry, why))?;
+            let ca_not_after = cas.not_after_of(entry.spec.ca).unwrap_or(ca_cert.not_after);
+            let desired =
+                plan::desired(entry.spec, cert, ca_not_after, &policy, now).map_err(|why| cannot_renew(entry, why))?;
             if desired.clamped_to_ca {
                 warnings.push(format!(
                     "{}: validity cut to the {} CA's expiry {} (a certificate cannot outlive its CA)",
                     entry.spec.name,
                     ca.spec.name,
-                    crate::report::rfc3339(ca_cert.not_after)
+                    crate::report::rfc3339(ca_not_after)
                 ));
             }
             plan.due.push(Due { index, reason: reason.clone(), desired });

@@ -1,6 +1,8 @@
 //! Issuing a certificate from a `Desired` value with the CA key on disk (rcgen). The issuer name is the
 //! CA's subject with its exact string types and order, and the authority key identifier is the CA's
-//! subject key identifier, so Go, OpenSSL and kube-apiserver all chain the result to the CA.
+//! subject key identifier, so Go, OpenSSL and kube-apiserver all chain the result to the CA. A CA
+//! certificate issued again with its own key ([`reissue_ca`]) is written field by field instead: rcgen would
+//! rebuild its extensions, and they must stay as they are.
 
 use rcgen::string::{BmpString, Ia5String, PrintableString, TeletexString, UniversalString};
 use rcgen::{
@@ -10,8 +12,11 @@ use rcgen::{
 
 use std::net::IpAddr;
 
+use chrono::{DateTime, Utc};
+
 use super::plan::Desired;
 use crate::pki::cert::{Certificate, Name, pem_encode};
+use crate::pki::der;
 use crate::pki::key::PrivateKey;
 
 fn oid_arcs(oid: &str) -> Vec<u64> {
@@ -66,16 +71,20 @@ fn offset(t: chrono::DateTime<chrono::Utc>) -> Result<time::OffsetDateTime, Stri
     time::OffsetDateTime::from_unix_timestamp(t.timestamp()).map_err(|e| e.to_string())
 }
 
-/// kubeadm's serial: random in [1, 2^63).
-fn random_serial() -> Result<SerialNumber, String> {
+/// kubeadm's serial: random in [1, 2^63), big-endian.
+fn random_serial_bytes() -> Result<[u8; 8], String> {
     let mut b = [0u8; 8];
     loop {
         aws_lc_rs::rand::fill(&mut b).map_err(|_| "no randomness available".to_string())?;
         b[0] &= 0x7f;
         if b.iter().any(|&x| x != 0) {
-            return Ok(SerialNumber::from_slice(&b));
+            return Ok(b);
         }
     }
+}
+
+fn random_serial() -> Result<SerialNumber, String> {
+    random_serial_bytes().map(|b| SerialNumber::from_slice(&b))
 }
 
 /// The subject and SANs: all a certificate request carries (the CA decides usages, validity and serial).
@@ -134,4 +143,59 @@ pub fn sign_local(
     let issuer = Issuer::new(ca_params, ca_key.pair());
     let cert = p.signed_by(subject_key, &issuer).map_err(|e| format!("signing failed: {e}"))?;
     Ok(cert.der().to_vec())
+}
+
+/// The signature algorithm `key` signs with (rcgen's choice for the key: SHA-256 for RSA and P-256, SHA-384 for
+/// P-384, as Go and kubeadm choose), as its OID and DER `AlgorithmIdentifier`.
+fn signature_algorithm(key: &PrivateKey) -> Result<(&'static str, &'static [u8]), String> {
+    let alg = key.pair().algorithm();
+    Ok(if alg == &rcgen::PKCS_RSA_SHA256 {
+        // sha256WithRSAEncryption, NULL parameters (as Go writes it)
+        (
+            "1.2.840.113549.1.1.11",
+            &[0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00],
+        )
+    } else if alg == &rcgen::PKCS_ECDSA_P256_SHA256 {
+        ("1.2.840.10045.4.3.2", &[0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02])
+    } else if alg == &rcgen::PKCS_ECDSA_P384_SHA384 {
+        ("1.2.840.10045.4.3.3", &[0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03])
+    } else if alg == &rcgen::PKCS_ED25519 {
+        ("1.3.101.112", &[0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70])
+    } else {
+        return Err(format!("its key's signature algorithm {alg:?} is not one a CA certificate is issued with here"));
+    })
+}
+
+/// The CA certificate `old` issued again with its own `key`: its tbsCertificate with a new random serial and
+/// the validity `not_before`..`not_after`, every other field as it was, byte for byte (version, issuer,
+/// subject, public key, and every extension with its criticality: basic constraints, key usage, the subject
+/// key identifier, an authority key identifier if it had one), self-signed. So every certificate the old one
+/// issued verifies under it: the same issuer name, the same key, and their authority key identifier is its
+/// subject key identifier. The signature algorithm is the key's (see [`signature_algorithm`]); the old one's
+/// encoding is kept when it is the same algorithm.
+pub fn reissue_ca(
+    old: &Certificate,
+    key: &PrivateKey,
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+) -> Result<Vec<u8>, String> {
+    let malformed = || "its tbsCertificate is not the DER X.509 expects".to_string();
+    let (tbs, _) = der::read(&old.tbs_raw).filter(|(t, _)| t.tag == 0x30).ok_or_else(malformed)?;
+    let mut fields = der::raw_elements(tbs.value).ok_or_else(malformed)?;
+    // [0] version (absent in v1), serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo, ...
+    let serial_at = usize::from(fields.first().is_some_and(|f| f[0] == 0xa0));
+    if fields.len() < serial_at + 6 || fields[serial_at][0] != 0x02 || fields[serial_at + 3][0] != 0x30 {
+        return Err(malformed());
+    }
+    let (oid, alg_id) = signature_algorithm(key)?;
+    let alg_id = if old.signature_oid == oid { fields[serial_at + 1] } else { alg_id };
+    let serial = der::unsigned_integer(&random_serial_bytes()?);
+    let validity = der::encode(0x30, &[der::time(not_before), der::time(not_after)].concat());
+    fields[serial_at] = &serial;
+    fields[serial_at + 1] = alg_id;
+    fields[serial_at + 3] = &validity;
+    let tbs = der::encode(0x30, &fields.concat());
+    let signature = rcgen::SigningKey::sign(key.pair(), &tbs).map_err(|e| format!("signing failed: {e}"))?;
+    let bits = der::encode(0x03, &[&[0u8][..], &signature].concat());
+    Ok(der::encode(0x30, &[&tbs[..], alg_id, &bits].concat()))
 }

@@ -63,6 +63,7 @@ const SPEC: &[(&str, Kind, &[&str])] = &[
     ("lease_timeout", Kind::Str, &[]),
     ("node_name", Kind::Str, &[]),
     ("restart_kubelet", Kind::Bool, &[]),
+    ("ca_cert", Kind::Path, &[]),
 ];
 
 /// Parameters after coercion.
@@ -233,7 +234,11 @@ impl Params {
         }
         self.refuse_other_states(state)?;
         let config = self.str("config").map(|p| KubeadmConfig::read(Path::new(p))).transpose()?;
-        let selection = KubeadmConfig::selection(config.as_ref(), Selection::parse(&self.list("certificates"))?);
+        // CAs are taken by renew alone, and only when named
+        let names = self.list("certificates");
+        let (selection, cas) =
+            if state == "renew" { renew_names(&names)? } else { (Selection::parse(&names)?, Vec::new()) };
+        let selection = KubeadmConfig::selection(config.as_ref(), selection);
         let Common { layout, csr_dir, key_algorithm, lock_timeout } = common;
         Ok(match state {
             "check" => Request::Check(CheckRequest {
@@ -244,7 +249,7 @@ impl Params {
                 kubelet_dir: self.path("kubelet_dir", DEFAULT_KUBELET_DIR),
                 config,
             }),
-            "renew" => self.renew(layout, selection, config, key_algorithm, lock_timeout)?,
+            "renew" => self.renew(layout, selection, cas, config, key_algorithm, lock_timeout)?,
             "csr" => Request::Csr(CsrRequest {
                 layout,
                 selection,
@@ -309,7 +314,9 @@ impl Params {
         only("kubelet_dir", &["check", "renew"])?;
         only("config", &["check", "renew"])?;
         only("signed_dir", &["install"])?;
-        for p in ["signer", "approve", "signer_name", "api_timeout", "renew_before", "validity", "extra_sans"] {
+        for p in
+            ["signer", "approve", "signer_name", "api_timeout", "renew_before", "validity", "extra_sans", "ca_cert"]
+        {
             only(p, &["renew"])?;
         }
         only("api_kubeconfig", &["renew", "restart"])?;
@@ -341,6 +348,7 @@ impl Params {
         &self,
         layout: Layout,
         selection: Selection,
+        cas: Vec<crate::inventory::CaId>,
         config: Option<KubeadmConfig>,
         key_algorithm: Option<KeyAlgorithm>,
         lock_timeout: Span,
@@ -357,6 +365,17 @@ impl Params {
         };
         let asked_algorithm = self.str("key_algorithm").map(|_| key_algorithm);
         let asked_validity = self.str("validity").map(|_| self.span("validity", DEFAULT_VALIDITY)).transpose()?;
+        let asked_renew_before =
+            self.str("renew_before").map(|_| self.span("renew_before", DEFAULT_RENEW_BEFORE)).transpose()?;
+        let ca = CaRenewal::of(
+            cas,
+            &selection,
+            asked_validity,
+            asked_renew_before,
+            config.as_ref().and_then(|c| c.ca_validity),
+            self.str("ca_cert").map(PathBuf::from),
+        )?;
+        ca.refuse_options(&selection, matches!(signer, SignerChoice::Api(_)), key_algorithm.is_some())?;
         let (validity, key_algorithm, extra_sans) = KubeadmConfig::renew_defaults(
             config.as_ref(),
             asked_validity,
@@ -366,7 +385,7 @@ impl Params {
         Ok(Request::Renew(RenewRequest {
             layout,
             selection,
-            renew_before: self.span("renew_before", DEFAULT_RENEW_BEFORE)?,
+            renew_before: asked_renew_before.unwrap_or(DEFAULT_RENEW_BEFORE),
             force: self.bool("force"),
             validity,
             extra_sans,
@@ -376,6 +395,7 @@ impl Params {
             at: None,
             signer,
             lock_timeout,
+            ca,
         }))
     }
 

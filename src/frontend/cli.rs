@@ -159,20 +159,24 @@ struct CheckArgs {
 
 #[derive(Args)]
 struct RenewArgs {
-    /// Certificate names, or all (default)
+    /// Certificate names, or all (default); CAs (ca, etcd-ca, front-proxy-ca) only when named, never in all
     names: Vec<String>,
     #[command(flatten)]
     dirs: Dirs,
-    /// Renew a certificate whose residual time is below this
-    #[arg(long, value_name = "DURATION", value_parser = span, default_value = "90d")]
-    renew_before: Span,
+    /// Renew a certificate whose residual time is below this [default: 90d; a CA named: 1y]
+    #[arg(long, value_name = "DURATION", value_parser = span)]
+    renew_before: Option<Span>,
     /// Renew regardless of residual time
     #[arg(long)]
     force: bool,
     /// Lifetime of renewed certificates (cut to the CA's expiry) [default: 365d, or --config's
-    /// certificateValidityPeriod]
+    /// certificateValidityPeriod; a CA named: 10y, or --config's caCertificateValidityPeriod]
     #[arg(long, value_name = "DURATION", value_parser = span)]
     validity: Option<Span>,
+    /// With one CA named: install this certificate of it (renewed with the same key on another node, or by the
+    /// CA's owner) instead of issuing one here, when it differs from the one on disk
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     /// A SAN the apiserver certificate must carry (renews it when missing); repeatable
     #[arg(long = "extra-san", value_name = "SAN")]
     extra_sans: Vec<String>,
@@ -396,9 +400,11 @@ fn check(a: CheckArgs) -> Result<(Request, Print), Error> {
 
 /// `renew kubelet-client`: the kubelet's client certificate, signed with `ca.key` on this node.
 fn renew_kubelet_client(a: RenewArgs) -> Result<(Request, Print), Error> {
-    if a.use_api || !a.extra_sans.is_empty() || a.backup || a.at.is_some() || a.config.is_some() {
+    if a.use_api || !a.extra_sans.is_empty() || a.backup || a.at.is_some() || a.config.is_some() || a.ca_cert.is_some()
+    {
         return Err(Error::Usage(format!(
-            "renew {KUBELET_CLIENT} signs with ca.key on this node: --use-api, --extra-san, --backup, --at and --config do not apply"
+            "renew {KUBELET_CLIENT} signs with ca.key on this node: --use-api, --extra-san, --backup, --at, --config \
+             and --ca-cert do not apply"
         )));
     }
     Ok((
@@ -406,7 +412,7 @@ fn renew_kubelet_client(a: RenewArgs) -> Result<(Request, Print), Error> {
             layout: a.dirs.layout(),
             kubelet_dir: a.kubelet.kubelet_dir,
             node_name: a.kubelet.node_name,
-            renew_before: a.renew_before,
+            renew_before: a.renew_before.unwrap_or(DEFAULT_RENEW_BEFORE),
             force: a.force,
             validity: a.validity.unwrap_or(DEFAULT_VALIDITY),
             key_algorithm: a.key_algorithm.and_then(|k| k.0),
@@ -502,6 +508,17 @@ fn renew(a: RenewArgs) -> Result<(Request, Print), Error> {
         SignerChoice::Local
     };
     let config = a.config.as_deref().map(KubeadmConfig::read).transpose()?;
+    let (selection, cas) = renew_names(&a.names)?;
+    let selection = KubeadmConfig::selection(config.as_ref(), selection);
+    let ca = CaRenewal::of(
+        cas,
+        &selection,
+        a.validity,
+        a.renew_before,
+        config.as_ref().and_then(|c| c.ca_validity),
+        a.ca_cert,
+    )?;
+    ca.refuse_options(&selection, a.use_api, a.key_algorithm.is_some_and(|k| k.0.is_some()))?;
     let (validity, key_algorithm, extra_sans) = KubeadmConfig::renew_defaults(
         config.as_ref(),
         a.validity,
@@ -510,8 +527,8 @@ fn renew(a: RenewArgs) -> Result<(Request, Print), Error> {
     );
     Ok((
         Request::Renew(RenewRequest {
-            selection: KubeadmConfig::selection(config.as_ref(), Selection::parse(&a.names)?),
-            renew_before: a.renew_before,
+            selection,
+            renew_before: a.renew_before.unwrap_or(DEFAULT_RENEW_BEFORE),
             force: a.force,
             validity,
             extra_sans,
@@ -522,6 +539,7 @@ fn renew(a: RenewArgs) -> Result<(Request, Print), Error> {
             signer,
             lock_timeout: a.writing.lock_timeout,
             layout,
+            ca,
         }),
         Print::Actions { format: a.writing.output, diff: a.diff },
     ))

@@ -10,10 +10,10 @@ pub mod stale;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::inventory::{CertSpec, Component};
+use crate::inventory::Component;
 use crate::pki::Layout;
 use crate::report::rfc3339;
-use crate::report::{ComponentReport, Outcome};
+use crate::report::{ComponentReport, Outcome, Settle};
 pub use stale::Finding;
 
 /// What a look at the running components covers: this PKI, and who may run each component (root, or the user
@@ -91,30 +91,37 @@ pub fn restart_after(
 }
 
 /// Fills in what a writing run reports about the components after it: `components` (as `check` shows
-/// them) and `restart` (see [`restart_after`]), for the certificates it changed (or, in check mode, would); with
-/// `name_restarts`, `msg` goes on to say what to restart, and what is stale with its evidence.
-pub fn settle(
-    out: &mut Outcome,
-    layout: &Layout,
-    changed: &[&'static CertSpec],
-    check_mode: bool,
-    name_restarts: bool,
-) {
-    let used: BTreeSet<Component> = changed.iter().flat_map(|s| s.used_by.iter().copied()).collect();
-    let at_start: BTreeSet<Component> =
-        changed.iter().flat_map(|s| s.used_by.iter().copied().filter(|c| !s.reloaded_by.contains(c))).collect();
+/// them) and `restart` (see [`restart_after`]), for the certificates and CA certificates it changed (or, in check
+/// mode, would: `what`); with `what.name_restarts`, `msg` goes on to say what to restart, and what is stale with its
+/// evidence.
+pub fn settle(out: &mut Outcome, layout: &Layout, what: &Settle) {
+    let readers = what
+        .changed
+        .iter()
+        .map(|s| (s.used_by, s.reloaded_by))
+        .chain(what.cas.iter().map(|c| (c.spec().used_by, c.spec().reloaded_by)));
+    let mut used = BTreeSet::new();
+    let mut at_start = BTreeSet::new();
+    for (used_by, reloaded_by) in readers {
+        used.extend(used_by.iter().copied());
+        at_start.extend(used_by.iter().copied().filter(|c| !reloaded_by.contains(c)));
+    }
+    let check_mode = what.check_mode;
     let findings = stale::look(&Scope::kubeadm(layout));
     let restart = restart_after(&findings, &used, &at_start, check_mode);
     out.restart = restart.iter().map(|r| r.name).collect();
     out.components = reports(&findings);
     out.stale = restart;
-    if name_restarts {
+    if what.name_restarts {
         if !out.restart.is_empty() {
             out.msg.push_str(&format!("; restart {} to use the new certificates", out.restart.join(", ")));
         }
         // a restart that an earlier run left undone, named with its evidence
         for s in out.stale.iter().filter(|s| s.pid.is_some()) {
             out.msg.push_str(&format!("; {} (pid {}) is stale: {}", s.name, s.pid.unwrap_or_default(), s.reason));
+        }
+        if let Some(note) = what.restart_note.as_ref().filter(|_| !out.restart.is_empty()) {
+            out.msg.push_str(&format!("; {note}"));
         }
     }
 }

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use super::Scope;
 use super::probe;
 use super::proc::{self, Process, Sight};
-use crate::inventory::{CERTIFICATES, CertSpec, Component};
+use crate::inventory::{CAS, CERTIFICATES, Component, Listener};
 use crate::pki::Layout;
 use crate::pki::cert::Certificate;
 
@@ -28,23 +28,35 @@ pub struct Finding {
     pub reason: String,
 }
 
-/// One file of this PKI that a process reads.
+/// One file of the inventory a process reads: a certificate (or kubeconfig), or a CA certificate.
 struct Read {
-    spec: &'static CertSpec,
+    name: &'static str,
+    /// The component reads it again while running.
+    reloads: bool,
+    /// Where it serves it, if it does.
+    served_on: Option<Listener>,
     /// Our path of it.
     path: PathBuf,
     sight: Sight,
 }
 
-/// The inventory entries `component` reads, with the path on disk and how the process sees it (only those
-/// its command line names: an apiserver without etcd TLS names no etcd client certificate).
+/// The inventory's files `p` reads (certificates, kubeconfigs, CA certificates), with the path on disk and how the
+/// process sees it: only those its command line names (an apiserver without etcd TLS names no etcd client
+/// certificate).
 fn files_of(layout: &Layout, p: &Process) -> Vec<Read> {
-    CERTIFICATES
+    let c = p.component;
+    let certificates = CERTIFICATES
         .iter()
-        .filter(|s| s.used_by.contains(&p.component))
-        .filter_map(|spec| {
-            let path = layout.location(spec).path().to_path_buf();
-            p.path_for(&path).map(|(_, sight)| Read { spec, path, sight })
+        .filter(|s| s.used_by.contains(&c))
+        .map(|s| (s.name, s.reloaded_by.contains(&c), s.served_on, layout.location(s).path().to_path_buf()));
+    let cas = CAS
+        .iter()
+        .filter(|s| s.used_by.contains(&c))
+        .map(|s| (s.name, s.reloaded_by.contains(&c), None, layout.ca_paths(s).0));
+    certificates
+        .chain(cas)
+        .filter_map(|(name, reloads, served_on, path)| {
+            p.path_for(&path).map(|(_, sight)| Read { name, reloads, served_on, path, sight })
         })
         .collect()
 }
@@ -61,14 +73,14 @@ fn modified(path: &Path) -> Option<DateTime<Utc>> {
 /// What a served file says: `Ok(None)` the file is served, `Ok(Some(why))` another certificate is, `Err(why)`
 /// the endpoint could not be probed (start time then decides, and the reason says so).
 fn served(p: &Process, read: &Read) -> Option<Result<Option<String>, String>> {
-    let ep = read.spec.served_on.and_then(|l| probe::endpoint(p, l))?;
+    let ep = read.served_on.and_then(|l| probe::endpoint(p, l))?;
     let served = probe::served_certificate(&ep)
         .and_then(|der| Certificate::from_der(&read.path, &der).map(|c| c.serial_hex).map_err(|e| e.to_string()));
     let on_disk = Certificate::read(&read.path).map(|c| c.serial_hex).map_err(|e| e.to_string());
     Some(match (served, on_disk) {
         (Ok(s), Ok(d)) if s == d => Ok(None),
         (Ok(s), Ok(d)) => {
-            Ok(Some(format!("serves {} serial {s} on {ep}, {} has serial {d}", read.spec.name, read.path.display())))
+            Ok(Some(format!("serves {} serial {s} on {ep}, {} has serial {d}", read.name, read.path.display())))
         }
         (Err(e), _) => Err(format!("cannot be probed on {ep} ({e})")),
         (_, Err(e)) => Err(e),
@@ -95,7 +107,7 @@ fn why_stale(layout: &Layout, p: &Process) -> (Vec<String>, Vec<String>) {
                 continue;
             }
             Some(Err(e)) => unprobed.push(e),
-            None if read.spec.reloaded_by.contains(&p.component) => continue,
+            None if read.reloads => continue,
             None => {}
         }
         if let Some(written) = modified(&read.path).filter(|w| *w > p.started) {

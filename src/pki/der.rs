@@ -1,5 +1,6 @@
 //! The few DER structures x509-parser and rcgen leave to us: walking a SEQUENCE (extended key usages in
-//! their on-disk order) and unwrapping PKCS#8 to the PKCS#1 encoding kubeadm writes for RSA keys.
+//! their on-disk order), unwrapping PKCS#8 to the PKCS#1 encoding kubeadm writes for RSA keys, and writing
+//! the handful of values a CA certificate issued again needs (`engine::sign::reissue_ca`).
 
 /// One tag-length-value. Only definite lengths (DER) are accepted.
 pub struct Tlv<'a> {
@@ -25,6 +26,63 @@ pub fn read(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
         return None;
     }
     Some((Tlv { tag, value: &rest[..len] }, &rest[len..]))
+}
+
+/// Like [`read`], with the whole encoding (tag, length and value) of the TLV read.
+pub fn read_raw(input: &[u8]) -> Option<(Tlv<'_>, &[u8], &[u8])> {
+    let (tlv, rest) = read(input)?;
+    Some((tlv, &input[..input.len() - rest.len()], rest))
+}
+
+/// The elements of a SEQUENCE's value, each as its whole encoding.
+pub fn raw_elements(mut value: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    while !value.is_empty() {
+        let (_, raw, rest) = read_raw(value)?;
+        out.push(raw);
+        value = rest;
+    }
+    Some(out)
+}
+
+/// One TLV in DER: `tag`, the definite length in its shortest form, `value`.
+pub fn encode(tag: u8, value: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = value.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|&b| b == 0).collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(value);
+    out
+}
+
+/// A non-negative INTEGER of the big-endian `magnitude`, in DER's shortest form (a leading zero only
+/// where the top bit would make it negative).
+pub fn unsigned_integer(magnitude: &[u8]) -> Vec<u8> {
+    let trimmed: Vec<u8> = magnitude.iter().copied().skip_while(|&b| b == 0).collect();
+    let mut value = match trimmed.first() {
+        None => vec![0],
+        Some(&b) if b & 0x80 != 0 => [&[0u8][..], &trimmed].concat(),
+        Some(_) => trimmed,
+    };
+    if value.is_empty() {
+        value.push(0);
+    }
+    encode(0x02, &value)
+}
+
+/// An X.509 `Time` (RFC 5280 4.1.2.5): UTCTime through 2049, GeneralizedTime from 2050, to the second, `Z`.
+pub fn time(t: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+    use chrono::Datelike;
+    if (1950..2050).contains(&t.year()) {
+        encode(0x17, t.format("%y%m%d%H%M%SZ").to_string().as_bytes())
+    } else {
+        encode(0x18, t.format("%Y%m%d%H%M%SZ").to_string().as_bytes())
+    }
 }
 
 /// The elements of a SEQUENCE's value.
@@ -88,6 +146,21 @@ mod tests {
         // 2.5.4.3 commonName
         assert_eq!(oid_string(&[0x55, 4, 3]).as_deref(), Some("2.5.4.3"));
         assert_eq!(oid_string(&[0x2b, 0x86]), None);
+    }
+
+    #[test]
+    fn what_is_written_reads_back_in_shortest_form() {
+        assert_eq!(encode(0x04, &[1, 2]), [0x04, 2, 1, 2]);
+        let long = encode(0x04, &[7; 300]);
+        assert_eq!(&long[..4], [0x04, 0x82, 0x01, 0x2c]);
+        let (tlv, raw, rest) = read_raw(&long).unwrap();
+        assert_eq!((tlv.value.len(), raw.len(), rest.len()), (300, 304, 0));
+        assert_eq!(unsigned_integer(&[0, 0, 0x7f, 1]), [0x02, 2, 0x7f, 1]);
+        assert_eq!(unsigned_integer(&[0x80]), [0x02, 2, 0, 0x80]);
+        assert_eq!(unsigned_integer(&[0, 0]), [0x02, 1, 0]);
+        let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        assert_eq!(time(t("2036-12-01T15:16:22Z")), [&[0x17, 13][..], b"361201151622Z"].concat());
+        assert_eq!(time(t("2050-01-01T00:00:00Z")), [&[0x18, 15][..], b"20500101000000Z"].concat());
     }
 
     #[test]

@@ -166,6 +166,71 @@ fn with_user_fields<const N: usize>(
     serde_norway::to_string(&doc).map(String::into_bytes).map_err(|e| bad(format!("cannot serialize kubeconfig: {e}")))
 }
 
+/// What [`with_ca_replaced`] found in a kubeconfig's clusters, by cluster name.
+#[derive(Debug, Default)]
+pub struct CaFollow {
+    /// The file's new contents; `None` when no cluster embeds the CA certificate replaced.
+    pub contents: Option<Vec<u8>>,
+    /// Clusters whose `certificate-authority-data` held it (and now hold the new one in its place).
+    pub replaced: Vec<String>,
+    /// Clusters that name a CA file (`certificate-authority`) instead, with the path as written.
+    pub files: Vec<(String, String)>,
+    /// Clusters that embed other CA certificates only.
+    pub others: Vec<String>,
+}
+
+/// `bytes` (the kubeconfig at `path`) with the CA certificate `old_der` replaced by `new_der` wherever a
+/// cluster's `certificate-authority-data` holds it, alone or in a bundle (the bundle's other certificates kept,
+/// in order). Every cluster is looked at, not only the current context's: each one that trusts the old
+/// certificate is meant to trust its successor. Every other field and the key order are kept. Data that is not
+/// base64 of PEM fails, naming the cluster: a file that cannot be read as kubeadm writes it is not rewritten
+/// on a guess.
+pub fn with_ca_replaced(path: &Path, bytes: &[u8], old_der: &[u8], new_der: &[u8]) -> Result<CaFollow> {
+    let bad = |problem: String| Error::invalid(path, problem);
+    let text = std::str::from_utf8(bytes).map_err(|_| bad("not a kubeconfig: not UTF-8 text".into()))?;
+    let mut doc: Value = serde_norway::from_str(text).map_err(|e| bad(format!("not a valid kubeconfig: {e}")))?;
+    let mut found = CaFollow::default();
+    let Some(clusters) = doc.get_mut("clusters").and_then(Value::as_sequence_mut) else { return Ok(found) };
+    for entry in clusters {
+        let name = entry.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let Some(cluster) = entry.get_mut("cluster").and_then(Value::as_mapping_mut) else { continue };
+        let Some(data) = str_field(cluster, "certificate-authority-data") else {
+            if let Some(file) = str_field(cluster, "certificate-authority") {
+                found.files.push((name, file.to_string()));
+            }
+            continue;
+        };
+        let pem_bytes = B64
+            .decode(data.trim())
+            .map_err(|e| bad(format!("cluster {name:?}: certificate-authority-data is not valid base64: {e}")))?;
+        let blocks = ::pem::parse_many(&pem_bytes)
+            .ok()
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| bad(format!("cluster {name:?}: certificate-authority-data is not PEM")))?;
+        if !blocks.iter().any(|b| b.tag() == "CERTIFICATE" && b.contents() == old_der) {
+            found.others.push(name);
+            continue;
+        }
+        let bundle: String = blocks
+            .iter()
+            .map(|b| {
+                let contents = if b.tag() == "CERTIFICATE" && b.contents() == old_der { new_der } else { b.contents() };
+                super::cert::pem_encode(b.tag(), contents)
+            })
+            .collect();
+        cluster.insert(key("certificate-authority-data"), Value::String(B64.encode(bundle)));
+        found.replaced.push(name);
+    }
+    if !found.replaced.is_empty() {
+        found.contents = Some(
+            serde_norway::to_string(&doc)
+                .map(String::into_bytes)
+                .map_err(|e| bad(format!("cannot serialize kubeconfig: {e}")))?,
+        );
+    }
+    Ok(found)
+}
+
 impl Kubeconfig {
     /// Reads a kubeconfig through links (the API credentials are often `~/.kube/config`, a link); the PKI's
     /// own kubeconfigs are read without following links when their key is used (`pki::load_entry`).
@@ -253,5 +318,47 @@ impl Kubeconfig {
         serde_norway::to_string(&doc)
             .map(String::into_bytes)
             .map_err(|e| Error::invalid(&self.path, format!("cannot serialize kubeconfig: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::cert::pem_encode;
+
+    /// The CA certificate is swapped where a cluster holds it, alone or in a bundle whose other certificates stay in
+    /// their order; a cluster naming a file and one holding another CA are reported, not changed.
+    #[test]
+    fn the_old_ca_is_swapped_in_every_cluster_that_holds_it_and_nothing_else_changes() {
+        let (old, new, other) = (b"old ca".as_slice(), b"new ca".as_slice(), b"another ca".as_slice());
+        let data = |pems: &[&[u8]]| B64.encode(pems.iter().map(|d| pem_encode("CERTIFICATE", d)).collect::<String>());
+        let kubeconfig = |c: &str| {
+            format!(
+                "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    server: https://a:6443\n  name: a\n\
+                 - cluster:\n    certificate-authority: /etc/x/ca.crt\n  name: b\n\
+                 - cluster:\n    certificate-authority-data: {c}\n  name: c\n\
+                 - cluster:\n    certificate-authority-data: {}\n  name: d\ncurrent-context: x\nkind: Config\n",
+                data(&[other, old]),
+                data(&[old])
+            )
+        };
+        let text = kubeconfig(&data(&[other]));
+        let path = Path::new("k.conf");
+        let found = with_ca_replaced(path, text.as_bytes(), old, new).unwrap();
+        assert_eq!(found.replaced, ["a", "d"]);
+        assert_eq!(found.files, [("b".to_string(), "/etc/x/ca.crt".to_string())]);
+        assert_eq!(found.others, ["c"]);
+        let doc: Value = serde_norway::from_slice(&found.contents.unwrap()).unwrap();
+        let ca = |i: usize| doc["clusters"][i]["cluster"]["certificate-authority-data"].as_str().map(String::from);
+        assert_eq!(ca(0), Some(data(&[other, new])), "the bundle's order kept, the old one replaced");
+        assert_eq!(ca(2), Some(data(&[other])));
+        assert_eq!(ca(3), Some(data(&[new])));
+        assert_eq!(doc["clusters"][0]["cluster"]["server"].as_str(), Some("https://a:6443"));
+        assert_eq!(doc["current-context"].as_str(), Some("x"));
+        // nothing holds it: no new contents
+        assert!(with_ca_replaced(path, text.as_bytes(), b"absent", new).unwrap().contents.is_none());
+        let bad = kubeconfig("not-base64");
+        let e = with_ca_replaced(path, bad.as_bytes(), old, new).map(|f| f.replaced).unwrap_err().to_string();
+        assert!(e.contains("cluster \"c\""), "{e}");
     }
 }

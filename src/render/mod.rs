@@ -4,11 +4,72 @@ pub mod kubeadm;
 pub mod restart;
 pub mod tabwriter;
 
-use crate::report::{Action, Outcome};
+use crate::report::{Action, CaReport, Outcome};
 use tabwriter::TabWriter;
 
-/// `renew`, `csr` and `install` as a table: what happened to each entry and why.
+/// `renew`, `csr` and `install` as a table: what happened to each entry and why; then, for `renew` of CAs, a
+/// table of the CAs named (a run of CAs alone prints that one only).
 pub fn actions_table(out: &Outcome) -> String {
+    let cas: Vec<&CaReport> = out.certificate_authorities.iter().filter(|c| c.action.is_some()).collect();
+    let mut text = if cas.is_empty() || !out.certificates.is_empty() { certificates_table(out) } else { String::new() };
+    if !cas.is_empty() {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        let mut s = String::from("CERTIFICATE AUTHORITY\tACTION\tEXPIRES\tRESIDUAL TIME\tREASON\n");
+        for c in &cas {
+            s.push_str(&format!(
+                "{}\t{}\t{}\t{}\t{}\n",
+                c.name,
+                c.action.map(Action::as_str).unwrap_or_default(),
+                c.not_after.as_deref().unwrap_or_default(),
+                c.residual.as_deref().unwrap_or_default(),
+                c.reason.as_deref().unwrap_or_default()
+            ));
+        }
+        text.push_str(&TabWriter::new(10, 3).format(&s));
+        for c in cas.iter().filter(|c| !c.kubeconfigs.is_empty()) {
+            let done = if c.action == Some(Action::Renewed) { "now holds" } else { "would hold" };
+            text.push_str(&format!(
+                "certificate-authority-data {done} the new {} certificate in {}\n",
+                c.name,
+                c.kubeconfigs.join(", ")
+            ));
+        }
+    }
+    for w in &out.warnings {
+        text.push_str(&format!("[warning] {w}\n"));
+    }
+    let renewed_cas: Vec<String> = cas
+        .iter()
+        .filter(|c| c.action == Some(Action::Renewed))
+        .map(|c| format!("{} {}", c.name, c.previous_not_after.as_deref().unwrap_or_default()))
+        .collect();
+    let certificates = out.certificates.iter().any(|c| c.action == Action::Renewed || c.action == Action::Installed);
+    if out.restart.is_empty() {
+        // nothing to say
+    } else if certificates {
+        text.push_str(&format!(
+            "\nDone renewing certificates. You must restart {} so that they can use the new certificates.\n",
+            out.restart.join(", ")
+        ));
+    } else if !renewed_cas.is_empty() {
+        text.push_str(&format!(
+            "\nDone renewing CA certificates. Restart {} before the old CA certificates expire ({}): a component \
+             that read one only at start keeps the old one, which verifies the same certificates (same key) until \
+             then.\n",
+            out.restart.join(", "),
+            renewed_cas.join(", ")
+        ));
+    }
+    for s in out.stale.iter().filter(|s| s.pid.is_some()) {
+        text.push_str(&format!("[stale] {} (pid {}): {}\n", s.name, s.pid.unwrap_or_default(), s.reason));
+    }
+    text
+}
+
+/// The certificates' rows of [`actions_table`].
+fn certificates_table(out: &Outcome) -> String {
     let mut s = String::from("CERTIFICATE\tACTION\tEXPIRES\tRESIDUAL TIME\tREASON\n");
     for c in &out.certificates {
         if c.missing {
@@ -25,22 +86,7 @@ pub fn actions_table(out: &Outcome) -> String {
             c.reason.as_deref().unwrap_or_default()
         ));
     }
-    let mut text = TabWriter::new(10, 3).format(&s);
-    for w in &out.warnings {
-        text.push_str(&format!("[warning] {w}\n"));
-    }
-    if out.certificates.iter().any(|c| c.action == Action::Renewed || c.action == Action::Installed)
-        && !out.restart.is_empty()
-    {
-        text.push_str(&format!(
-            "\nDone renewing certificates. You must restart {} so that they can use the new certificates.\n",
-            out.restart.join(", ")
-        ));
-    }
-    for s in out.stale.iter().filter(|s| s.pid.is_some()) {
-        text.push_str(&format!("[stale] {} (pid {}): {}\n", s.name, s.pid.unwrap_or_default(), s.reason));
-    }
-    text
+    TabWriter::new(10, 3).format(&s)
 }
 
 /// A unified-diff-like rendering of the `diff` entries for `--diff`.

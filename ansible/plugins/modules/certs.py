@@ -20,6 +20,9 @@ description:
   - Renews the certificates that are due with the CA on the node, or through the Kubernetes certificates API
     (O(state=renew)), keeping subject, SANs, key usages and issuer from the existing certificate (kubeadm's rule)
     and writing all files of one run transactionally.
+  - Renews a CA certificate with its own key when named (O(state=renew) with O(certificates=[ca]), V(etcd-ca),
+    V(front-proxy-ca)); every certificate it issued stays valid, and the kubeconfigs embedding it follow in the same
+    transaction. O(ca_cert) installs the CA certificate another node renewed instead.
   - Writes a CSR and a new key per certificate for an external CA (O(state=csr), kubeadm's C(--csr-only) layout),
     and installs the certificates that CA signed after validating each one (O(state=install)).
   - The module is a static binary (C(kubeadm-certs)) that needs no Python on the target. The collection ships it
@@ -55,7 +58,8 @@ options:
   state:
     description:
       - V(check) reports every certificate and CA with its expiry and changes nothing.
-      - V(renew) renews the certificates that are due (see O(renew_before), O(force), O(extra_sans)).
+      - V(renew) renews the certificates that are due (see O(renew_before), O(force), O(extra_sans)), and the CAs
+        O(certificates) names (never part of V(all)).
       - V(csr) writes C(NAME.csr) and C(NAME.key) into O(csr_dir) for each selected certificate; an existing
         matching CSR and key are kept unless O(force).
       - V(install) takes C(NAME.key) from O(csr_dir) and the signed C(NAME.crt) from O(signed_dir), checks that
@@ -80,6 +84,20 @@ options:
         C(front-proxy-client), C(etcd-server), C(etcd-peer), C(etcd-healthcheck-client), or V(all).
       - V(all) means every entry present on the node. An entry whose files are absent (external etcd, no
         C(super-admin.conf) on a follower node) is reported as missing, never an error, unless it is named here.
+      - O(state=renew) also takes the CAs V(ca), V(etcd-ca) and V(front-proxy-ca), alone or beside certificates; V(all)
+        never includes one. A CA is due when its residual time is below O(renew_before) (default V(1y) for a CA) or
+        with O(force). Its new certificate keeps the key, the subject (as encoded), the subject key identifier and
+        every extension of the old one, with a new random serial and a validity of O(validity) (default V(10y), or
+        C(caCertificateValidityPeriod) of O(config)) from now (less five minutes, for clock skew); every certificate
+        the old one issued verifies under it, which is checked before anything is written. The kubeconfigs in
+        O(kubeconfig_dir) whose C(certificate-authority-data) holds the old V(ca) certificate (C(admin.conf),
+        C(super-admin.conf), C(controller-manager.conf), C(scheduler.conf), C(kubelet.conf)) get the new one in the
+        same transaction; a cluster that names a CA file instead is left as it is and named in RV(warnings). A
+        certificate renewed in the same run is signed and checked as the new CA's and may live as long as it. A CA
+        whose key is not on the node (external CA) fails the task, naming the key file; install the certificate its
+        owner renewed with O(ca_cert). RV(restart) then names the components that read the CA only at start; they
+        keep verifying with the old certificate (same key) until it expires
+        (RV(certificate_authorities[].previous_not_after)), and must restart before then.
       - O(state=renew) with V([kubelet-client]) alone repairs the kubelet's client certificate on a node that holds
         C(ca.key) (kubeadm's documented fix, done safely) when it is missing, expired, within O(renew_before) or
         O(force)d. A new key (ECDSA P-256 unless O(key_algorithm) says otherwise) and a certificate for
@@ -113,6 +131,7 @@ options:
       - C(certificateValidityPeriod) and C(encryptionAlgorithm) (v1beta4) are the defaults of O(validity) and of the
         algorithm of new keys (O(key_algorithm) V(keep) otherwise), so a renewal issues what C(kubeadm certs renew)
         would. C(apiServer.certSANs) are required SANs of C(apiserver) like O(extra_sans).
+        C(caCertificateValidityPeriod) (v1beta4) is the default O(validity) of a CA named.
       - O(state=check) warns (RV(warnings)) about a certificate lacking a SAN the configuration asks for
         (C(apiServer.certSANs), C(etcd.local.serverCertSANs), C(etcd.local.peerCertSANs)).
     type: path
@@ -129,6 +148,8 @@ options:
       - O(state=renew) renews a certificate whose residual time is below this duration; O(state=csr) with
         O(certificates=[kubelet-client]) writes a CSR when the kubelet's is.
       - A duration is V(90d), V(2160h), V(1y) (365 days), V(45m) or Go style V(8760h0m0s).
+      - For a CA named in O(certificates) the default is V(1y) instead (a certificate a CA signs in its last year
+        is cut short to the CA's expiry); a value given applies to CAs and certificates alike.
     type: str
     default: 90d
   force:
@@ -141,6 +162,9 @@ options:
     description:
       - Lifetime of a renewed certificate (and of what O(state=sign) signs), as a duration (see O(renew_before)).
       - It is clamped to the CA's expiry; the module then says so in RV(warnings).
+      - For a CA named in O(certificates) the default is V(10y) (kubeadm's), or C(caCertificateValidityPeriod) of
+        O(config). A value given with CAs and certificates in one task fails it (one of them would get the other's
+        lifetime); renew the CA in a task of its own.
     type: str
     default: 365d
   extra_sans:
@@ -270,6 +294,16 @@ options:
         A name other than the current certificate's is refused (it would make this kubelet another node).
       - Required with O(state=sign), the node the certificate is for, from the inventory.
     type: str
+  ca_cert:
+    description:
+      - O(state=renew) with one CA named in O(certificates), the new certificate of that CA as another node renewed
+        it (or the CA's owner, for an external CA), installed here instead of issuing one, so that every node of a
+        cluster holds the same CA certificate. A path on the node.
+      - It must be that CA's certificate issued again with the same key (the same subject, public key, subject key
+        identifier, basic constraints and key usage, self-signed), valid now, alone in its file. It is installed when
+        it differs from the one on disk (then the kubeconfigs follow as for a renewal), and never when it would
+        expire before the one on disk unless O(force). No CA key is needed (a worker has none).
+    type: path
   restart_kubelet:
     description:
       - With O(certificates=[kubelet-client]) restart the kubelet after writing (it reads its client certificate at
@@ -318,8 +352,12 @@ notes:
   - Run it on every control-plane node; each node has its own C(apiserver) and C(etcd-*) certificates. The
     playbook C(k8s_pki.kubeadm.renew) does this one node at a time and restarts the components that use a
     renewed certificate (role C(k8s_pki.kubeadm.renew)).
-  - CAs are never renewed. A certificate whose CA has no key on the node (externally managed) is reported
-    with action V(skipped_externally_managed); use O(state=csr) and O(state=install) for it.
+  - CAs are renewed only when named (O(certificates=[ca]), never with V(all)), with their own key; a rotation to a
+    new CA key is not done. A certificate whose CA has no key on the node (externally managed) is reported with
+    action V(skipped_externally_managed); use O(state=csr) and O(state=install) for it.
+  - This module renews a CA on one node. Every node of the cluster must then hold the same CA certificate; renew it
+    on one control-plane node and install that file on the others (and on workers, for the kubelet) with
+    O(ca_cert), never a second renewal per node.
   - C(kubelet.conf) is not handled; the kubelet rotates its own client certificate.
   - An option that belongs to another state (O(renew_before) or the O(signer) options with O(state=check),
     O(fail_within) with O(state=renew), O(signed_dir) without O(state=install)) fails the task, naming it,
@@ -401,6 +439,20 @@ EXAMPLES = r"""
     signer: api
     approve: true
     api_timeout: 2m
+  become: true
+
+- name: Renew the cluster CA with its own key when it expires within a year (kubeconfigs follow)
+  k8s_pki.kubeadm.certs:
+    state: renew
+    certificates: [ca]
+  become: true
+  register: kubeadm_certs_ca
+
+- name: Install on another node the CA certificate renewed on the first one (the same file everywhere)
+  k8s_pki.kubeadm.certs:
+    state: renew
+    certificates: [ca]
+    ca_cert: /etc/kubernetes/kubeadm-certs/ca.crt
   become: true
 
 - name: Restart every component that still uses an old certificate, kubeadm's way, and wait until each is healthy
@@ -563,6 +615,16 @@ certificate_authorities:
       returned: always
       type: str
       sample: CN=etcd-ca
+    serial:
+      description: The CA certificate's serial, colon-separated hex. Null when the entry is missing.
+      returned: always
+      type: str
+      sample: "4a:0f:91:2c:7e:11:d3:05"
+    not_before:
+      description: Start of validity (RFC 3339, UTC). Null when the entry is missing.
+      returned: always
+      type: str
+      sample: "2026-11-29T04:32:00Z"
     not_after:
       description: End of validity (RFC 3339, UTC). Null when the entry is missing.
       returned: always
@@ -588,9 +650,33 @@ certificate_authorities:
       returned: always
       type: bool
       sample: false
+    action:
+      description: O(state=renew), a CA named in O(certificates) only. V(renewed), V(would_renew) (check mode) or V(none).
+      returned: when the CA was named with O(state=renew)
+      type: str
+      sample: renewed
+    reason:
+      description: Why the CA was renewed or kept (V(forced), V(expires in 300d, within renew_before 365d), a given O(ca_cert)).
+      returned: when the CA was named with O(state=renew)
+      type: str
+      sample: forced
+    kubeconfigs:
+      description: The kubeconfig files whose C(certificate-authority-data) now embeds the renewed CA (or would).
+      returned: when a renewed CA is embedded in kubeconfigs
+      type: list
+      elements: str
+      sample: [/etc/kubernetes/admin.conf, /etc/kubernetes/kubelet.conf]
+    previous_not_after:
+      description:
+        - When the replaced CA certificate expires. A component that read it only at start (RV(restart)) keeps
+          verifying with it until then (same key) and must restart before.
+      returned: when the CA was renewed (or would be)
+      type: str
+      sample: "2036-11-27T04:37:00Z"
 renewed:
   description:
-    - Names of the certificates that were renewed or installed (in check mode, that would be).
+    - Names of the certificates that were renewed or installed (in check mode, that would be), CAs first (V(ca),
+      V(etcd-ca), V(front-proxy-ca)) when named.
   returned: always
   type: list
   elements: str
