@@ -211,7 +211,7 @@ def _extensions(name, key_usage, extended_key_usage, sans):
 
 def _san_key(san):
     """`DNS:x` or `IP:y` as compared with an allow-list: DNS names without case, IP addresses as addresses."""
-    kind, _, value = san.partition(':')
+    kind, value = san.split(':', 1)
     if kind == 'IP':
         return ('IP', ipaddress.ip_address(value))
     return ('DNS', value.lower())
