@@ -15,6 +15,7 @@ pub mod issued;
 pub mod kubelet;
 pub mod kubelet_client;
 pub mod kubelet_csr;
+mod kubelet_restart;
 pub mod kubelet_sign;
 pub mod plan;
 pub mod renew;
