@@ -89,6 +89,30 @@ pub(super) fn restart_and_wait(back: &Back<'_>) -> Result<()> {
     wait_back_in_cluster(&creds, back.node, back.since, deadline, back.timeout)
 }
 
+/// The kubelet's credentials as `kubelet.conf` names them: embedded, or in the file it points at (the kubelet's
+/// `kubelet-client-current.pem`, certificate and key in one), for a node without `admin.conf`.
+pub(super) fn kubelet_conf_credentials(conf: &Path) -> Result<Credentials> {
+    use crate::pki::kubeconfig::{self, ClientCertificate, Kubeconfig};
+    use crate::pki::{Links, read_file};
+    let bytes = read_file(conf, Links::Follow)?;
+    let embedded = match kubeconfig::client_certificate(conf)? {
+        ClientCertificate::Embedded(_) => bytes,
+        ClientCertificate::File(file) => {
+            let both = read_file(&file, Links::Follow)?;
+            let blocks = pem::parse_many(&both).map_err(|e| Error::invalid(&file, format!("not PEM: {e}")))?;
+            let of = |key: bool| -> String {
+                blocks
+                    .iter()
+                    .filter(|b| b.tag().ends_with("PRIVATE KEY") == key)
+                    .map(|b| crate::pki::cert::pem_encode(b.tag(), b.contents()))
+                    .collect()
+            };
+            kubeconfig::with_client_data(conf, &bytes, of(false).as_bytes(), of(true).as_bytes())?
+        }
+    };
+    Credentials::from_kubeconfig(conf, &Kubeconfig::parse(conf, &embedded)?)
+}
+
 /// The kubelet that started after the restart (`since`) holds the listener at `addr` and serves `want` there:
 /// a TLS handshake reads the certificate it presents (`inuse::probe::served_certificate`, one deadline, bounded)
 /// and it is compared whole. Whoever bound the port while the kubelet was down would otherwise answer for it.
