@@ -124,8 +124,12 @@ impl Node {
         self.dns_names.iter().any(|d| d.eq_ignore_ascii_case(name))
     }
 
-    fn addresses(&self) -> String {
-        let all = san_strings(&self.dns_names, &self.ip_addresses);
+    /// Its names (`dns`) or its addresses, as SANs are written, for a message.
+    fn listed(&self, dns: bool) -> String {
+        let all = match dns {
+            true => san_strings(&self.dns_names, &[]),
+            false => san_strings(&[], &self.ip_addresses),
+        };
         if all.is_empty() { "none".into() } else { all.join(", ") }
     }
 }
@@ -226,7 +230,7 @@ fn verdict(spec: &Value, nodes: &[Node], judged: &mut Judged) -> Result<String, 
                 format!(
                     "it asks for DNS:{d}, which is not a name of Node {node_name} (its Hostname, InternalDNS, \
                      ExternalDNS addresses: {})",
-                    node.addresses()
+                    node.listed(true)
                 ),
             );
         }
@@ -238,7 +242,7 @@ fn verdict(spec: &Value, nodes: &[Node], judged: &mut Judged) -> Result<String, 
                 format!(
                     "it asks for IP:{ip}, which is not an address of Node {node_name} (its InternalIP, ExternalIP \
                      addresses: {})",
-                    node.addresses()
+                    node.listed(false)
                 ),
             );
         }
