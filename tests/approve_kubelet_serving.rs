@@ -134,6 +134,22 @@ impl Drop for ControlPlane {
 const SERVING: &str = "kubernetes.io/kubelet-serving";
 const KUBELET_USAGES: [&str; 3] = ["digital signature", "key encipherment", "server auth"];
 
+/// One request the test makes: who makes it, openssl's arguments for it, its signer and usages, and the reason it
+/// is refused by (empty: approved).
+struct Req<'a> {
+    name: &'static str,
+    who: &'a Path,
+    args: Vec<&'a str>,
+    signer: &'static str,
+    usages: &'static [&'static str],
+    reason: &'static str,
+}
+
+/// A kubelet's request as the kubelet makes it, but for `args`.
+fn req<'a>(name: &'static str, who: &'a Path, args: Vec<&'a str>, reason: &'static str) -> Req<'a> {
+    Req { name, who, args, signer: SERVING, usages: &KUBELET_USAGES, reason }
+}
+
 fn subj(cn: &str) -> String {
     format!("/O=system:nodes/CN=system:node:{cn}")
 }
@@ -176,92 +192,46 @@ fn kubelet_serving_requests_are_approved_only_for_their_own_nodes_names_and_addr
     let admin = cp.admin();
     let w1_sans = "subjectAltName=DNS:w1,IP:10.0.0.1";
     let s = subj("w1");
-    let requests: [(&str, &Path, Vec<&str>, &str, &[&str], &str); 13] = [
-        ("kc-good", &w1, vec!["-subj", &s, "-addext", w1_sans], SERVING, &KUBELET_USAGES, ""),
-        (
+    let requests = [
+        req("kc-good", &w1, vec!["-subj", &s, "-addext", w1_sans], ""),
+        req(
             "kc-other-node",
             &w1,
             vec!["-subj", "/O=system:nodes/CN=system:node:w2", "-addext", "subjectAltName=DNS:w2,IP:10.0.0.2"],
-            SERVING,
-            &KUBELET_USAGES,
             "other_node",
         ),
-        (
-            "kc-ip",
-            &w1,
-            vec!["-subj", &s, "-addext", "subjectAltName=DNS:w1,IP:10.0.0.9"],
-            SERVING,
-            &KUBELET_USAGES,
-            "ip_address",
-        ),
-        (
-            "kc-dns",
-            &w1,
-            vec!["-subj", &s, "-addext", "subjectAltName=DNS:kubernetes.default"],
-            SERVING,
-            &KUBELET_USAGES,
-            "dns_name",
-        ),
-        (
-            "kc-signer",
-            &w1,
-            vec!["-subj", &s],
-            "kubernetes.io/kube-apiserver-client",
-            &["digital signature", "key encipherment", "client auth"],
-            "signer",
-        ),
-        (
-            "kc-usages",
-            &w1,
-            vec!["-subj", &s, "-addext", w1_sans],
-            SERVING,
-            &["digital signature", "key encipherment", "server auth", "client auth"],
-            "usages",
-        ),
-        ("kc-admin", &admin, vec!["-subj", &s, "-addext", w1_sans], SERVING, &KUBELET_USAGES, "requester"),
-        (
+        req("kc-ip", &w1, vec!["-subj", &s, "-addext", "subjectAltName=DNS:w1,IP:10.0.0.9"], "ip_address"),
+        req("kc-dns", &w1, vec!["-subj", &s, "-addext", "subjectAltName=DNS:kubernetes.default"], "dns_name"),
+        Req {
+            signer: "kubernetes.io/kube-apiserver-client",
+            usages: &["digital signature", "key encipherment", "client auth"],
+            ..req("kc-signer", &w1, vec!["-subj", &s], "signer")
+        },
+        Req {
+            usages: &["digital signature", "key encipherment", "server auth", "client auth"],
+            ..req("kc-usages", &w1, vec!["-subj", &s, "-addext", w1_sans], "usages")
+        },
+        req("kc-admin", &admin, vec!["-subj", &s, "-addext", w1_sans], "requester"),
+        req(
             "kc-ghost",
             &w9,
             vec!["-subj", "/O=system:nodes/CN=system:node:w9", "-addext", "subjectAltName=DNS:w9"],
-            SERVING,
-            &KUBELET_USAGES,
             "no_such_node",
         ),
-        (
-            "kc-email",
-            &w1,
-            vec!["-subj", &s, "-addext", "subjectAltName=DNS:w1,email:w1@example.com"],
-            SERVING,
-            &KUBELET_USAGES,
-            "other_san",
-        ),
-        (
-            "kc-ext",
-            &w1,
-            vec!["-subj", &s, "-addext", w1_sans, "-addext", "basicConstraints=CA:TRUE"],
-            SERVING,
-            &KUBELET_USAGES,
-            "extensions",
-        ),
-        ("kc-ed25519", &w1, vec!["ed25519", "-subj", &s, "-addext", w1_sans], SERVING, &KUBELET_USAGES, "key"),
-        ("kc-no-san", &w1, vec!["-subj", &s], SERVING, &KUBELET_USAGES, "no_san"),
-        (
-            "kc-subject",
-            &w1,
-            vec!["-subj", "/O=system:masters/CN=system:node:w1", "-addext", w1_sans],
-            SERVING,
-            &KUBELET_USAGES,
-            "subject",
-        ),
+        req("kc-email", &w1, vec!["-subj", &s, "-addext", "subjectAltName=DNS:w1,email:w1@example.com"], "other_san"),
+        req("kc-ext", &w1, vec!["-subj", &s, "-addext", w1_sans, "-addext", "basicConstraints=CA:TRUE"], "extensions"),
+        req("kc-ed25519", &w1, vec!["ed25519", "-subj", &s, "-addext", w1_sans], "key"),
+        req("kc-no-san", &w1, vec!["-subj", &s], "no_san"),
+        req("kc-subject", &w1, vec!["-subj", "/O=system:masters/CN=system:node:w1", "-addext", w1_sans], "subject"),
     ];
-    for (name, who, args, signer, usages, _) in &requests {
-        cp.request(who, name, args, signer, usages);
+    for r in &requests {
+        cp.request(r.who, r.name, &r.args, r.signer, r.usages);
     }
     let mut expected: Vec<(String, String, String)> = requests
         .iter()
-        .map(|(name, _, _, _, _, reason)| {
-            let action = if reason.is_empty() { "would_approve" } else { "refused" };
-            (name.to_string(), action.to_string(), reason.to_string())
+        .map(|r| {
+            let action = if r.reason.is_empty() { "would_approve" } else { "refused" };
+            (r.name.to_string(), action.to_string(), r.reason.to_string())
         })
         .collect();
     expected.sort();
@@ -280,8 +250,8 @@ fn kubelet_serving_requests_are_approved_only_for_their_own_nodes_names_and_addr
     let m = module_on(&cp.pki, json!({"state": "approve", "_ansible_check_mode": true}));
     assert_eq!(m["changed"], true, "{m}");
     assert_eq!(verdicts(&m), expected, "{m:#}");
-    for (name, ..) in &requests {
-        assert!(pending(&cp, name), "{name}: check mode approves nothing");
+    for r in &requests {
+        assert!(pending(&cp, r.name), "{}: check mode approves nothing", r.name);
     }
 
     // credentials that may read but not approve (the node's own): refused by the apiserver, nothing approved
@@ -325,8 +295,8 @@ fn kubelet_serving_requests_are_approved_only_for_their_own_nodes_names_and_addr
         text.contains("CN=system:node:w1,O=system:nodes") && text.contains("DNS:w1, IP Address:10.0.0.1"),
         "{text}"
     );
-    for (name, ..) in requests.iter().filter(|r| r.0 != "kc-good") {
-        assert!(pending(&cp, name), "{name}: left pending, not denied");
+    for r in requests.iter().filter(|r| r.name != "kc-good") {
+        assert!(pending(&cp, r.name), "{}: left pending, not denied", r.name);
     }
 
     // a rerun: nothing left to approve, the refused ones named again; the table says the same
