@@ -7,8 +7,9 @@
 //! Replaying renames files over the PKI, so a journal is trusted only as far as it is one `commit` could
 //! have written for this PKI: every target must be a file kubeadm-certs writes (a certificate, key or
 //! kubeconfig of kubeadm's inventory in the cert, etcd or kubeconfig dir, a CA certificate (never a CA key),
-//! a kubeconfig whose CA data follows a renewed CA, a CSR or its key in this run's CSR dir, or a backup of
-//! one of them), every temp and rollback link must carry the name `commit` gives them
+//! a kubeconfig whose CA data follows a renewed CA, a CSR or its key in this run's CSR dir, the kubelet's
+//! client CSR, key and signed certificate there, the kubelet's self-signed serving pair in this run's kubelet
+//! certificate dir or kubeadm's `/var/lib/kubelet/pki`, or a backup of one of them), every temp and rollback link must carry the name `commit` gives them
 //! beside their target, and the file is at most [`crate::pki::MAX_FILE_BYTES`]. Anything else (a `../` out of the PKI, a
 //! CA key, bytes that are not a journal line) refuses the whole journal before anything is renamed.
 
@@ -17,9 +18,15 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use crate::engine::kubelet::{SELF_SIGNED_CERT, SELF_SIGNED_KEY};
 use crate::error::{Error, Result};
 use crate::inventory::{CAS, CERTIFICATES};
 use crate::pki::{Layout, Links, read_file};
+use crate::request::DEFAULT_KUBELET_DIR;
+
+/// The kubelet's files a journal may list in a run's own directory (see `Names::of`).
+const KUBELET_FILES: [&str; 5] =
+    ["kubelet-client.csr", "kubelet-client.key", "kubelet-client.crt", SELF_SIGNED_CERT, SELF_SIGNED_KEY];
 
 /// The suffixes of `commit`'s temp files and rollback links: the only names, besides the targets, a journal
 /// may list.
@@ -70,7 +77,8 @@ pub fn render(direction: Direction, entries: &[Entry]) -> String {
             .collect::<String>()
 }
 
-/// Reads and checks the journal. `extra_dirs`: the CSR dir of a `csr` run, whose files a journal may list.
+/// Reads and checks the journal. `extra_dirs`: the CSR dir of a `csr` run, or the kubelet's certificate dir of a
+/// `renew kubelet-serving` run, whose files a journal may list.
 pub fn read(layout: &Layout, extra_dirs: &[&Path]) -> Result<(Direction, Vec<Entry>)> {
     let journal = path(layout);
     let refuse = |problem: String| {
@@ -150,6 +158,19 @@ impl Names {
                 add(&dir.join(format!("{}.key", spec.name)));
             }
         }
+        // the kubelet's files a run writes beside the PKI: a worker's kubelet-client CSR and key (`csr`), the
+        // certificate signed for it (`sign`), in the CSR dir; the self-signed serving pair (`renew
+        // kubelet-serving`) in the kubelet's certificate dir
+        for dir in extra_dirs {
+            for name in KUBELET_FILES {
+                add(&dir.join(name));
+            }
+        }
+        // and where kubeadm's kubelet keeps that pair, so that whichever run comes next (the timer's `renew`)
+        // completes an interrupted renewal of it there
+        let kubelet_pki = Path::new(DEFAULT_KUBELET_DIR).join("pki");
+        add(&kubelet_pki.join(SELF_SIGNED_CERT));
+        add(&kubelet_pki.join(SELF_SIGNED_KEY));
         // a CA renewal: the CA certificate (its key is never written) and the kubeconfigs embedding it
         for ca in CAS {
             add(&layout.ca_paths(ca).0);
@@ -168,8 +189,9 @@ impl Names {
         let (base, backup) = self.base_of(&e.target).ok_or_else(|| {
             format!(
                 "{shown} is not a file kubeadm-certs writes (the certificates, keys and kubeconfigs of kubeadm's PKI \
-                 in the cert, etcd and kubeconfig dirs, its CA certificates but never a CA key, CSRs in this run's --csr-dir, and their backups; a journal \
-                 of an interrupted `csr` run is completed by `csr` with the same --csr-dir)"
+                 in the cert, etcd and kubeconfig dirs, its CA certificates but never a CA key, CSRs in this run's --csr-dir, the kubelet's \
+                 self-signed serving pair, and their backups; a journal of an interrupted `csr` run is completed by `csr` with the same \
+                 --csr-dir, one of `renew kubelet-serving` by the same with the same --kubelet-dir)"
             )
         })?;
         let beside = |p: &Path| p.parent() == e.target.parent();
@@ -267,6 +289,32 @@ mod tests {
         assert!(is_backup_stamp(b"4242.2026-11-29@18:30:04"));
         assert!(!is_backup_stamp(b"4242.2026-11-29@18:30"));
         assert!(!is_backup_stamp(b".2026-11-29@18:30:04"));
+    }
+
+    #[test]
+    fn the_kubelets_files_are_listed_in_the_run_s_own_directory_only() {
+        let root = tempfile::tempdir().unwrap();
+        let layout = Layout::new(root.path().join("pki"), root.path());
+        let (kubelet_pki, csr_dir) = (root.path().join("kubelet/pki"), root.path().join("csr"));
+        for d in [&layout.cert_dir, &kubelet_pki, &csr_dir] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let entry = |dir: &Path, name: &str| Entry {
+            target: dir.join(name),
+            tmp: dir.join(format!(".{name}.4242.0{TMP}")),
+            orig: Some(dir.join(format!(".{name}.4242.0{ORIG}"))),
+        };
+        let journal = |entries: &[Entry]| fs::write(path(&layout), render(Direction::Forward, entries)).unwrap();
+        journal(&[entry(&kubelet_pki, "kubelet.key"), entry(&kubelet_pki, "kubelet.crt")]);
+        assert_eq!(read(&layout, &[&kubelet_pki]).unwrap().1.len(), 2, "renew kubelet-serving's own pair");
+        let e = read(&layout, &[]).err().unwrap().to_string();
+        assert!(e.contains("kubelet.key is not a file kubeadm-certs writes") && e.contains("--kubelet-dir"), "{e}");
+        journal(&[entry(&csr_dir, "kubelet-client.key"), entry(&csr_dir, "kubelet-client.csr")]);
+        assert_eq!(read(&layout, &[&csr_dir]).unwrap().1.len(), 2, "csr kubelet-client's key and CSR");
+        journal(&[entry(&csr_dir, "kubelet-client.crt")]);
+        assert_eq!(read(&layout, &[&csr_dir]).unwrap().1.len(), 1, "sign kubelet-client's certificate");
+        journal(&[entry(&kubelet_pki, "kubelet-client-current.pem")]);
+        assert!(read(&layout, &[&kubelet_pki]).is_err(), "only the files named");
     }
 
     #[test]

@@ -23,8 +23,9 @@ pub mod report;
 pub mod request;
 pub mod restart;
 
-/// Runs one request as of `now`: the engine, given the certificates API's signer for `signer: api`. The
-/// engine owns the signer seam and knows no apiserver client; this is where the two meet.
+/// Runs one request as of `now`: the engine, given the certificates API's signer for `signer: api` and its approver
+/// of kubelet-serving requests for `approve`. The engine owns both seams and knows no certificates API; this is where
+/// the two meet.
 pub fn run(request: &request::Request, now: chrono::DateTime<chrono::Utc>) -> error::Result<report::Outcome> {
-    engine::run(request, now, api::new_signer)
+    engine::run(request, now, api::new_signer, api::kubelet_serving::approve)
 }

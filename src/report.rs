@@ -169,6 +169,27 @@ pub struct LeaseReport {
     pub took_over_from: Option<String>,
 }
 
+/// `approve kubelet-serving`: one pending CertificateSigningRequest and what became of it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ApprovalReport {
+    /// The CertificateSigningRequest object's name.
+    pub name: String,
+    pub signer_name: String,
+    /// Who asked (`spec.username`): `system:node:NAME` for a kubelet.
+    pub requester: String,
+    /// The node it is for, when the requester is one.
+    pub node: Option<String>,
+    /// What it asks for, `DNS:name` / `IP:address` (empty when the request cannot be read).
+    pub sans: Vec<String>,
+    /// `approved`, `would_approve` (check mode) or `refused` (left pending, untouched).
+    pub action: &'static str,
+    /// Why refused, by name (`api::kubelet_serving_policy::Refusal`); absent when approved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    /// What the checks found, in words.
+    pub message: String,
+}
+
 /// One changed entry, community.crypto style: what a reviewer compares, never key material.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct DiffEntry {
@@ -200,6 +221,10 @@ pub struct Outcome {
     pub kubelet: Vec<KubeletCertReport>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub csrs: Vec<CsrReport>,
+    /// `approve`: every pending CertificateSigningRequest looked at, approved or refused (an empty list when none
+    /// was pending; absent from every other state's result).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<Vec<ApprovalReport>>,
     /// Names (certificates and CAs) expiring within `fail_within`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub expiring: Vec<String>,

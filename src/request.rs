@@ -317,18 +317,65 @@ pub struct KubeletSignRequest {
     pub lock_timeout: Span,
 }
 
+/// `renew kubelet-serving`: the kubelet's self-signed serving certificate (`kubelet.crt`) issued again with a new
+/// key, its SANs kept (`engine::kubelet_serving`).
+#[derive(Clone, Debug)]
+pub struct KubeletServingRequest {
+    /// The PKI's lock and journal, and `kubelet.conf` (whose node), `admin.conf` (asked when the kubelet is back).
+    pub layout: Layout,
+    pub kubelet_dir: PathBuf,
+    /// The node's name, for the wait after the restart; by default `kubelet.conf`'s `system:node:NAME`.
+    pub node_name: Option<String>,
+    pub renew_before: Span,
+    pub force: bool,
+    pub validity: Span,
+    /// `None`: the algorithm of the key it replaces (the kubelet makes RSA 2048).
+    pub key_algorithm: Option<KeyAlgorithm>,
+    pub backup: bool,
+    pub check_mode: bool,
+    pub lock_timeout: Span,
+    /// `systemctl restart kubelet` after the write, then wait until it serves the new certificate and is back.
+    pub restart_kubelet: bool,
+    pub timeout: Span,
+}
+
+/// `approve kubelet-serving`: the pending `kubernetes.io/kubelet-serving` CertificateSigningRequests that ask for
+/// exactly what their node may have, approved through the certificates API (`api::kubelet_serving`); nothing on
+/// disk changes.
+#[derive(Clone, Debug)]
+pub struct ApproveRequest {
+    /// Only where held static pod manifests are put back, as every run does (`engine::run`).
+    pub layout: Layout,
+    /// Whose credentials (default admin.conf): they must be allowed to approve for the `kubernetes.io/kubelet-serving` signer.
+    pub kubeconfig: PathBuf,
+    /// Judge and report, approve nothing (the apiserver is still asked).
+    pub check_mode: bool,
+}
+
 /// The name `renew` takes for the kubelet's client certificate. It is not kubeadm's, so it is renewed on its
 /// own: with other names it is a usage error.
 pub const KUBELET_CLIENT: &str = "kubelet-client";
+/// The name `renew` and `approve` take for the kubelet's serving certificate (`check` reports it as the row
+/// `kubelet-server`, the kubelet's own name for it). On its own too.
+pub const KUBELET_SERVING: &str = "kubelet-serving";
 
 /// Whether `names` ask for the kubelet's client certificate (alone), or a usage error when mixed.
 pub fn wants_kubelet_client<S: AsRef<str>>(verb: &str, names: &[S]) -> Result<bool> {
+    wants_alone(verb, names, KUBELET_CLIENT)
+}
+
+/// Whether `names` ask for the kubelet's serving certificate (alone), or a usage error when mixed.
+pub fn wants_kubelet_serving<S: AsRef<str>>(verb: &str, names: &[S]) -> Result<bool> {
+    wants_alone(verb, names, KUBELET_SERVING)
+}
+
+fn wants_alone<S: AsRef<str>>(verb: &str, names: &[S], name: &str) -> Result<bool> {
     let names: Vec<&str> = names.iter().map(|s| s.as_ref().trim()).filter(|s| !s.is_empty()).collect();
-    match (names.contains(&KUBELET_CLIENT), names.len()) {
+    match (names.contains(&name), names.len()) {
         (false, _) => Ok(false),
         (true, 1) => Ok(true),
         (true, _) => Err(Error::Usage(format!(
-            "{verb} {KUBELET_CLIENT} on its own: it is the kubelet's certificate, not one of kubeadm's (got {})",
+            "{verb} {name} on its own: it is the kubelet's certificate, not one of kubeadm's (got {})",
             names.join(", ")
         ))),
     }
@@ -508,6 +555,8 @@ pub enum Request {
     Renew(RenewRequest),
     KubeletClient(KubeletClientRequest),
     KubeletSign(KubeletSignRequest),
+    KubeletServing(KubeletServingRequest),
+    Approve(ApproveRequest),
     Csr(CsrRequest),
     Install(InstallRequest),
     Restart(RestartRequest),

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use common::bin;
 
-const COMMANDS: [&str; 8] = ["check", "renew", "csr", "install", "sign", "restart", "completions", "man"];
+const COMMANDS: [&str; 9] = ["check", "renew", "csr", "install", "sign", "approve", "restart", "completions", "man"];
 
 fn stdout_of(args: &[&str]) -> String {
     let out = bin().args(args).output().unwrap();

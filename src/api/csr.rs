@@ -121,13 +121,24 @@ pub fn leaf_der(pem_bytes: &[u8]) -> Result<Vec<u8>, String> {
 
 /// `obj` with the Approved condition `kubectl certificate approve` adds, for PUT `.../approval`.
 pub fn with_approval(obj: &Value) -> Value {
+    with_condition(
+        obj,
+        "Approved",
+        "KubeadmCertsApprove",
+        "This CSR was approved by kubeadm-certs renew (approve: true).",
+        Utc::now(),
+    )
+}
+
+/// `obj` with one more condition of `kind` (`Approved`, `Denied`) set by kubeadm-certs, for PUT `.../approval`.
+pub fn with_condition(obj: &Value, kind: &str, reason: &str, message: &str, now: DateTime<Utc>) -> Value {
     let mut obj = obj.clone();
     let condition = json!({
-        "type": "Approved",
+        "type": kind,
         "status": "True",
-        "reason": "KubeadmCertsApprove",
-        "message": "This CSR was approved by kubeadm-certs renew (approve: true).",
-        "lastUpdateTime": Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "reason": reason,
+        "message": message,
+        "lastUpdateTime": now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     });
     if !obj.get("status").is_some_and(Value::is_object) {
         obj["status"] = json!({});

@@ -11,6 +11,8 @@
 
 pub mod csr;
 pub mod error;
+pub mod kubelet_serving;
+pub mod kubelet_serving_policy;
 pub mod policy;
 pub mod signer;
 

@@ -13,7 +13,11 @@
 //!
 //! A host without the kubelet directory runs no kubelet (a PKI copy, a backup, the demo): nothing is
 //! reported, so that `check` there stays kubeadm's, byte for byte.
+//!
+//! [`Serving`] is the one description of where the serving certificate comes from: `check` reports it, `renew
+//! kubelet-serving` renews only the self-signed one and names the way to the others.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -29,13 +33,33 @@ use crate::report::rfc3339;
 
 pub const CLIENT: &str = "kubelet-client";
 pub const SERVER: &str = "kubelet-server";
+/// The self-signed serving pair, in the kubelet's certificate directory (`--cert-dir`, kubeadm's
+/// `/var/lib/kubelet/pki`): what the kubelet writes at first start when told of no other (`InitializeTLS`).
+pub const SELF_SIGNED_CERT: &str = "kubelet.crt";
+pub const SELF_SIGNED_KEY: &str = "kubelet.key";
+/// The kubelet's serving port (`port` of its configuration) when none is set.
+const DEFAULT_PORT: u16 = 10250;
 
 /// What the kubelet's `config.yaml` (a `KubeletConfiguration`) says about its certificates.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 struct Config {
     rotate_certificates: bool,
     server_tls_bootstrap: bool,
     tls_cert_file: Option<PathBuf>,
+    /// `address` and `port`: where it serves (default every address, 10250), or what is wrong with them (only
+    /// what waits for the kubelet's port needs them: `check` does not fail on them).
+    listen: std::result::Result<(IpAddr, u16), String>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            rotate_certificates: false,
+            server_tls_bootstrap: false,
+            tls_cert_file: None,
+            listen: Ok((IpAddr::V4(Ipv4Addr::UNSPECIFIED), DEFAULT_PORT)),
+        }
+    }
 }
 
 impl Config {
@@ -61,8 +85,76 @@ impl Config {
             rotate_certificates: flag("rotateCertificates"),
             server_tls_bootstrap: flag("serverTLSBootstrap"),
             tls_cert_file,
+            listen: listen(&doc),
         })
     }
+}
+
+/// `address` and `port` of a kubelet configuration, defaulted as the kubelet defaults them.
+fn listen(doc: &Value) -> std::result::Result<(IpAddr, u16), String> {
+    let address = match doc.get("address").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Some(a) => a.parse().map_err(|_| format!("address {a:?} is not an IP address"))?,
+    };
+    let port = match doc.get("port") {
+        None | Some(Value::Null) => DEFAULT_PORT,
+        Some(p) => p.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0).ok_or_else(|| {
+            format!("port {} is not a TCP port", serde_norway::to_string(p).unwrap_or_default().trim())
+        })?,
+    };
+    Ok((address, port))
+}
+
+/// Where the kubelet's serving certificate comes from, as the kubelet decides it (v1.20 `cmd/kubelet/app/server.go`
+/// `InitializeTLS`, `pkg/kubelet/kubelet.go`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Serving {
+    /// `tlsCertFile` of its configuration: someone's own certificate, which the kubelet only reads.
+    Given(PathBuf),
+    /// `serverTLSBootstrap`: requested from the cluster (`kubernetes.io/kubelet-serving`) and rotated by the
+    /// kubelet; `kubelet-server-current.pem` is missing until someone approves its request.
+    Bootstrap(PathBuf),
+    /// Neither: the pair the kubelet generated at first start (`certutil.GenerateSelfSignedCertKey`).
+    SelfSigned { cert: PathBuf, key: PathBuf },
+}
+
+impl Serving {
+    fn of(kubelet_dir: &Path, config: &Config) -> Serving {
+        let pki = kubelet_dir.join("pki");
+        match (&config.tls_cert_file, config.server_tls_bootstrap) {
+            (Some(file), _) => Serving::Given(file.clone()),
+            (None, true) => Serving::Bootstrap(pki.join("kubelet-server-current.pem")),
+            (None, false) => Serving::SelfSigned { cert: pki.join(SELF_SIGNED_CERT), key: pki.join(SELF_SIGNED_KEY) },
+        }
+    }
+
+    /// The certificate file the kubelet serves.
+    pub fn path(&self) -> &Path {
+        match self {
+            Serving::Given(p) | Serving::Bootstrap(p) => p,
+            Serving::SelfSigned { cert, .. } => cert,
+        }
+    }
+
+    /// Whether the kubelet renews it itself.
+    fn rotation(&self) -> bool {
+        matches!(self, Serving::Bootstrap(_))
+    }
+}
+
+/// The kubelet's serving certificate as its `config.yaml` in `kubelet_dir` decides it, and where to reach its
+/// serving port from this host (its `address`, loopback when that is every address). A configuration that
+/// cannot be read is an error here: what would be renewed must not be guessed.
+pub fn serving(kubelet_dir: &Path) -> Result<(Serving, std::net::SocketAddr)> {
+    let config = Config::read(kubelet_dir)?;
+    let (address, port) =
+        config.listen.clone().map_err(|e| crate::error::Error::invalid(&kubelet_dir.join("config.yaml"), e))?;
+    let dial = match address {
+        IpAddr::V4(a) if a.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        a => a,
+    };
+    Ok((Serving::of(kubelet_dir, &config), (dial, port).into()))
 }
 
 /// Where a certificate is, if anywhere, and what reading it found.
@@ -110,12 +202,7 @@ pub(super) fn client(kubeconfig_dir: &Path, warnings: &mut Vec<String>) -> Found
 }
 
 fn server(kubelet_dir: &Path, config: &Config, warnings: &mut Vec<String>) -> Found {
-    let path = match (&config.tls_cert_file, config.server_tls_bootstrap) {
-        (Some(file), _) => file.clone(),
-        (None, true) => kubelet_dir.join("pki/kubelet-server-current.pem"),
-        (None, false) => kubelet_dir.join("pki/kubelet.crt"),
-    };
-    Found::at(path, warnings)
+    Found::at(Serving::of(kubelet_dir, config).path().to_path_buf(), warnings)
 }
 
 fn row(name: &'static str, found: Found, rotation: bool, now: DateTime<Utc>) -> KubeletCertReport {
@@ -149,7 +236,7 @@ pub fn certificates(
     });
     let client = client(kubeconfig_dir, &mut warnings);
     let server = server(kubelet_dir, &config, &mut warnings);
-    let server_rotation = config.server_tls_bootstrap && config.tls_cert_file.is_none();
+    let server_rotation = Serving::of(kubelet_dir, &config).rotation();
     let rows = vec![row(CLIENT, client, config.rotate_certificates, now), row(SERVER, server, server_rotation, now)];
     (rows, warnings)
 }
@@ -177,6 +264,27 @@ mod tests {
         assert_eq!(server(dir.path(), &boot, &mut w).path, dir.path().join("pki/kubelet-server-current.pem"));
         assert_eq!(server(dir.path(), &Config::default(), &mut w).path, dir.path().join("pki/kubelet.crt"));
         assert!(w.is_empty(), "absent certificates are missing, not warnings: {w:?}");
+        assert_eq!(
+            Serving::of(dir.path(), &Config::default()),
+            Serving::SelfSigned { cert: dir.path().join("pki/kubelet.crt"), key: dir.path().join("pki/kubelet.key") }
+        );
+    }
+
+    #[test]
+    fn the_serving_port_is_reached_on_loopback_unless_the_kubelet_serves_on_one_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let (source, addr) = serving(dir.path()).unwrap();
+        assert!(matches!(source, Serving::SelfSigned { .. }));
+        assert_eq!(addr, "127.0.0.1:10250".parse().unwrap());
+        std::fs::write(dir.path().join("config.yaml"), "address: \"::\"\nport: 10260\n").unwrap();
+        assert_eq!(serving(dir.path()).unwrap().1, "[::1]:10260".parse().unwrap());
+        std::fs::write(dir.path().join("config.yaml"), "address: 10.0.0.5\n").unwrap();
+        assert_eq!(serving(dir.path()).unwrap().1, "10.0.0.5:10250".parse().unwrap());
+        for bad in ["address: nowhere\n", "port: 70000\n", "port: web\n"] {
+            std::fs::write(dir.path().join("config.yaml"), bad).unwrap();
+            let e = serving(dir.path()).unwrap_err().to_string();
+            assert!(e.contains("config.yaml") && (e.contains("address") || e.contains("port")), "{bad}: {e}");
+        }
     }
 
     #[test]

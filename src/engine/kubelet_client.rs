@@ -22,14 +22,14 @@
 //! and 5 are the same ([`Current::put_in_place`]).
 
 use std::fs::{self, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
 use super::kubelet::{self, CLIENT};
+use super::kubelet_restart::{Back, restart_and_wait};
 use super::plan::{BACKDATE, Desired};
 use super::sign::sign_local;
 use crate::commit::{parent, sync_dir};
@@ -100,7 +100,7 @@ impl Current {
         }
         let mut warnings = Vec::new();
         let current = kubelet::client(&req.layout.kubeconfig_dir, &mut warnings);
-        let node = node_name(req, current.cert.as_ref(), &conf)?;
+        let node = node_name(req.node_name.as_ref(), current.cert.as_ref(), &conf)?;
         Ok(Current { conf, path: current.path, cert: current.cert, node, warnings })
     }
 
@@ -172,7 +172,15 @@ impl Current {
         if req.restart_kubelet {
             // the files are written whatever happens now: say so, and that a rerun finds nothing due
             let own = Own { conf: &self.conf, conf_bytes: &pointed, cert_pem, key_pem };
-            restart_and_wait(req, &self.node, now, &own).map_err(|e| {
+            let back = Back {
+                kubeconfig_dir: &req.layout.kubeconfig_dir,
+                node: &self.node,
+                since: now,
+                timeout: req.timeout,
+                own: &|| own.credentials(),
+                serves: None,
+            };
+            restart_and_wait(&back).map_err(|e| {
                 Error::Restart(format!(
                     "{e} (the new certificate is in place: {} names {}; a rerun finds it not due)",
                     self.conf.display(),
@@ -199,10 +207,10 @@ impl Current {
     }
 }
 
-/// The node's name: asked for, or the current certificate's `system:node:NAME`.
-fn node_name(req: &KubeletClientRequest, cert: Option<&Certificate>, conf: &Path) -> Result<String> {
+/// The node's name: asked for, or the current client certificate's `system:node:NAME`.
+pub(super) fn node_name(asked: Option<&String>, cert: Option<&Certificate>, conf: &Path) -> Result<String> {
     let named = cert.and_then(|c| c.subject.common_name()).and_then(|cn| cn.strip_prefix("system:node:"));
-    if let Some(n) = &req.node_name {
+    if let Some(n) = asked {
         // a certificate for another node would make this kubelet that node: a typo, or the wrong host
         return match named {
             Some(other) if other != n => Err(Error::Usage(format!(
@@ -223,20 +231,30 @@ fn node_name(req: &KubeletClientRequest, cert: Option<&Certificate>, conf: &Path
 }
 
 pub(super) fn due(cert: Option<&Certificate>, req: &KubeletClientRequest, now: DateTime<Utc>) -> Option<String> {
+    due_by(cert, req.force, req.renew_before, now)
+}
+
+/// Why a kubelet's certificate is due: missing, expired, forced, or within `renew_before`; `None` when not.
+pub(super) fn due_by(
+    cert: Option<&Certificate>,
+    force: bool,
+    renew_before: Span,
+    now: DateTime<Utc>,
+) -> Option<String> {
     let Some(cert) = cert else { return Some("missing".into()) };
     let left = (cert.not_after - now).num_seconds();
     if left <= 0 {
         Some(format!("expired {}", rfc3339(cert.not_after)))
-    } else if req.force {
+    } else if force {
         Some("forced".into())
-    } else if left < req.renew_before.seconds() {
-        Some(format!("expires in {}, within renew_before {}", duration::human(left), req.renew_before))
+    } else if left < renew_before.seconds() {
+        Some(format!("expires in {}, within renew_before {}", duration::human(left), renew_before))
     } else {
         None
     }
 }
 
-fn residual(cert: Option<&Certificate>, now: DateTime<Utc>) -> String {
+pub(super) fn residual(cert: Option<&Certificate>, now: DateTime<Utc>) -> String {
     cert.map(|c| format!("expires in {}", duration::human((c.not_after - now).num_seconds())))
         .unwrap_or_else(|| "missing".into())
 }
@@ -361,8 +379,6 @@ fn replace(path: &Path, contents: &[u8]) -> Result<()> {
     sync_dir(parent(path))
 }
 
-const POLL: Duration = Duration::from_millis(500);
-
 /// The kubelet's own credentials after the write: what proves it back where no admin.conf is (a worker); the
 /// Node authorizer lets a kubelet read its own node and Lease.
 struct Own<'a> {
@@ -382,128 +398,6 @@ impl Own<'_> {
         )?;
         let kc = kubeconfig::Kubeconfig::parse(self.conf, &embedded)?;
         crate::kube::credentials::Credentials::from_kubeconfig(self.conf, &kc)
-    }
-}
-
-fn restart_and_wait(req: &KubeletClientRequest, node: &str, started: DateTime<Utc>, own: &Own) -> Result<()> {
-    let systemctl = crate::restart::method::require(
-        "systemctl",
-        "the kubelet's restart",
-        "restart the kubelet yourself, or pass --no-restart-kubelet (restart_kubelet: false)",
-    )?;
-    let out = std::process::Command::new(&systemctl)
-        .args(["restart", "kubelet"])
-        .output()
-        .map_err(|e| Error::Restart(format!("kubelet: cannot run {}: {e}", systemctl.display())))?;
-    if !out.status.success() {
-        return Err(Error::Restart(format!(
-            "kubelet: `systemctl restart kubelet` failed ({}): {}; the new certificate is in place, the kubelet \
-             uses it once it starts (journalctl -u kubelet)",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    let deadline = Instant::now() + Duration::from_secs(req.timeout.seconds().max(1) as u64);
-    let mut last = String::new();
-    while !kubelet_healthy(started, &mut last) {
-        if Instant::now() >= deadline {
-            return Err(Error::Restart(format!(
-                "kubelet: restarted, but its /healthz on 127.0.0.1:10248 did not answer ok within {} ({last}); \
-                 see journalctl -u kubelet",
-                req.timeout
-            )));
-        }
-        std::thread::sleep(POLL);
-    }
-    let admin = req.layout.kubeconfig_dir.join("admin.conf");
-    let creds = if crate::pki::exists(&admin)? {
-        crate::kube::credentials::Credentials::read(&admin)?
-    } else {
-        own.credentials()?
-    };
-    wait_back_in_cluster(&creds, node, started, deadline, req.timeout)
-}
-
-/// The kubelet's local health endpoint (plain HTTP, kubeadm's default `healthzBindAddress`/`healthzPort`),
-/// answered by the kubelet that started after the restart (`since`): a root process named kubelet that holds
-/// that listener. Whoever bound 10248 while the kubelet was down would otherwise answer for it. One deadline for
-/// the whole exchange, the answer read up to 4 KiB (`inuse::probe::Bounded`).
-fn kubelet_healthy(since: DateTime<Utc>, last: &mut String) -> bool {
-    use crate::inuse::probe::{Bounded, PROBE_DEADLINE};
-    use crate::inuse::proc;
-    let lo = std::net::Ipv4Addr::LOCALHOST;
-    let answer = (|| -> std::io::Result<String> {
-        let mut s = Bounded::connect(&(lo, 10248).into(), Instant::now() + PROBE_DEADLINE, 4096)?;
-        s.write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-        let mut text = Vec::new();
-        s.read_to_end(&mut text)?;
-        Ok(String::from_utf8_lossy(&text).into_owned())
-    })();
-    match answer {
-        Ok(text) if text.starts_with("HTTP/1.") && text.split_whitespace().nth(1) == Some("200") => {}
-        Ok(text) => {
-            *last = text.lines().next().unwrap_or_default().to_string();
-            return false;
-        }
-        Err(e) => {
-            *last = e.to_string();
-            return false;
-        }
-    }
-    // `since` is when this run began, before it restarted the kubelet
-    match proc::listener_of_program("kubelet", lo.into(), 10248) {
-        Some(pid) if proc::start_time(pid).is_some_and(|t| t >= since) => true,
-        Some(pid) => {
-            *last = format!("127.0.0.1:10248 answers, but its kubelet (pid {pid}) started before the restart");
-            false
-        }
-        None => {
-            *last = "127.0.0.1:10248 answers, but no kubelet running as root holds that listener".into();
-            false
-        }
-    }
-}
-
-/// Until the node's Lease was renewed after `since` (the kubelet authenticated with its new certificate) and
-/// the node is Ready, as the apiserver says to `creds` (admin.conf's, or the kubelet's own).
-fn wait_back_in_cluster(
-    creds: &crate::kube::credentials::Credentials,
-    node: &str,
-    since: DateTime<Utc>,
-    deadline: Instant,
-    timeout: Span,
-) -> Result<()> {
-    let client = crate::kube::client::Client::new(creds)?;
-    let mut last;
-    loop {
-        let lease = client.get(&format!("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node}"));
-        let status = client.get(&format!("/api/v1/nodes/{node}"));
-        match (lease, status) {
-            (Ok(l), Ok(n)) if l.ok() && n.ok() => {
-                let renewed = l.body["spec"]["renewTime"]
-                    .as_str()
-                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                    .is_some_and(|t| t.with_timezone(&Utc) > since);
-                let ready = n.body["status"]["conditions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|c| c["type"] == "Ready" && c["status"] == "True");
-                if renewed && ready {
-                    return Ok(());
-                }
-                last = format!("lease renewed since the restart: {renewed}, node Ready: {ready}");
-            }
-            (Ok(l), Ok(n)) => last = format!("lease: {} {}, node: {} {}", l.status, l.message(), n.status, n.message()),
-            (Err(e), _) | (_, Err(e)) => last = e.to_string(),
-        }
-        if Instant::now() >= deadline {
-            return Err(Error::Restart(format!(
-                "kubelet: healthy again, but node {node} is not back in the cluster within {timeout} ({last}); see \
-                 `kubectl get node {node}` and journalctl -u kubelet"
-            )));
-        }
-        std::thread::sleep(POLL);
     }
 }
 

@@ -1,4 +1,5 @@
-//! The engine: check, renew, csr, install and the kubelet's client certificate, knowing nothing of Ansible or clap. Each operation reads
+//! The engine: check, renew, csr, install and the kubelet's client and serving certificates, knowing nothing of Ansible
+//! or clap (nor of the certificates API: its signer and `approve` are handed in by `crate::run`). Each operation reads
 //! the PKI (`pki`), decides (`plan`), builds new certificates (`sign`), checks them (`issued`) and hands
 //! the files to `commit`, which writes all or nothing.
 
@@ -15,13 +16,15 @@ pub mod issued;
 pub mod kubelet;
 pub mod kubelet_client;
 pub mod kubelet_csr;
+mod kubelet_restart;
+pub mod kubelet_serving;
 pub mod kubelet_sign;
 pub mod plan;
 pub mod renew;
 pub mod sign;
 pub mod signer;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
@@ -33,19 +36,36 @@ use crate::pki::Layout;
 use crate::report::Outcome;
 use crate::request::Request;
 
+/// `approve kubelet-serving` (`api::kubelet_serving::approve`): the certificates API's, given by whoever runs the
+/// engine (`crate::run`), as the API signer is: `api` depends on the engine, never the other way.
+pub type Approver = fn(&crate::request::ApproveRequest, DateTime<Utc>) -> Result<Outcome>;
+
 /// Runs one request as of `now`. Every run first puts back a static pod manifest an interrupted restart
 /// left held (its component is down until then); check mode only warns. That happens under the PKI lock: a
 /// run that holds the lock may be restarting that very component, and the manifest it holds is its own (a
 /// run that put it back would start the component under the restart, and the restart would then fail to
 /// find its manifest). A writing request (renew, csr, install, restart) runs under the lock, after a journal
 /// an interrupted run left is settled (`lock_and_settle`); `check` takes it without waiting, only when a manifest is held.
-pub fn run(request: &Request, now: DateTime<Utc>, api_signer: signer::ApiSigner) -> Result<Outcome> {
+pub fn run(
+    request: &Request,
+    now: DateTime<Utc>,
+    api_signer: signer::ApiSigner,
+    approver: Approver,
+) -> Result<Outcome> {
     let mut recovered = Outcome::default();
     let manifests_dir = held_manifests(request);
     let Some(w) = Writing::of(request) else {
-        let Request::Check(r) = request else { unreachable!("every other request writes") };
-        recover_unless_busy(&r.layout, &manifests_dir, now, &mut recovered)?;
-        return check::check(r, now).map(|out| with_recovered(recovered, out));
+        // check and approve write nothing of the PKI: no lock to wait for
+        let result = match request {
+            Request::Check(r) => {
+                recover_unless_busy(&r.layout, &manifests_dir, now, &mut recovered).and_then(|_| check::check(r, now))
+            }
+            Request::Approve(r) => {
+                recover_unless_busy(&r.layout, &manifests_dir, now, &mut recovered).and_then(|_| approver(r, now))
+            }
+            _ => unreachable!("every other request writes"),
+        };
+        return result.map(|out| with_recovered(recovered, out));
     };
     if let Request::Renew(r) = request
         && r.at.is_some()
@@ -54,7 +74,8 @@ pub fn run(request: &Request, now: DateTime<Utc>, api_signer: signer::ApiSigner)
         // planning a window: a certificate issued now with a clock set ahead would not be valid yet
         return Err(Error::Usage("renewing as of another time (--at) only works with --check".into()));
     }
-    let begun = lock_and_settle(w.layout, &w.extra_dirs, w.check_mode, w.lock_timeout)?;
+    let extra_dirs: Vec<&Path> = w.extra_dirs.iter().map(PathBuf::as_path).collect();
+    let begun = lock_and_settle(w.layout, &extra_dirs, w.check_mode, w.lock_timeout)?;
     let result = crate::restart::recover_held(&manifests_dir, w.layout, w.check_mode, now, &mut recovered)
         .and_then(|put_back| run_request(request, now, &put_back, api_signer));
     // the lock is released here: what runs on the PKI is looked at after, as `check` looks, without it
@@ -116,7 +137,8 @@ fn run_request(
         Request::Restart(r) => crate::restart::restart(r, now, put_back),
         Request::KubeletClient(r) => kubelet_client::renew(r, now),
         Request::KubeletSign(r) => kubelet_sign::sign(r, now),
-        Request::Check(_) => unreachable!("check does not write"),
+        Request::KubeletServing(r) => kubelet_serving::renew(r, now),
+        Request::Check(_) | Request::Approve(_) => unreachable!("check and approve do not write"),
     }
 }
 
@@ -130,6 +152,8 @@ fn held_manifests(request: &Request) -> std::path::PathBuf {
         Request::Install(r) => &r.layout,
         Request::KubeletClient(r) => &r.layout,
         Request::KubeletSign(r) => &r.layout,
+        Request::KubeletServing(r) => &r.layout,
+        Request::Approve(r) => &r.layout,
     };
     crate::request::default_manifests_dir(&layout.kubeconfig_dir)
 }
@@ -137,19 +161,25 @@ fn held_manifests(request: &Request) -> std::path::PathBuf {
 /// What [`lock_and_settle`] needs of a writing request.
 struct Writing<'a> {
     layout: &'a Layout,
-    extra_dirs: Vec<&'a Path>,
+    /// Directories besides the PKI's that the run writes through the journal.
+    extra_dirs: Vec<PathBuf>,
     check_mode: bool,
     lock_timeout: Span,
 }
 
 impl<'a> Writing<'a> {
-    fn new(layout: &'a Layout, extra_dirs: Vec<&'a Path>, check_mode: bool, lock_timeout: Span) -> Writing<'a> {
-        Writing { layout, extra_dirs, check_mode, lock_timeout }
+    fn new(layout: &'a Layout, extra_dirs: Vec<&Path>, check_mode: bool, lock_timeout: Span) -> Writing<'a> {
+        Writing {
+            layout,
+            extra_dirs: extra_dirs.into_iter().map(Path::to_path_buf).collect(),
+            check_mode,
+            lock_timeout,
+        }
     }
 
     fn of(request: &'a Request) -> Option<Writing<'a>> {
         Some(match request {
-            Request::Check(_) => return None,
+            Request::Check(_) | Request::Approve(_) => return None,
             Request::Renew(r) => Writing::new(&r.layout, vec![], r.check_mode, r.lock_timeout),
             // a journal of an interrupted csr run lists its CSR dir
             Request::Csr(r) => Writing::new(&r.layout, vec![&r.csr_dir], r.check_mode, r.lock_timeout),
@@ -167,6 +197,10 @@ impl<'a> Writing<'a> {
             ),
             // the CA key is read, the certificate written to the CSR dir through the journal
             Request::KubeletSign(r) => Writing::new(&r.layout, vec![&r.csr_dir], r.check_mode, r.lock_timeout),
+            // the kubelet's self-signed pair is written through the journal beside the PKI's, in its certificate dir
+            Request::KubeletServing(r) => {
+                Writing::new(&r.layout, vec![&r.kubelet_dir.join("pki")], r.check_mode, r.lock_timeout)
+            }
             // a restart reads the PKI to judge what is stale: no renewal may change it meanwhile
             Request::Restart(r) => Writing::new(&r.layout, vec![], r.check_mode, r.lock_timeout),
         })

@@ -145,6 +145,28 @@ pub fn sign_local(
     Ok(cert.der().to_vec())
 }
 
+/// A CA certificate of one's own for `subject`, self-signed with `key`, as client-go's
+/// `GenerateSelfSignedCertKeyWithFixtures` makes the throwaway CA of the kubelet's self-signed serving
+/// certificate: basic constraints CA, key usages key encipherment, digital signature and certificate signing, a
+/// random serial (Go's is 1). Returns the DER certificate.
+pub fn self_signed_ca(
+    subject: &Name,
+    key: &PrivateKey,
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+) -> Result<Vec<u8>, String> {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = distinguished_name(subject)?;
+    p.not_before = offset(not_before)?;
+    p.not_after = offset(not_after)?;
+    p.serial_number = Some(random_serial()?);
+    p.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    p.key_usages =
+        vec![KeyUsagePurpose::KeyEncipherment, KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign];
+    let cert = p.self_signed(key.pair()).map_err(|e| format!("signing failed: {e}"))?;
+    Ok(cert.der().to_vec())
+}
+
 /// The signature algorithm `key` signs with (rcgen's choice for the key: SHA-256 for RSA and P-256, SHA-384 for
 /// P-384, as Go and kubeadm choose), as its OID and DER `AlgorithmIdentifier`.
 fn signature_algorithm(key: &PrivateKey) -> Result<(&'static str, &'static [u8]), String> {

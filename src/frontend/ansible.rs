@@ -29,7 +29,7 @@ enum Kind {
 
 /// The argument spec (name, type, choices); defaults live where the values are used.
 const SPEC: &[(&str, Kind, &[&str])] = &[
-    ("state", Kind::Str, &["check", "renew", "csr", "install", "restart", "sign"]),
+    ("state", Kind::Str, &["check", "renew", "csr", "install", "restart", "sign", "approve"]),
     ("certificates", Kind::List, &[]),
     ("cert_dir", Kind::Path, &[]),
     ("kubeconfig_dir", Kind::Path, &[]),
@@ -221,6 +221,19 @@ impl Params {
     fn request(&self) -> Result<Request, Error> {
         let state = self.str("state").unwrap_or("check");
         let common = self.common(state)?;
+        if state == "approve" {
+            return self.approve(common);
+        }
+        // the kubelet's serving certificate: renew (the self-signed one); its requests are approved by `approve`
+        if wants_kubelet_serving(state, &self.list("certificates"))? {
+            return match state {
+                "renew" => self.kubelet_serving(common),
+                _ => Err(Error::Usage(format!(
+                    "state {state} does not take {KUBELET_SERVING}: state renew renews the kubelet's self-signed \
+                     serving certificate, state approve approves the kubelets' requests for theirs"
+                ))),
+            };
+        }
         // the kubelet's client certificate: renew (here), csr + install (a worker), sign (for a worker)
         let kubelet_client = matches!(state, "renew" | "csr" | "install" | "sign")
             && wants_kubelet_client(state, &self.list("certificates"))?;
@@ -331,7 +344,8 @@ impl Params {
         for p in ["node_name", "restart_kubelet"] {
             if self.values.contains_key(p) {
                 return Err(Error::Usage(format!(
-                    "{p} applies to certificates: [{KUBELET_CLIENT}] (states renew, csr, install, sign)"
+                    "{p} applies to certificates: [{KUBELET_CLIENT}] (states renew, csr, install, sign) and \
+                     [{KUBELET_SERVING}] (state renew)"
                 )));
             }
         }
@@ -478,13 +492,7 @@ impl Params {
             "install" => &["csr_dir", "signed_dir", "kubelet_dir", "node_name", "restart_kubelet", "restart_timeout"],
             _ => &["csr_dir", "node_name", "validity"],
         };
-        let common = ["state", "certificates", "cert_dir", "kubeconfig_dir", "lock_timeout"];
-        if let Some(p) = self.values.keys().find(|p| !allowed.contains(&p.as_str()) && !common.contains(&p.as_str())) {
-            return Err(Error::Usage(format!(
-                "{p} does not apply to state {state} with certificates: [{KUBELET_CLIENT}] (it takes {})",
-                allowed.join(", ")
-            )));
-        }
+        self.only(state, KUBELET_CLIENT, allowed)?;
         if state == "sign" {
             let node_name = self.str("node_name").map(String::from).ok_or_else(|| {
                 Error::Usage(
@@ -524,6 +532,72 @@ impl Params {
                 && self.values.get("restart_kubelet").and_then(Value::as_bool).unwrap_or(true),
             timeout: self.span("restart_timeout", DEFAULT_RESTART_TIMEOUT)?,
             step,
+        }))
+    }
+}
+
+impl Params {
+    /// A parameter `state` (with `certificates: [NAME]`) does not read, refused by name.
+    fn only(&self, state: &str, name: &str, allowed: &[&str]) -> Result<(), Error> {
+        let common = ["state", "certificates", "cert_dir", "kubeconfig_dir", "lock_timeout"];
+        match self.values.keys().find(|p| !allowed.contains(&p.as_str()) && !common.contains(&p.as_str())) {
+            Some(p) => Err(Error::Usage(format!(
+                "{p} does not apply to state {state} with certificates: [{name}] (it takes {})",
+                allowed.join(", ")
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// `state: renew` with `certificates: [kubelet-serving]`: the kubelet's self-signed serving certificate.
+    fn kubelet_serving(&self, common: Common) -> Result<Request, Error> {
+        self.only(
+            "renew",
+            KUBELET_SERVING,
+            &[
+                "renew_before",
+                "force",
+                "validity",
+                "key_algorithm",
+                "backup",
+                "kubelet_dir",
+                "node_name",
+                "restart_kubelet",
+                "restart_timeout",
+            ],
+        )?;
+        let Common { layout, key_algorithm, lock_timeout, .. } = common;
+        Ok(Request::KubeletServing(KubeletServingRequest {
+            layout,
+            kubelet_dir: self.path("kubelet_dir", DEFAULT_KUBELET_DIR),
+            node_name: self.str("node_name").map(String::from),
+            renew_before: self.span("renew_before", DEFAULT_RENEW_BEFORE)?,
+            force: self.bool("force"),
+            validity: self.span("validity", DEFAULT_VALIDITY)?,
+            key_algorithm,
+            backup: self.bool("backup"),
+            check_mode: self.check_mode,
+            lock_timeout,
+            restart_kubelet: self.values.get("restart_kubelet").and_then(Value::as_bool).unwrap_or(true),
+            timeout: self.span("restart_timeout", DEFAULT_RESTART_TIMEOUT)?,
+        }))
+    }
+
+    /// `state: approve`: the kubelets' pending serving-certificate requests, judged and approved through the API.
+    fn approve(&self, common: Common) -> Result<Request, Error> {
+        let names = self.list("certificates");
+        if !names.is_empty() && names != [KUBELET_SERVING] {
+            return Err(Error::Usage(format!(
+                "state approve takes certificates: [{KUBELET_SERVING}] (the default; the kubelets' requests for their \
+                 serving certificates), got {}",
+                names.join(", ")
+            )));
+        }
+        self.only("approve", KUBELET_SERVING, &["api_kubeconfig"])?;
+        Ok(Request::Approve(ApproveRequest {
+            kubeconfig: self.api_kubeconfig(&common.layout),
+            layout: common.layout,
+            check_mode: self.check_mode,
         }))
     }
 }

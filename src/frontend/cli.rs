@@ -64,6 +64,8 @@ enum Command {
     Install(InstallArgs),
     /// Sign a node's kubelet-client CSR with the cluster CA on this control-plane node (a worker's repair)
     Sign(SignArgs),
+    /// Approve the pending kubelet-serving CertificateSigningRequests that ask for exactly their node's names and addresses (serverTLSBootstrap)
+    Approve(ApproveArgs),
     /// Restart control-plane components (default: every stale one) and wait until each is healthy and uses the certificates on disk
     Restart(RestartArgs),
 }
@@ -220,24 +222,26 @@ struct RenewArgs {
     writing: Writing,
 }
 
-/// Where the kubelet's client certificate is and whose it is (`renew`, `csr`, `install` of kubelet-client).
+/// Where the kubelet's certificates are and whose they are (`renew`, `csr`, `install` of kubelet-client, `renew`
+/// of kubelet-serving).
 #[derive(Args)]
 struct KubeletOpts {
-    /// kubelet-client: the kubelet's directory (pki/ gets the new certificate)
+    /// kubelet-client, kubelet-serving: the kubelet's directory (config.yaml; pki/ gets the new certificate)
     #[arg(long, value_name = "DIR", default_value = DEFAULT_KUBELET_DIR)]
     kubelet_dir: PathBuf,
-    /// kubelet-client: the node's name (default: the current certificate's system:node:NAME)
+    /// kubelet-client, kubelet-serving: the node's name (default: kubelet.conf's certificate's system:node:NAME)
     #[arg(long, value_name = "NAME")]
     node_name: Option<String>,
 }
 
-/// The kubelet's restart after its new client certificate is written (`renew`, `install` of kubelet-client).
+/// The kubelet's restart after its new certificate is written (`renew`, `install` of kubelet-client, `renew` of
+/// kubelet-serving).
 #[derive(Args)]
 struct KubeletRestart {
-    /// kubelet-client: write the certificate but do not restart the kubelet
+    /// kubelet-client, kubelet-serving: write the certificate but do not restart the kubelet
     #[arg(long)]
     no_restart_kubelet: bool,
-    /// kubelet-client: how long to wait until the kubelet is back
+    /// kubelet-client, kubelet-serving: how long to wait until the kubelet is back
     #[arg(long, value_name = "DURATION", value_parser = span, default_value = "5m")]
     timeout: Span,
 }
@@ -286,6 +290,23 @@ struct SignArgs {
     diff: bool,
     #[command(flatten)]
     writing: Writing,
+}
+
+#[derive(Args)]
+struct ApproveArgs {
+    /// What to approve: kubelet-serving (kubelets' requests for their serving certificates, serverTLSBootstrap)
+    names: Vec<String>,
+    #[command(flatten)]
+    dirs: Dirs,
+    /// Credentials for the apiserver, allowed to approve for kubernetes.io/kubelet-serving (default:
+    /// KUBECONFIG_DIR/admin.conf)
+    #[arg(long, value_name = "FILE")]
+    api_kubeconfig: Option<PathBuf>,
+    /// Judge each pending request and report, approve nothing
+    #[arg(long)]
+    check: bool,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    output: Format,
 }
 
 #[derive(Args)]
@@ -365,6 +386,7 @@ enum Print {
     Check(CheckFormat),
     Actions { format: Format, diff: bool },
     Restart(Format),
+    Approve(Format),
 }
 
 /// The request and how to print its outcome, per command (a `kubelet-client` name picks the kubelet's path).
@@ -372,9 +394,11 @@ fn request(command: Command) -> Result<(Request, Print), Error> {
     match command {
         Command::Check(a) => check(a),
         Command::Renew(a) if wants_kubelet_client("renew", &a.names)? => renew_kubelet_client(a),
+        Command::Renew(a) if wants_kubelet_serving("renew", &a.names)? => renew_kubelet_serving(a),
         Command::Csr(a) if wants_kubelet_client("csr", &a.names)? => csr_kubelet_client(a),
         Command::Install(a) if wants_kubelet_client("install", &a.names)? => install_kubelet_client(a),
         Command::Sign(a) => sign(a),
+        Command::Approve(a) => approve(a),
         Command::Renew(a) => renew(a),
         Command::Csr(a) => csr(a),
         Command::Install(a) => install(a),
@@ -423,6 +447,53 @@ fn renew_kubelet_client(a: RenewArgs) -> Result<(Request, Print), Error> {
             step: KubeletClientStep::Issue,
         }),
         Print::Actions { format: a.writing.output, diff: a.diff },
+    ))
+}
+
+/// `renew kubelet-serving`: the kubelet's self-signed serving certificate, issued again as the kubelet makes it.
+fn renew_kubelet_serving(a: RenewArgs) -> Result<(Request, Print), Error> {
+    if a.use_api || !a.extra_sans.is_empty() || a.at.is_some() || a.config.is_some() || a.ca_cert.is_some() {
+        return Err(Error::Usage(format!(
+            "renew {KUBELET_SERVING} issues the kubelet's self-signed certificate again on this node: --use-api, \
+             --extra-san (its SANs are kept), --at, --config and --ca-cert do not apply"
+        )));
+    }
+    Ok((
+        Request::KubeletServing(KubeletServingRequest {
+            layout: a.dirs.layout(),
+            kubelet_dir: a.kubelet.kubelet_dir,
+            node_name: a.kubelet.node_name,
+            renew_before: a.renew_before.unwrap_or(DEFAULT_RENEW_BEFORE),
+            force: a.force,
+            validity: a.validity.unwrap_or(DEFAULT_VALIDITY),
+            key_algorithm: a.key_algorithm.and_then(|k| k.0),
+            backup: a.backup,
+            check_mode: a.writing.check,
+            lock_timeout: a.writing.lock_timeout,
+            restart_kubelet: !a.kubelet_restart.no_restart_kubelet,
+            timeout: a.kubelet_restart.timeout,
+        }),
+        Print::Actions { format: a.writing.output, diff: a.diff },
+    ))
+}
+
+/// `approve kubelet-serving`: the kubelets' pending serving-certificate requests that ask for what their node may
+/// have, approved through the apiserver.
+fn approve(a: ApproveArgs) -> Result<(Request, Print), Error> {
+    if a.names != [KUBELET_SERVING] {
+        return Err(Error::Usage(format!(
+            "approve takes {KUBELET_SERVING} (the kubelets' requests for their serving certificates); got {:?}",
+            a.names.join(" ")
+        )));
+    }
+    let layout = a.dirs.layout();
+    Ok((
+        Request::Approve(ApproveRequest {
+            kubeconfig: a.api_kubeconfig.unwrap_or_else(|| layout.kubeconfig_dir.join("admin.conf")),
+            layout,
+            check_mode: a.check,
+        }),
+        Print::Approve(a.output),
     ))
 }
 
@@ -618,7 +689,10 @@ fn text_for(out: &Outcome, how: &Print) -> String {
         Print::Check(CheckFormat::Json) => render::kubeadm::json(out),
         Print::Check(CheckFormat::Yaml) => render::kubeadm::yaml(out),
         Print::Restart(Format::Table) => render::restart::table(out),
-        Print::Restart(Format::Json) => serde_json::to_string_pretty(out).expect("plain data") + "\n",
+        Print::Restart(Format::Json) | Print::Approve(Format::Json) => {
+            serde_json::to_string_pretty(out).expect("plain data") + "\n"
+        }
+        Print::Approve(Format::Table) => render::approvals_table(out),
         Print::Actions { format: Format::Json, diff } => {
             let mut v = serde_json::to_value(out).expect("plain data");
             if *diff {

@@ -89,6 +89,29 @@ fn certificates_table(out: &Outcome) -> String {
     TabWriter::new(10, 3).format(&s)
 }
 
+/// `approve` as a table: each pending request, who asked, what became of it and why; then the run in one line.
+pub fn approvals_table(out: &Outcome) -> String {
+    let approvals = out.approvals.as_deref().unwrap_or_default();
+    let mut text = String::new();
+    if !approvals.is_empty() {
+        let mut s = String::from("CERTIFICATE SIGNING REQUEST\tREQUESTER\tACTION\tREASON\n");
+        for a in approvals {
+            let why = match a.reason {
+                Some(r) => format!("{r}: {}", a.message),
+                None => a.message.clone(),
+            };
+            s.push_str(&format!("{}\t{}\t{}\t{why}\n", a.name, a.requester, a.action));
+        }
+        text.push_str(&TabWriter::new(10, 3).format(&s));
+    }
+    for w in &out.warnings {
+        text.push_str(&format!("[warning] {w}\n"));
+    }
+    text.push_str(&out.msg);
+    text.push('\n');
+    text
+}
+
 /// A unified-diff-like rendering of the `diff` entries for `--diff`.
 pub fn diff_text(out: &Outcome) -> String {
     let mut s = String::new();

@@ -34,9 +34,13 @@ description:
   - The module is a static binary (C(kubeadm-certs)) that needs no Python on the target. The collection ships it
     for Linux C(x86_64) and C(aarch64); an action plugin chooses the right one from the target's C(uname -sm)
     and fails with a clear message on any other platform.
+  - Renews the kubelet's self-signed serving certificate, which nothing else renews (O(state=renew) with
+    O(certificates=[kubelet-serving])), and approves the kubelets' requests for serving certificates issued by the
+    cluster (C(serverTLSBootstrap)) when each asks for exactly its own node's names and addresses (O(state=approve)).
   - Finds the control-plane components running on the node in C(/proc) (no container tooling), says which use an
     older certificate than the one on disk (RV(components), RV(restart)) and restarts them (O(state=restart)).
-  - The same binary is a command line tool; see the collection README for C(kubeadm-certs check|renew|csr|install|restart).
+  - The same binary is a command line tool; see the collection README for C(kubeadm-certs
+    check|renew|csr|install|sign|approve|restart).
 author:
   - kubeadm-certs maintainers (@kubeadm-certs)
 extends_documentation_fragment:
@@ -80,8 +84,14 @@ options:
         in O(csr_dir) with C(ca.key) there, for O(node_name) (from the inventory, never from the CSR), and writes
         C(kubelet-client.crt) beside it. The CSR is untrusted; it is refused, naming why, unless it asks for exactly
         C(O=system:nodes, CN=system:node:NODE) with no extensions and its signature verifies with its own key.
+      - V(approve) approves, through the API server (O(api_kubeconfig)), the pending CertificateSigningRequests of
+        the signer C(kubernetes.io/kubelet-serving) that a node's kubelet made for exactly its own names and
+        addresses (C(serverTLSBootstrap)), and leaves every other pending request alone, each reported with the
+        reason it was refused (RV(approvals)). It runs anywhere the credentials reach the API server (a
+        control-plane node, with C(admin.conf)); the cluster's signer (kube-controller-manager) then issues what
+        was approved. Nothing on the node changes. In check mode it judges and approves nothing.
     type: str
-    choices: [check, renew, csr, install, restart, sign]
+    choices: [check, renew, csr, install, restart, sign, approve]
     default: check
   certificates:
     description:
@@ -118,6 +128,18 @@ options:
         control-plane node signs it. O(state=install) with V([kubelet-client]) checks the signed C(kubelet-client.crt)
         (the CSR step's key, the node's subject, client auth, chaining to the node's C(ca.crt)), writes it as above,
         restarts the kubelet and waits until it is back, asking the apiserver as the kubelet itself.
+      - O(state=renew) with V([kubelet-serving]) alone renews the kubelet's self-signed serving certificate
+        (C(pki/kubelet.crt) and C(pki/kubelet.key) under O(kubelet_dir), which the kubelet makes once, valid a year,
+        when its C(config.yaml) sets neither C(tlsCertFile) nor C(serverTLSBootstrap), and which kubeadm never
+        renews) when it is expired, within O(renew_before), O(force)d, or its key is missing or not its own. It is
+        issued as the kubelet issues it, with a new key of the old one's algorithm (unless O(key_algorithm)), the same
+        SANs and usages, C(CN=HOST@TIME), signed by a throwaway CA C(CN=HOST-ca@TIME) whose certificate follows it in
+        the file and whose key is never written, valid O(validity) from now (backdated an hour, as the kubelet does);
+        key and certificate are written in one transaction (O(backup) keeps the old ones). Then the kubelet is
+        restarted (O(restart_kubelet)) and the task waits until it is healthy, serves exactly the new certificate on
+        its port, and its node is back in the cluster. A serving certificate of C(tlsCertFile) or
+        C(serverTLSBootstrap), or a C(kubelet.crt) the kubelet did not make, fails the task naming what renews it.
+      - O(state=approve) takes V([kubelet-serving]), its default, and nothing else.
     type: list
     elements: str
     default: [all]
@@ -143,7 +165,8 @@ options:
     type: path
   kubelet_dir:
     description:
-      - O(state=check) and O(certificates=[kubelet-client]) the kubelet's directory (C(config.yaml), C(pki/)).
+      - O(state=check), O(certificates=[kubelet-client]) and O(certificates=[kubelet-serving]) the kubelet's directory
+        (C(config.yaml), C(pki/)).
         Where it exists, RV(kubelet) reports the kubelet's client certificate (the one O(kubeconfig_dir)C(/kubelet.conf)
         uses, embedded or the file it names) and its serving certificate, and O(fail_within) covers them.
         Worker nodes need nothing else.
@@ -235,8 +258,11 @@ options:
     type: str
   api_kubeconfig:
     description:
-      - O(signer=api), and O(state=restart) with O(cluster_gate) or O(lease), the credentials used to talk to the
-        API server. Defaults to C(admin.conf) in O(kubeconfig_dir).
+      - O(signer=api), O(state=restart) with O(cluster_gate) or O(lease), and O(state=approve), the credentials used
+        to talk to the API server. Defaults to C(admin.conf) in O(kubeconfig_dir).
+      - O(state=approve) needs credentials that may list CertificateSigningRequests and Nodes and approve for the
+        signer C(kubernetes.io/kubelet-serving) (C(admin.conf)'s may); others fail the task, naming the request the
+        API server refused.
     type: path
   api_timeout:
     description:
@@ -249,7 +275,7 @@ options:
         C(.kubeadm-certs.lock) in it, a 0600 file of the user running the module, released by the kernel when a
         run dies), so that two runs on one node (two playbooks, the C(schedule) role's timer and a human) take
         turns. This is how long a run waits for the lock, as a
-        duration, before it fails having changed nothing. O(state=check) and check mode never wait.
+        duration, before it fails having changed nothing. O(state=check), O(state=approve) and check mode never wait.
     type: str
     default: 60s
   components:
@@ -290,14 +316,17 @@ options:
   restart_timeout:
     description:
       - O(state=restart) how long to wait for each step (the process gone, running again, healthy), as a duration.
-      - With O(certificates=[kubelet-client]) how long to wait until the restarted kubelet is back.
+      - With O(certificates=[kubelet-client]) or O(certificates=[kubelet-serving]) how long to wait until the
+        restarted kubelet is back.
     type: str
     default: 5m
   node_name:
     description:
-      - With O(certificates=[kubelet-client]) the node's name as the apiserver knows it; by default the name in the
-        current client certificate (C(system:node:NAME)). Needed when that certificate is missing or unreadable.
-        A name other than the current certificate's is refused (it would make this kubelet another node).
+      - With O(certificates=[kubelet-client]) or O(certificates=[kubelet-serving]) the node's name as the apiserver
+        knows it (whose Lease and Ready condition show the kubelet back after its restart); by default the name in the
+        current client certificate of C(kubelet.conf) (C(system:node:NAME)). Needed when that certificate is missing
+        or unreadable. A name other than the current certificate's is refused (it would make this kubelet another
+        node).
       - Required with O(state=sign), the node the certificate is for, from the inventory.
     type: str
   ca_cert:
@@ -312,8 +341,9 @@ options:
     type: path
   restart_kubelet:
     description:
-      - With O(certificates=[kubelet-client]) restart the kubelet after writing (it reads its client certificate at
-        start) and wait until it is back. V(false) writes only.
+      - With O(certificates=[kubelet-client]) or O(certificates=[kubelet-serving]) restart the kubelet after writing
+        (it reads its client certificate and its self-signed serving pair only at start) and wait until it is back.
+        V(false) writes only.
     type: bool
     default: true
   cluster_gate:
@@ -364,7 +394,8 @@ notes:
   - This module renews a CA on one node. Every node of the cluster must then hold the same CA certificate; renew it
     on one control-plane node and install that file on the others (and on workers, for the kubelet) with
     O(ca_cert), never a second renewal per node.
-  - C(kubelet.conf) is not handled; the kubelet rotates its own client certificate.
+  - The kubelet's certificates are renewed only when named alone (V(kubelet-client), V(kubelet-serving)), never with
+    V(all); the kubelet rotates its client certificate itself while it can (C(rotateCertificates)).
   - An option that belongs to another state (O(renew_before) or the O(signer) options with O(state=check),
     O(fail_within) with O(state=renew), O(signed_dir) without O(state=install)) fails the task, naming it,
     instead of being ignored.
@@ -482,6 +513,18 @@ EXAMPLES = r"""
     lease_identity: "{{ inventory_hostname_short }}"
   become: true
 
+- name: Renew the kubelet's self-signed serving certificate when it expires within 90 days, and restart the kubelet
+  k8s_pki.kubeadm.certs:
+    state: renew
+    certificates: [kubelet-serving]
+  become: true
+
+- name: Approve the kubelets' pending serving-certificate requests that ask for their own node's names and addresses
+  k8s_pki.kubeadm.certs:
+    state: approve
+  become: true
+  register: kubeadm_certs_approval
+
 - name: Write CSRs and new keys for an external CA
   k8s_pki.kubeadm.certs:
     state: csr
@@ -519,7 +562,7 @@ certificates:
   elements: dict
   contains:
     name:
-      description: kubeadm's name of the certificate.
+      description: kubeadm's name of the certificate, or V(kubelet-serving) for the kubelet's self-signed one.
       returned: always
       type: str
       sample: apiserver
@@ -575,7 +618,7 @@ certificates:
       type: str
       sample: rsa-2048
     ca:
-      description: The name of the signing CA (V(ca), V(front-proxy-ca), V(etcd-ca)).
+      description: The name of the signing CA (V(ca), V(front-proxy-ca), V(etcd-ca)), or V(self-signed) for V(kubelet-serving).
       returned: always
       type: str
       sample: ca
@@ -682,7 +725,7 @@ certificate_authorities:
 renewed:
   description:
     - Names of the certificates that were renewed or installed (in check mode, that would be), CAs first (V(ca),
-      V(etcd-ca), V(front-proxy-ca)) when named.
+      V(etcd-ca), V(front-proxy-ca)) when named; V(kubelet-client) or V(kubelet-serving) when that was named.
   returned: always
   type: list
   elements: str
@@ -749,11 +792,12 @@ components:
 kubelet:
   description:
     - O(state=check) the kubelet's own certificates, which kubeadm's check leaves out; empty (left out) where
-      O(kubelet_dir) does not exist. Field names as in C(kubeadm-certs check -o json).
+      O(kubelet_dir) does not exist. Field names as in C(kubeadm-certs check -o json). O(certificates=[kubelet-client])
+      and O(certificates=[kubelet-serving]) return them too, as the run leaves them.
     - V(kubelet-client) is what C(kubelet.conf) authenticates with (embedded, or the file it names, normally
       C(/var/lib/kubelet/pki/kubelet-client-current.pem)); V(kubelet-server) the serving certificate (C(tlsCertFile),
       C(pki/kubelet-server-current.pem) with C(serverTLSBootstrap), else the self-signed C(pki/kubelet.crt)).
-  returned: when O(state=check) and O(kubelet_dir) exists
+  returned: when O(state=check) or a kubelet certificate is named, and O(kubelet_dir) exists
   type: list
   elements: dict
   contains:
@@ -797,6 +841,68 @@ kubelet:
       returned: when present
       type: str
       sample: CN=kubernetes
+approvals:
+  description:
+    - O(state=approve) every CertificateSigningRequest that was pending, with what became of it and why; an empty
+      list when none was. A refused request is left pending (never denied) and untouched.
+  returned: when O(state=approve)
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The CertificateSigningRequest's name.
+      returned: always
+      type: str
+      sample: csr-8vn5w
+    signer_name:
+      description: Its C(spec.signerName).
+      returned: always
+      type: str
+      sample: kubernetes.io/kubelet-serving
+    requester:
+      description: Who made it (C(spec.username), set by the API server).
+      returned: always
+      type: str
+      sample: system:node:w1
+    node:
+      description: The node that made it; null when no node did.
+      returned: always
+      type: str
+      sample: w1
+    sans:
+      description: The DNS names and IP addresses it asks for; empty when it cannot be read (or is not looked at).
+      returned: always
+      type: list
+      elements: str
+      sample: ["DNS:w1", "IP:10.0.0.1"]
+    action:
+      description: V(approved), V(would_approve) (check mode) or V(refused) (left pending).
+      returned: always
+      type: str
+      choices: [approved, would_approve, refused]
+      sample: approved
+    reason:
+      description:
+        - Why it was refused, by name; the first check it failed, in this order. V(signer) another signer's
+          request (left to that signer's approver); V(requester) not made by a node's kubelet (C(system:node:NAME) in
+          C(system:nodes)); V(unreadable) not a certificate request its own key signed; V(other_node) for another
+          node's name; V(subject) not exactly C(O=system:nodes, CN=system:node:NAME); V(key) a key no kubelet makes;
+          V(extensions) extensions besides its SANs; V(other_san) an email, URI or other SAN; V(no_san) no DNS name
+          and no IP address; V(usages) other usages than digital signature, key encipherment (optional) and server
+          auth; V(no_such_node) no Node of its name; V(dns_name) a DNS name that is not one of its Node's names
+          (Hostname, InternalDNS, ExternalDNS); V(ip_address) an IP address that is not one of its Node's
+          (InternalIP, ExternalIP, or a Hostname that is an address); V(san_of_other_node) a name or address another
+          Node lists too.
+      returned: when refused
+      type: str
+      choices: [signer, requester, unreadable, other_node, subject, key, extensions, other_san, no_san, usages,
+                no_such_node, dns_name, ip_address, san_of_other_node]
+      sample: ip_address
+    message:
+      description: What the checks found, in words.
+      returned: always
+      type: str
+      sample: "it asks for IP:10.0.0.9, which is not an address of Node w1 (its InternalIP, ExternalIP addresses: IP:10.0.0.1)"
 restarts:
   description: O(state=restart) what became of each component asked for (or found stale).
   returned: when O(state=restart) had a component to act on
