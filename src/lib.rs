@@ -16,6 +16,7 @@ pub mod inventory;
 pub mod journal;
 pub mod kube;
 pub mod kubeadm_config;
+pub mod kubeadm_version;
 pub mod lock;
 pub mod pki;
 pub mod render;

@@ -133,6 +133,11 @@ pub struct KubeletCertReport {
     /// The issuer: the cluster's CA, or the certificate itself for the kubelet's self-signed one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// `renew`, `csr`, `install` of kubelet-client: what became of it (none when not due), and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// `restart`: what became of one component.
@@ -198,6 +203,13 @@ pub struct Outcome {
     /// `check`: the kubelet's client and serving certificates (empty where no kubelet directory is).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kubelet: Vec<KubeletCertReport>,
+    /// `check`: the control plane's Kubernetes version and where it was read, when known (what kubeadm's tables
+    /// are printed as).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubernetes_version: Option<crate::kubeadm_version::Found>,
+    /// How kubeadm's tables print on this node (`kubernetes_version`'s kubeadm; current kubeadm's by default).
+    #[serde(skip)]
+    pub dialect: crate::kubeadm_version::Dialect,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub csrs: Vec<CsrReport>,
     /// Names (certificates and CAs) expiring within `fail_within`.

@@ -11,6 +11,7 @@ use super::describe::{ca_row, cert_row};
 use crate::commit;
 use crate::duration::Span;
 use crate::error::Result;
+use crate::kubeadm_version::{self, Dialect};
 use crate::pki::{Finding, Keys, Pki};
 use crate::report::{Action, Outcome};
 use crate::request::{CheckRequest, DEFAULT_LOCK_TIMEOUT};
@@ -56,10 +57,14 @@ fn shared_lock(dir: &Path, timeout: Span) -> Option<File> {
 pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
     let now = req.at.unwrap_or(now);
     let (pki, findings) = read_settled(req)?;
+    // the rows and formats of this node's own kubeadm (`kubeadm_version`)
+    let version = kubeadm_version::detect(&req.layout.kubeconfig_dir, req.config.as_ref());
+    let dialect = Dialect::of(version.as_ref());
     let mut out = Outcome {
         certificates: pki
             .entries
             .iter()
+            .filter(|e| e.loaded.is_some() || dialect.lists_missing(e.spec))
             .map(|e| cert_row(&pki, e, e.loaded.as_ref().map(|l| &l.cert), now, Action::None))
             .collect(),
         certificate_authorities: pki
@@ -69,8 +74,16 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
             .map(|ca| ca_row(ca, now))
             .collect(),
         components: crate::inuse::components(&req.layout),
+        kubernetes_version: version,
+        dialect,
         ..Outcome::default()
     };
+    for c in &mut out.certificates {
+        c.residual = c.residual_seconds.map(|s| dialect.residual(s));
+    }
+    for c in &mut out.certificate_authorities {
+        c.residual = c.residual_seconds.map(|s| dialect.residual(s));
+    }
     if !req.selection.explicit {
         let (kubelet, warnings) = super::kubelet::certificates(&req.kubelet_dir, &req.layout.kubeconfig_dir, now);
         out.kubelet = kubelet;

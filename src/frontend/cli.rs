@@ -152,7 +152,9 @@ struct CheckArgs {
     #[arg(long, value_name = "DIR", default_value = DEFAULT_KUBELET_DIR)]
     kubelet_dir: PathBuf,
     /// kubeadm's configuration (InitConfiguration/ClusterConfiguration): external etcd's entries are left out,
-    /// as kubeadm leaves them out; SANs it asks for and a certificate lacks are warned about
+    /// as kubeadm leaves them out; SANs it asks for and a certificate lacks are warned about; its
+    /// kubernetesVersion decides kubeadm's rows and formats where no KUBECONFIG_DIR/manifests/kube-apiserver.yaml
+    /// image tag does
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }

@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::tabwriter::TabWriter;
-use crate::duration;
 use crate::report::{ComponentReport, KubeletCertReport, Outcome};
 
 /// Go's `Jan 02, 2006 15:04 MST` in UTC.
@@ -19,19 +18,23 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
+/// kubeadm's two tables as the node's own kubeadm prints them (`out.dialect`: its residual-time printer, its CA
+/// column), then ours after them: the kubelet's certificates, the credential copies, the components.
 pub fn table(out: &Outcome) -> String {
+    let dialect = out.dialect;
     let mut s = String::from("CERTIFICATE\tEXPIRES\tRESIDUAL TIME\tCERTIFICATE AUTHORITY\tEXTERNALLY MANAGED\n");
     for c in &out.certificates {
         if c.missing {
             s.push_str(&format!("!MISSING! {}\t\t\t\t\n", c.name));
             continue;
         }
+        let ca = if c.kind == "kubeconfig" && !dialect.names_kubeconfig_ca() { "" } else { c.ca };
         s.push_str(&format!(
             "{}\t{}\t{}\t{}\t{:<8}\n",
             c.name,
             expires(c.not_after.as_deref().unwrap_or_default()),
-            duration::human(c.residual_seconds.unwrap_or_default()),
-            c.ca,
+            dialect.residual(c.residual_seconds.unwrap_or_default()),
+            ca,
             yes_no(c.externally_managed)
         ));
     }
@@ -46,7 +49,7 @@ pub fn table(out: &Outcome) -> String {
             "{}\t{}\t{}\t{:<8}\n",
             ca.name,
             expires(ca.not_after.as_deref().unwrap_or_default()),
-            duration::human(ca.residual_seconds.unwrap_or_default()),
+            dialect.residual(ca.residual_seconds.unwrap_or_default()),
             yes_no(ca.externally_managed)
         ));
     }
@@ -70,7 +73,7 @@ fn kubelet_table(out: &Outcome) -> String {
             (
                 k.name.to_string(),
                 expires(k.expiration_date.as_deref().unwrap_or_default()),
-                duration::human(k.residual_time),
+                out.dialect.residual(k.residual_time),
             )
         };
         s.push_str(&format!("{name}\t{expires_at}\t{residual}\t{}\t{}\n", yes_no(k.rotation), k.path));

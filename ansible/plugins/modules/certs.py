@@ -140,6 +140,8 @@ options:
         C(caCertificateValidityPeriod) (v1beta4) is the default O(validity) of a CA named.
       - O(state=check) warns (RV(warnings)) about a certificate lacking a SAN the configuration asks for
         (C(apiServer.certSANs), C(etcd.local.serverCertSANs), C(etcd.local.peerCertSANs)).
+      - O(state=check) its C(kubernetesVersion) is the control plane's version where no kube-apiserver static pod
+        manifest (C(KUBECONFIG_DIR/manifests/kube-apiserver.yaml)) says it (a worker), see RV(kubernetes_version).
     type: path
   kubelet_dir:
     description:
@@ -565,7 +567,10 @@ certificates:
       type: int
       sample: 31535700
     residual:
-      description: The residual time as C(kubeadm certs check-expiration) prints it. Null when the entry is missing.
+      description:
+        - The residual time as C(kubeadm certs check-expiration) prints it. Null when the entry is missing.
+        - O(state=check) as the node's own kubeadm prints it (RV(kubernetes_version)), so V(1y) for 399 days below
+          1.31 and V(399d) from 1.31.
       returned: always
       type: str
       sample: 364d
@@ -753,7 +758,7 @@ kubelet:
     - V(kubelet-client) is what C(kubelet.conf) authenticates with (embedded, or the file it names, normally
       C(/var/lib/kubelet/pki/kubelet-client-current.pem)); V(kubelet-server) the serving certificate (C(tlsCertFile),
       C(pki/kubelet-server-current.pem) with C(serverTLSBootstrap), else the self-signed C(pki/kubelet.crt)).
-  returned: when O(state=check) and O(kubelet_dir) exists
+  returned: when O(kubelet_dir) exists, with O(state=check) or O(certificates=[kubelet-client])
   type: list
   elements: dict
   contains:
@@ -797,6 +802,40 @@ kubelet:
       returned: when present
       type: str
       sample: CN=kubernetes
+    action:
+      description:
+        - O(certificates=[kubelet-client]) with O(state=renew), O(state=csr) or O(state=install), on the
+          V(kubelet-client) entry, what became of it. V(none) (not due, or its CSR is ready, or installed already),
+          V(renewed), V(would_renew), V(csr_written), V(would_write_csr), V(installed), V(would_install).
+      returned: on kubelet-client of those states
+      type: str
+      sample: would_renew
+    reason:
+      description: Why, on the same entry.
+      returned: on kubelet-client of those states
+      type: str
+      sample: expires in 364d, within renew_before 400d
+kubernetes_version:
+  description:
+    - O(state=check) the Kubernetes version of the control plane, which decides kubeadm's rows and formats as the
+      node's own C(kubeadm certs check-expiration) has them. C(super-admin.conf) is an entry from 1.29 (below, only
+      when its file is there), RV(certificates[].residual) is C(ShortHumanDuration) below 1.31 and
+      C(HumanDuration) from 1.31.
+    - Read from the image tag of C(KUBECONFIG_DIR/manifests/kube-apiserver.yaml), else C(kubernetesVersion) of
+      O(config). Left out when neither says it; then the entries and formats are current kubeadm's.
+  returned: when O(state=check) found it
+  type: dict
+  contains:
+    version:
+      description: C(major.minor.patch).
+      returned: always
+      type: str
+      sample: 1.28.7
+    source:
+      description: The manifest or configuration file it was read from.
+      returned: always
+      type: str
+      sample: /etc/kubernetes/manifests/kube-apiserver.yaml
 restarts:
   description: O(state=restart) what became of each component asked for (or found stale).
   returned: when O(state=restart) had a component to act on
