@@ -1,5 +1,7 @@
-//! `check`: kubeadm's `certs check-expiration`, plus `--at` and `--fail-within`, and what dates do not
-//! show: a key that does not match its certificate, a CA certificate missing under what it signed.
+//! `check`: kubeadm's `certs check-expiration` as the node's own kubeadm prints it (`kubeadm_version`), plus
+//! `--at` and `--fail-within`, what dates do not show (a key that does not match its certificate, a CA certificate
+//! missing under what it signed), and what kubeadm leaves out: the kubelet's certificates and the copies of this
+//! cluster's credentials outside the kubeconfig dir (`super::copies`).
 
 use std::fs::{File, TryLockError};
 use std::path::Path;
@@ -88,6 +90,9 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
         let (kubelet, warnings) = super::kubelet::certificates(&req.kubelet_dir, &req.layout.kubeconfig_dir, now);
         out.kubelet = kubelet;
         out.warnings.extend(warnings);
+        let (copies, warnings) = super::copies::rows(&req.copies, &pki, now);
+        out.copies = copies;
+        out.warnings.extend(warnings);
     }
     if commit::journal_pending(&req.layout) {
         out.warnings.push(format!(
@@ -119,6 +124,8 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
                     .filter(|k| within((!k.missing).then_some(k.residual_time)))
                     .map(|k| k.name.to_string()),
             )
+            // a copy that expires is an outage for whoever uses it: named by its path
+            .chain(out.copies.iter().filter(|c| within(Some(c.residual_time))).map(|c| c.path.clone()))
             .collect();
         out.threshold_failed = !out.expiring.is_empty();
     }

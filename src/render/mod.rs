@@ -8,7 +8,8 @@ use crate::report::{Action, CaReport, KubeletCertReport, Outcome};
 use tabwriter::TabWriter;
 
 /// `renew`, `csr` and `install` as a table: what happened to each entry and why; then, for `renew` of CAs, a
-/// table of the CAs named (a run of CAs alone prints that one only). The kubelet's client certificate (`renew kubelet-client`) is a row of its own, with the
+/// table of the CAs named (a run of CAs alone prints that one only), and of the credential copies looked at
+/// (`--refresh-copies`, or a renewal of admin.conf). The kubelet's client certificate (`renew kubelet-client`) is a row of its own, with the
 /// run's message (which node, the restart); a run with no rows at all (`sign`) prints its message.
 pub fn actions_table(out: &Outcome) -> String {
     let cas: Vec<&CaReport> = out.certificate_authorities.iter().filter(|c| c.action.is_some()).collect();
@@ -44,6 +45,10 @@ pub fn actions_table(out: &Outcome) -> String {
                 c.kubeconfigs.join(", ")
             ));
         }
+    }
+    if !out.copies.is_empty() {
+        text.push('\n');
+        text.push_str(&copies_table(out));
     }
     for w in &out.warnings {
         text.push_str(&format!("[warning] {w}\n"));
@@ -93,6 +98,22 @@ fn kubelet_table(rows: &[&KubeletCertReport]) -> String {
             k.expiration_date.as_deref().unwrap_or_default(),
             residual,
             k.reason.as_deref().unwrap_or_default()
+        ));
+    }
+    TabWriter::new(10, 3).format(&s)
+}
+
+/// The credential copies a `renew --refresh-copies` looked at: refreshed, or left alone and why.
+fn copies_table(out: &Outcome) -> String {
+    let mut s = String::from("KUBECONFIG COPY\tACTION\tEXPIRES\tRESIDUAL TIME\tREASON\n");
+    for c in &out.copies {
+        s.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            c.path,
+            c.action.map(Action::as_str).unwrap_or("none"),
+            c.expiration_date,
+            crate::duration::human(c.residual_time),
+            c.reason.as_deref().unwrap_or_default()
         ));
     }
     TabWriter::new(10, 3).format(&s)
