@@ -208,6 +208,12 @@ fn a_link_a_user_places_is_never_followed_for_reading_or_writing_and_roots_own_l
         "{err}"
     );
     assert!(!format!("{out}{err}").contains("secret-hash"), "the target was read: {err}");
+    // nor is a directory listed through a user's link for a `*`: nothing of what the link leads to is named
+    let through = trent_kube.join("*");
+    let (code, out, err) =
+        run_on(&pki, &["check", "-o", "json", "--no-default-copies", "--copies", through.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(json_of(&out).get("copies").is_none() && !err.contains("shadow"), "listed through a link: {err}");
     // a renewal that refreshes copies writes none of them, nor through them
     let (code, out, err) = on(&pki, &homes, &["renew", "admin.conf", "--force", "--refresh-copies", "-o", "json"]);
     assert_eq!(code, 0, "{err}");

@@ -163,8 +163,39 @@ const MAX_LINKS: usize = 40;
 
 /// What is at `path` (absolute), read as the module's comment says.
 pub fn open(path: &Path) -> io::Result<Found> {
+    Ok(match walk(path, Want::File)? {
+        Walked::File(f) => Found::File(f),
+        Walked::Dir(_) => Found::NotRead("names a directory".into()),
+        Walked::Not(found) => found,
+    })
+}
+
+/// The names in directory `dir` (absolute), reached as [`open`] reaches a file: what `*` in a path to look at
+/// stands for. Nothing when it is not there, or behind a link that is not root's to trust.
+pub fn names(dir: &Path) -> Vec<OsString> {
+    let Ok(Walked::Dir(fd)) = walk(dir, Want::Dir) else { return Vec::new() };
+    // the directory opened, not whatever is at its path by now
+    let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", fd.as_raw_fd())) else { return Vec::new() };
+    entries.flatten().map(|e| e.file_name()).collect()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    File,
+    Dir,
+}
+
+enum Walked {
+    File(Opened),
+    Dir(OwnedFd),
+    Not(Found),
+}
+
+/// `path`, one component at a time from `/` (see the module's comment), ending in what `want` asks for.
+fn walk(path: &Path, want: Want) -> io::Result<Walked> {
+    use Walked::Not;
     if !path.is_absolute() {
-        return Ok(Found::NotRead("not an absolute path".into()));
+        return Ok(Not(Found::NotRead("not an absolute path".into())));
     }
     let root = openat(None, c"/", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
     let root_stat = fstat(&root)?;
@@ -188,14 +219,14 @@ pub fn open(path: &Path) -> io::Result<Found> {
         let c = cstr(&name)?;
         let stat = match fstatat(dir, &c) {
             Ok(s) => s,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Absent),
-            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Ok(Found::Absent),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Not(Found::Absent)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Ok(Not(Found::Absent)),
             Err(e) => return Err(e),
         };
         if stat.is_link() {
             let to = readlinkat(dir, &c)?;
             if !root_made(&stat, &here.stat) || links >= MAX_LINKS {
-                return Ok(Found::Link { at, to });
+                return Ok(Not(Found::Link { at, to }));
             }
             links += 1;
             if to.is_absolute() {
@@ -206,30 +237,32 @@ pub fn open(path: &Path) -> io::Result<Found> {
             rest.extend(more);
             continue;
         }
-        if !rest.is_empty() {
+        if !rest.is_empty() || want == Want::Dir {
             if !stat.is_dir() {
-                return Ok(Found::Absent);
+                return Ok(Not(Found::Absent));
             }
             let fd = openat(Some(dir), &c, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
             let opened = fstat(&fd)?;
             if (opened.dev, opened.ino) != (stat.dev, stat.ino) {
-                return Ok(Found::NotRead(format!("{} was replaced while being opened", at.display())));
+                return Ok(Not(Found::NotRead(format!("{} was replaced while being opened", at.display()))));
             }
             stack.push((fd, Dir { path: at, stat: opened }));
             continue;
         }
         if !stat.is_file() {
-            return Ok(Found::NotRead("not a regular file".into()));
+            return Ok(Not(Found::NotRead("not a regular file".into())));
         }
         let (bytes, stat) = match read_at(dir, &c, stat)? {
             Contents::Bytes(b, s) => (b, s),
-            Contents::Not(why) => return Ok(Found::NotRead(why)),
+            Contents::Not(why) => return Ok(Not(Found::NotRead(why))),
         };
         let dirs = stack.iter().map(|(_, d)| d.clone()).collect();
         let (dir, _) = stack.pop().expect("/ stays");
-        return Ok(Found::File(Opened { path: path.to_path_buf(), real: at, stat, bytes, dirs, dir, name: c }));
+        return Ok(Walked::File(Opened { path: path.to_path_buf(), real: at, stat, bytes, dirs, dir, name: c }));
     }
-    Ok(Found::NotRead("names a directory".into()))
+    // every component walked: the last directory is what was asked for (`/` itself, or a path ending in `..`)
+    let (fd, _) = stack.pop().expect("/ stays");
+    Ok(if want == Want::Dir { Walked::Dir(fd) } else { Not(Found::NotRead("names a directory".into())) })
 }
 
 fn components(path: &Path) -> Vec<OsString> {

@@ -67,7 +67,8 @@ pub fn candidates(search: &CopySearch) -> Vec<Candidate> {
     out
 }
 
-/// `pattern` with each `*` component replaced by every name in the directory before it (not dot-names).
+/// `pattern` with each `*` component replaced by every name in the directory before it (not dot-names), listed
+/// only where no link a user could have made leads (`fs::names`).
 fn expand(pattern: &Path) -> Vec<PathBuf> {
     let mut found = vec![PathBuf::new()];
     for part in pattern.components() {
@@ -78,9 +79,9 @@ fn expand(pattern: &Path) -> Vec<PathBuf> {
         }
         let mut next = Vec::new();
         for dir in &found {
-            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            // listed as a file is read: a user's link on the way is not followed, so it lists nothing of theirs
             let mut names: Vec<_> =
-                entries.flatten().map(|e| e.file_name()).filter(|n| !n.as_encoded_bytes().starts_with(b".")).collect();
+                fs::names(dir).into_iter().filter(|n| !n.as_encoded_bytes().starts_with(b".")).collect();
             names.sort();
             next.extend(names.into_iter().map(|n| dir.join(n)));
         }
