@@ -296,7 +296,9 @@ fn an_exact_former_admin_conf_is_refreshed_keeping_owner_and_mode_and_an_edited_
         "{v}"
     );
 
-    // the run: alice's copy is admin.conf now, still nobody's and 0640; nothing else in her ~/.kube
+    // the run: alice's copy is admin.conf now, still nobody's and 0640; nothing else in her ~/.kube, not even the
+    // temp file a run killed before its rename had left there
+    std::fs::write(alice.with_file_name(".config.kubeadm-certs.4242.tmp"), "left by a killed run").unwrap();
     let (code, out, err) = on(&pki, &homes, &["renew", "admin.conf", "--force", "--refresh-copies", "-o", "json"]);
     assert_eq!(code, 0, "{err}");
     let v = json_of(&out);

@@ -19,6 +19,8 @@
 //!   umask 002; a directory above the file's own may be root's with the sticky bit, like `/tmp`, where nobody may
 //!   move what is not theirs). A third user who may write there could swap the file under the write. A file with other hard
 //!   links is left alone too: replacing one name would leave the others as they were.
+//! - **A temp file a killed run left** beside a copy (`.NAME.kubeadm-certs.PID.tmp`) is removed by the next
+//!   replacement there, by name through the directory's descriptor.
 //! - **The file must still be what was judged**: read again right before the rename, same inode and bytes, or
 //!   the write is abandoned (the user edited it meanwhile). The window left is between that read and the rename,
 //!   and all it can cost is the user's own edit of their own file.
@@ -347,11 +349,9 @@ impl Opened {
         if let Some(why) = self.unsafe_to_replace() {
             return Err(why);
         }
-        let tmp_name = OsString::from(format!(
-            ".{}.kubeadm-certs.{}.tmp",
-            OsStr::from_bytes(self.name.as_bytes()).to_string_lossy(),
-            std::process::id()
-        ));
+        let prefix = format!(".{}.kubeadm-certs.", OsStr::from_bytes(self.name.as_bytes()).to_string_lossy());
+        self.remove_leftovers(&prefix);
+        let tmp_name = OsString::from(format!("{prefix}{}.tmp", std::process::id()));
         let tmp = cstr(&tmp_name).map_err(|e| e.to_string())?;
         let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
         let fd = openat(Some(&self.dir), &tmp, flags, 0o600)
@@ -373,6 +373,22 @@ impl Opened {
         check(unsafe { libc::fsync(self.dir.as_raw_fd()) })
             .map(drop)
             .map_err(|e| format!("replaced, but syncing its directory failed: {e}"))
+    }
+
+    /// Temp files a run killed between creating and renaming one left beside the copy (`PREFIX<pid>.tmp`):
+    /// removed by name through the directory's descriptor (a link of that name is removed itself, never followed).
+    fn remove_leftovers(&self, prefix: &str) {
+        let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", self.dir.as_raw_fd())) else { return };
+        for name in entries.flatten().map(|e| e.file_name()) {
+            let text = name.to_string_lossy();
+            let pid = text.strip_prefix(prefix).and_then(|rest| rest.strip_suffix(".tmp"));
+            if pid.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                && let Ok(c) = cstr(&name)
+            {
+                // SAFETY: a valid descriptor and a NUL-terminated name
+                unsafe { libc::unlinkat(self.dir.as_raw_fd(), c.as_ptr(), 0) };
+            }
+        }
     }
 
     /// The new file's contents, owner, group and mode, synced.
