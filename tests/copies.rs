@@ -442,3 +442,94 @@ fn the_module_reports_and_refreshes_copies_and_refuses_their_options_where_they_
     let v = module_on(&pki, serde_json::json!({"state": "csr", "csr_dir": "/nonexistent", "copies": ["/x"]}));
     assert_eq!(v["msg"], "copies applies to state check or renew, not csr", "{v}");
 }
+
+/// admin.conf with its user's certificate and key replaced by a certificate of the same subject from the same CA
+/// that expired yesterday (`openssl x509 -days -1`): what a copy of it holds a year after a renewal.
+fn expired_admin_conf(pki: &Pki) -> Vec<u8> {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| d.path().join(n).display().to_string();
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &p("k.pem"),
+        "-subj",
+        "/O=system:masters/CN=kubernetes-admin",
+        "-out",
+        &p("r.csr"),
+    ]);
+    let ca = pki.certs();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("r.csr"),
+        "-CA",
+        ca.join("ca.crt").to_str().unwrap(),
+        "-CAkey",
+        ca.join("ca.key").to_str().unwrap(),
+        "-days",
+        "-1",
+        "-out",
+        &p("c.pem"),
+    ]);
+    let b64 = |f: &str| base64_encode(&std::fs::read(d.path().join(f)).unwrap());
+    let admin = String::from_utf8(pki.read("admin.conf")).unwrap();
+    let line = |field: &str| admin.lines().find(|l| l.trim_start().starts_with(field)).unwrap().to_string();
+    let (cert_line, key_line) = (line("client-certificate-data:"), line("client-key-data:"));
+    admin
+        .replace(&cert_line, &format!("    client-certificate-data: {}", b64("c.pem")))
+        .replace(&key_line, &format!("    client-key-data: {}", b64("k.pem")))
+        .into_bytes()
+}
+
+#[test]
+fn an_expired_former_admin_conf_of_a_user_is_not_revived_and_roots_is_refreshed() {
+    let pki = std_pki();
+    let homes = Homes::new();
+    let expired = expired_admin_conf(&pki);
+    let mallory = homes.put("mallory", &expired, 0o644);
+    let root_copy = homes.root().join("root-kube/config");
+    std::fs::create_dir(root_copy.parent().unwrap()).unwrap();
+    std::fs::write(&root_copy, &expired).unwrap();
+    std::fs::set_permissions(&root_copy, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (pattern, root_path) = (homes.pattern(), root_copy.display().to_string());
+    let (code, out, err) = run_on(
+        &pki,
+        &[
+            "renew",
+            "--refresh-copies",
+            "-o",
+            "json",
+            "--no-default-copies",
+            "--copies",
+            &pattern,
+            "--copies",
+            &root_path,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v = json_of(&out);
+    let m = copy(&v, &mallory).unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(m["action"], "none", "{m}");
+    assert!(
+        m["reason"].as_str().unwrap().contains("whose certificate expired")
+            && m["reason"].as_str().unwrap().contains("give nobody back"),
+        "{m}"
+    );
+    assert_eq!(std::fs::read(&mallory).unwrap(), expired, "an expired user's copy was revived");
+    assert_eq!(copy(&v, &root_copy).unwrap()["action"], "refreshed", "{v}");
+    assert_eq!(std::fs::read(&root_copy).unwrap(), pki.read("admin.conf"));
+    // a refreshed copy others may read is named in a warning (mode kept all the same)
+    let open_copy = homes.put("olivia", &pki.read("admin.conf"), 0o644);
+    let (code, out, err) = on(&pki, &homes, &["renew", "admin.conf", "--force", "--refresh-copies", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v = json_of(&out);
+    assert_eq!(copy(&v, &open_copy).unwrap()["action"], "refreshed", "{v}");
+    assert_eq!(owner_and_mode(&open_copy), (NOBODY, NOBODY, 0o644));
+    let warned = format!("{}: refreshed, and readable by other users than its owner (mode 0644)", open_copy.display());
+    assert!(v["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().starts_with(&warned)), "{v}");
+}

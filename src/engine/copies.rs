@@ -6,7 +6,9 @@
 //! `renew` looks at them when asked to refresh them (`--refresh-copies`), or when it renews admin.conf (to say
 //! which copies keep the old certificate). A copy that is a former admin.conf is replaced, when asked, by
 //! admin.conf as it is after the run, keeping its owner and mode; every other copy is left alone, and the report
-//! says why. Copies are written after the PKI's transaction, one file at a time, each atomically
+//! says why. A user's former admin.conf whose certificate has expired is left alone too: its holder's
+//! cluster-admin access ended with it, and a refresh would give it back unasked (root's copies are refreshed: root
+//! holds admin.conf anyway). A refreshed copy other users may read is named in a warning. Copies are written after the PKI's transaction, one file at a time, each atomically
 //! ([`crate::copies::fs`]), and never through the journal: they are other users' files outside the PKI, which a
 //! journal replayed as root must never be able to name. A run killed between the PKI's commit and a copy leaves
 //! that copy as it was, still a former admin.conf, which the next `renew --refresh-copies` refreshes (the old
@@ -83,7 +85,9 @@ fn judge(copy: &Copy, before: Option<&[u8]>, after: Option<&[u8]>, after_cert: O
     }
     for base in [before, after].into_iter().flatten() {
         let Some(base_cert) = admin_cert(&Some(base.to_vec())) else { continue };
-        let older = copy.cert.subject_raw == base_cert.subject_raw && copy.cert.not_after <= base_cert.not_after;
+        // the same identity to the apiserver (its CN and O, whatever string types encode them), and not newer
+        let same = copy.cert.subject.to_string() == base_cert.subject.to_string();
+        let older = same && copy.cert.not_after <= base_cert.not_after;
         if older && copies::admin_with_credentials_of(base, bytes).as_deref() == Some(bytes) {
             return Verdict::Former(format!(
                 "byte for byte admin.conf but for an older certificate and key of its user {} (expires {})",
@@ -95,7 +99,7 @@ fn judge(copy: &Copy, before: Option<&[u8]>, after: Option<&[u8]>, after_cert: O
     let Some(admin) = after.or(before).and_then(|a| admin_cert(&Some(a.to_vec()))) else {
         return Verdict::Other("there is no admin.conf in the kubeconfig dir to refresh it from".into());
     };
-    if copy.cert.subject_raw != admin.subject_raw {
+    if copy.cert.subject.to_string() != admin.subject.to_string() {
         return Verdict::Other(format!(
             "it carries {}, not admin.conf's user ({}): renew it where it was made (kubeadm kubeconfig user)",
             copy.cert.subject, admin.subject
@@ -151,11 +155,28 @@ pub(super) fn after_renew(
                 ));
                 (Action::None, format!("{why}; not asked to refresh it (--refresh-copies, refresh_copies)"))
             }
+            // a holder whose access ended with the certificate gets none back unasked; root holds admin.conf anyway
+            Verdict::Former(_) if copy.cert.not_after <= now && copy.file.stat.uid != 0 => {
+                let why = format!(
+                    "a former admin.conf whose certificate expired {}: refreshing it would give {} back the \
+                     cluster-admin access that ended then; copy admin.conf over it yourself if they should have it",
+                    r.expiration_date, r.owner
+                );
+                out.warnings.push(format!("{}: left alone: {why}", r.path));
+                (Action::None, why)
+            }
             Verdict::Former(why) if req.check_mode => (Action::WouldRefresh, why),
             Verdict::Former(why) => match after.as_deref().map(|new| copy.file.replace(new)) {
                 Some(Ok(())) => {
                     if let Some(new) = &after_cert {
                         r = row(copy, new, true, now);
+                    }
+                    if copy.file.stat.permissions() & 0o044 != 0 {
+                        out.warnings.push(format!(
+                            "{}: refreshed, and readable by other users than its owner (mode {}): whoever can read \
+                             it is cluster-admin; chmod 600 it",
+                            r.path, r.mode
+                        ));
                     }
                     (Action::Refreshed, why)
                 }

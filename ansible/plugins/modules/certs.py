@@ -338,7 +338,9 @@ options:
         as it was before this run, or C(admin.conf) as it is with its user's certificate and key (and CA data) put
         back to the copy's older ones, which is what a renewal leaves behind in a copy made with C(cp).
       - Any other copy (edited, another user's certificate, in a directory another user may write, with other hard
-        links, changed while being replaced) is left alone, and RV(copies[].reason) says why.
+        links, changed while being replaced) is left alone, and RV(copies[].reason) says why. So is a copy whose
+        certificate has expired, unless root owns it, since refreshing it would give its owner back the
+        cluster-admin access that ended with it.
       - Without it, a renewal of C(admin.conf) still names in RV(warnings) the copies that keep the old certificate.
       - Copies are written after the PKI's transaction, each atomically, not through its journal; a run stopped
         between the two leaves them as they were, and the next run with O(refresh_copies) refreshes them.
