@@ -112,6 +112,18 @@ fn judge(copy: &Copy, before: Option<&[u8]>, after: Option<&[u8]>, after_cert: O
     )
 }
 
+/// admin.conf around a `renew` run, what its copies are judged against.
+struct Admin {
+    before: Option<Vec<u8>>,
+    /// `None` in check mode when the run would change it (not written yet).
+    after: Option<Vec<u8>>,
+    after_cert: Option<Certificate>,
+    /// The certificate a copy is current with in the report: after the run, or as it is in check mode.
+    holds_now: Option<Certificate>,
+    /// What admin.conf's certificate is (or would be) after the run, for the diffs.
+    after_text: String,
+}
+
 /// `renew`: the copies after the PKI's commit; refreshes the former admin.confs when asked (see the module's
 /// comment). `admin_before` is admin.conf as the run found it. Returns what the run's message should add.
 pub(super) fn after_renew(
@@ -128,90 +140,97 @@ pub(super) fn after_renew(
         return None;
     }
     let ca = pki.ca(CaId::Ca).cert.as_ref()?;
-    // in check mode admin.conf after the run is not written yet when this run would change it
     let after = if req.check_mode && admin_changes { None } else { read_admin(&req.layout) };
     let after_cert = admin_cert(&after);
-    let before_cert = admin_cert(&admin_before);
-    // what admin.conf's certificate is (or would be) after the run, for the diffs
-    let after_text = out
-        .diff
-        .iter()
-        .find(|d| d.before_header == format!("{admin_path} (before)"))
-        .map(|d| d.after.clone())
-        .or_else(|| after_cert.as_ref().map(diff::describe));
+    let admin = Admin {
+        holds_now: if req.check_mode { admin_cert(&admin_before) } else { after_cert.clone() },
+        after_text: out
+            .diff
+            .iter()
+            .find(|d| d.before_header == format!("{admin_path} (before)"))
+            .map(|d| d.after.clone())
+            .or_else(|| after_cert.as_ref().map(diff::describe))
+            .unwrap_or_default(),
+        before: admin_before,
+        after,
+        after_cert,
+    };
     let found = copies::find(&req.copies, &req.layout.kubeconfig_dir, ca);
     out.warnings.extend(found.warnings);
     let mut refreshed = Vec::new();
     for copy in &found.copies {
-        let holds_now = if req.check_mode { before_cert.as_ref() } else { after_cert.as_ref() };
-        let mut r = row(copy, &copy.cert, holds_now.is_some_and(|a| a.der == copy.cert.der), now);
-        let (action, reason) = match judge(copy, admin_before.as_deref(), after.as_deref(), after_cert.as_ref()) {
-            Verdict::Current => (Action::None, "carries admin.conf's certificate".to_string()),
-            Verdict::Former(why) if !req.refresh_copies => {
-                out.warnings.push(format!(
-                    "{}: a copy of admin.conf that keeps its old certificate (expires {}): `kubeadm-certs renew \
-                     --refresh-copies` (module refresh_copies: true) replaces it with admin.conf",
-                    r.path, r.expiration_date
-                ));
-                (Action::None, format!("{why}; not asked to refresh it (--refresh-copies, refresh_copies)"))
-            }
-            // a holder whose access ended with the certificate gets none back unasked; root holds admin.conf anyway
-            Verdict::Former(_) if copy.cert.not_after <= now && copy.file.stat.uid != 0 => {
-                let why = format!(
-                    "a former admin.conf whose certificate expired {}: refreshing it would give {} back the \
-                     cluster-admin access that ended then; copy admin.conf over it yourself if they should have it",
-                    r.expiration_date, r.owner
-                );
-                out.warnings.push(format!("{}: left alone: {why}", r.path));
-                (Action::None, why)
-            }
-            Verdict::Former(why) if req.check_mode => (Action::WouldRefresh, why),
-            Verdict::Former(why) => match after.as_deref().map(|new| copy.file.replace(new)) {
-                Some(Ok(())) => {
-                    if let Some(new) = &after_cert {
-                        r = row(copy, new, true, now);
-                    }
-                    if copy.file.stat.permissions() & 0o044 != 0 {
-                        out.warnings.push(format!(
-                            "{}: refreshed, and readable by other users than its owner (mode {}): whoever can read \
-                             it is cluster-admin; chmod 600 it",
-                            r.path, r.mode
-                        ));
-                    }
-                    (Action::Refreshed, why)
-                }
-                Some(Err(e)) => {
-                    out.warnings.push(format!("{}: a former admin.conf, left alone: {e}", r.path));
-                    (Action::None, format!("a former admin.conf, left alone: {e}"))
-                }
-                None => (Action::None, "admin.conf cannot be read after the run: left alone".into()),
-            },
-            Verdict::Other(why) => {
-                if !r.current {
-                    out.warnings.push(format!(
-                        "{}: carries a certificate of this cluster ({}, expires {}) and is left alone: {why}",
-                        r.path, r.subject, r.expiration_date
-                    ));
-                }
-                (Action::None, why)
-            }
-        };
-        if action.changes() {
-            let after = after_text.clone().unwrap_or_default();
-            out.diff.push(diff::entry(&r.path, diff::describe(&copy.cert), after));
+        let r = settle(req, &admin, copy, now, out);
+        if r.action.is_some_and(Action::changes) {
+            out.diff.push(diff::entry(&r.path, diff::describe(&copy.cert), admin.after_text.clone()));
             out.changed = true;
             refreshed.push(r.path.clone());
         }
-        r.action = Some(action);
-        r.reason = Some(reason);
         out.copies.push(r);
     }
     (!refreshed.is_empty()).then(|| {
         let verb = if req.check_mode { "would refresh" } else { "refreshed" };
-        format!(
-            "{verb} {} of admin.conf: {}",
-            if refreshed.len() == 1 { "a copy" } else { "copies" },
-            refreshed.join(", ")
-        )
+        let what = if refreshed.len() == 1 { "a copy" } else { "copies" };
+        format!("{verb} {what} of admin.conf: {}", refreshed.join(", "))
     })
+}
+
+/// One copy's row after the run: judged, refreshed when it is a former admin.conf and that was asked for (and
+/// allowed), or left alone saying why; what the user should know goes to the warnings.
+fn settle(req: &RenewRequest, admin: &Admin, copy: &Copy, now: DateTime<Utc>, out: &mut Outcome) -> CopyReport {
+    let mut r = row(copy, &copy.cert, admin.holds_now.as_ref().is_some_and(|a| a.der == copy.cert.der), now);
+    let verdict = judge(copy, admin.before.as_deref(), admin.after.as_deref(), admin.after_cert.as_ref());
+    let (action, reason) = match verdict {
+        Verdict::Current => (Action::None, "carries admin.conf's certificate".to_string()),
+        Verdict::Former(why) if !req.refresh_copies => {
+            out.warnings.push(format!(
+                "{}: a copy of admin.conf that keeps its old certificate (expires {}): `kubeadm-certs renew \
+                 --refresh-copies` (module refresh_copies: true) replaces it with admin.conf",
+                r.path, r.expiration_date
+            ));
+            (Action::None, format!("{why}; not asked to refresh it (--refresh-copies, refresh_copies)"))
+        }
+        // a holder whose access ended with the certificate gets none back unasked; root holds admin.conf anyway
+        Verdict::Former(_) if copy.cert.not_after <= now && copy.file.stat.uid != 0 => {
+            let why = format!(
+                "a former admin.conf whose certificate expired {}: refreshing it would give {} back the cluster-admin \
+                 access that ended then; copy admin.conf over it yourself if they should have it",
+                r.expiration_date, r.owner
+            );
+            out.warnings.push(format!("{}: left alone: {why}", r.path));
+            (Action::None, why)
+        }
+        Verdict::Former(why) if req.check_mode => (Action::WouldRefresh, why),
+        Verdict::Former(why) => match admin.after.as_deref().map(|new| copy.file.replace(new)) {
+            Some(Ok(())) => {
+                if let Some(new) = &admin.after_cert {
+                    r = row(copy, new, true, now);
+                }
+                if copy.file.stat.permissions() & 0o044 != 0 {
+                    out.warnings.push(format!(
+                        "{}: refreshed, and readable by other users than its owner (mode {}): whoever can read it is \
+                         cluster-admin; chmod 600 it",
+                        r.path, r.mode
+                    ));
+                }
+                (Action::Refreshed, why)
+            }
+            Some(Err(e)) => {
+                out.warnings.push(format!("{}: a former admin.conf, left alone: {e}", r.path));
+                (Action::None, format!("a former admin.conf, left alone: {e}"))
+            }
+            None => (Action::None, "admin.conf cannot be read after the run: left alone".into()),
+        },
+        Verdict::Other(why) => {
+            if !r.current {
+                out.warnings.push(format!(
+                    "{}: carries a certificate of this cluster ({}, expires {}) and is left alone: {why}",
+                    r.path, r.subject, r.expiration_date
+                ));
+            }
+            (Action::None, why)
+        }
+    };
+    r.action = Some(action);
+    r.reason = Some(reason);
+    r
 }
