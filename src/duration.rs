@@ -1,5 +1,6 @@
 //! Durations as users write them (`90d`, `2160h`, `1y`, `45m`, Go's `8760h0m0s`) and as kubeadm prints
-//! residual time (apimachinery's `HumanDuration`, the format of kubeadm 1.31+).
+//! residual time: apimachinery's `ShortHumanDuration` up to kubeadm 1.30, its `HumanDuration` from 1.31
+//! (`kubeadm_version` says which a node's kubeadm uses).
 
 use std::fmt;
 
@@ -91,6 +92,33 @@ pub fn parse(input: &str) -> Result<Span, ParseError> {
     Ok(Span(total))
 }
 
+/// apimachinery `duration.ShortHumanDuration` for a residual time in seconds, as kubeadm up to 1.30 prints it
+/// (`staging/src/k8s.io/apimachinery/pkg/util/duration/duration.go`): one unit, truncated, years of 365 days from
+/// 365 days on, so a certificate with 399 days left reads `1y`.
+pub fn short_human(seconds: i64) -> String {
+    if seconds < -1 {
+        return "<invalid>".into();
+    }
+    if seconds < 0 {
+        return "0s".into();
+    }
+    if seconds < 60 {
+        return format!("{seconds}s");
+    }
+    let minutes = seconds / 60;
+    if minutes < 60 {
+        return format!("{minutes}m");
+    }
+    let hours = seconds / 3_600;
+    if hours < 24 {
+        return format!("{hours}h");
+    }
+    if hours < 24 * 365 {
+        return format!("{}d", hours / 24);
+    }
+    format!("{}y", hours / 24 / 365)
+}
+
 /// apimachinery `duration.HumanDuration` for a residual time in seconds, as kubeadm 1.31+ prints it.
 pub fn human(seconds: i64) -> String {
     if seconds < -1 {
@@ -160,6 +188,32 @@ mod tests {
     fn display_round_trips() {
         for s in [0, 1, 59, 3600, 86_400 * 90, 86_400 + 3600 + 61] {
             assert_eq!(parse(&Span(s).to_string()), Ok(Span(s)));
+        }
+    }
+
+    #[test]
+    fn short_human_matches_apimachinery() {
+        let d = 86_400;
+        let cases = [
+            (-5, "<invalid>"),
+            (-1, "0s"),
+            (0, "0s"),
+            (59, "59s"),
+            (60, "1m"),
+            (121, "2m"),
+            (3599, "59m"),
+            (3600, "1h"),
+            (23 * 3600 + 3599, "23h"),
+            (d, "1d"),
+            (364 * d + 86_399, "364d"),
+            (365 * d, "1y"),
+            // kubeadm 1.28.7's `1y` for a certificate with 399 days left (issue 21)
+            (399 * d, "1y"),
+            (1057 * d, "2y"),
+            (3650 * d - 60, "9y"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(short_human(secs), want, "{secs}s");
         }
     }
 

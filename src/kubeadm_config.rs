@@ -9,6 +9,8 @@
 //!   `caCertificateValidityPeriod` (v1beta4) the lifetime of a renewed CA (`renew ca`).
 //! - `apiServer.certSANs`, `etcd.local.serverCertSANs` / `peerCertSANs`: SANs the certificates must carry; a
 //!   certificate lacking one has drifted from the configuration (`check` says so; `renew` adds the apiserver's).
+//! - `kubernetesVersion`: the version `check` prints as, where no kube-apiserver manifest says it
+//!   (`kubeadm_version`).
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +32,9 @@ pub struct KubeadmConfig {
     pub apiserver_sans: Vec<San>,
     pub etcd_server_sans: Vec<San>,
     pub etcd_peer_sans: Vec<San>,
+    /// `kubernetesVersion` as written (`v1.28.7`, or a label such as `stable-1.28`): what `check` goes by on a
+    /// node without a kube-apiserver manifest (`kubeadm_version`).
+    pub kubernetes_version: Option<String>,
 }
 
 impl KubeadmConfig {
@@ -88,6 +93,7 @@ impl KubeadmConfig {
             apiserver_sans: sans(c.get("apiServer").and_then(|a| a.get("certSANs")), "apiServer.certSANs")?,
             etcd_server_sans: sans(local.and_then(|l| l.get("serverCertSANs")), "etcd.local.serverCertSANs")?,
             etcd_peer_sans: sans(local.and_then(|l| l.get("peerCertSANs")), "etcd.local.peerCertSANs")?,
+            kubernetes_version: c.get("kubernetesVersion").and_then(Value::as_str).map(String::from),
         })
     }
 

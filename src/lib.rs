@@ -2,11 +2,14 @@
 //!
 //! Read top-down: [`inventory`] (the table of kubeadm's certificates), [`pki`] (reading and validating
 //! what is on disk), [`engine`] (check, renew, csr, install: decide, build, check), [`commit`] (atomic,
-//! all-or-nothing writes, with its [`journal`], under the PKI's [`lock`]), [`render`] (kubeadm's tables and documents). [`frontend`] holds the two front
+//! all-or-nothing writes, with its [`journal`], under the PKI's [`lock`]), [`render`] (kubeadm's tables and documents,
+//! as the node's [`kubeadm_version`] prints them). [`copies`] finds copies of the cluster's credentials
+//! in users' homes and replaces them without following a link of theirs. [`frontend`] holds the two front
 //! doors, the command line and the Ansible module; the engine knows neither.
 
 pub mod api;
 pub mod commit;
+pub mod copies;
 pub mod duration;
 pub mod engine;
 pub mod error;
@@ -16,6 +19,7 @@ pub mod inventory;
 pub mod journal;
 pub mod kube;
 pub mod kubeadm_config;
+pub mod kubeadm_version;
 pub mod lock;
 pub mod pki;
 pub mod render;

@@ -15,6 +15,9 @@ pub enum Action {
     Installed,
     WouldInstall,
     SkippedExternallyManaged,
+    /// A credential copy (`copies`) replaced by admin.conf as it is now.
+    Refreshed,
+    WouldRefresh,
 }
 
 impl Action {
@@ -28,6 +31,8 @@ impl Action {
             Action::Installed => "installed",
             Action::WouldInstall => "would_install",
             Action::SkippedExternallyManaged => "skipped_externally_managed",
+            Action::Refreshed => "refreshed",
+            Action::WouldRefresh => "would_refresh",
         }
     }
     pub fn changes(self) -> bool {
@@ -133,6 +138,39 @@ pub struct KubeletCertReport {
     /// The issuer: the cluster's CA, or the certificate itself for the kubelet's self-signed one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// `renew`, `csr`, `install` of kubelet-client: what became of it (none when not due), and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A kubeconfig outside the kubeconfig dir that carries a client certificate this cluster's `ca` issued
+/// (`engine::copies`): `~/.kube/config` of root and of users, a copy made for a tool. Named as kubeadm names its
+/// document's fields, because `check -o json|yaml` carries these in a `copies` list beside kubeadm's two.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct CopyReport {
+    pub path: String,
+    /// RFC 3339 UTC.
+    #[serde(rename = "expirationDate")]
+    pub expiration_date: String,
+    /// Seconds; negative once expired.
+    #[serde(rename = "residualTime")]
+    pub residual_time: i64,
+    /// It carries the certificate admin.conf holds now (false: an older one, or another user's).
+    pub current: bool,
+    /// Its certificate's subject (`O=kubeadm:cluster-admins, CN=kubernetes-admin`).
+    pub subject: String,
+    /// The kubeconfig user holding it.
+    pub user: String,
+    /// The file's owner (a user name, or the uid when it has none) and mode (`0600`).
+    pub owner: String,
+    pub mode: String,
+    /// `renew`: refreshed, would_refresh, or none (left alone: `reason` says why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// `restart`: what became of one component.
@@ -219,6 +257,16 @@ pub struct Outcome {
     /// `check`: the kubelet's client and serving certificates (empty where no kubelet directory is).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kubelet: Vec<KubeletCertReport>,
+    /// `check` and `renew`: kubeconfigs outside the kubeconfig dir carrying a client certificate of this cluster.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<CopyReport>,
+    /// `check`: the control plane's Kubernetes version and where it was read, when known (what kubeadm's tables
+    /// are printed as).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubernetes_version: Option<crate::kubeadm_version::Found>,
+    /// How kubeadm's tables print on this node (`kubernetes_version`'s kubeadm; current kubeadm's by default).
+    #[serde(skip)]
+    pub dialect: crate::kubeadm_version::Dialect,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub csrs: Vec<CsrReport>,
     /// `approve`: every pending CertificateSigningRequest looked at, approved or refused (an empty list when none

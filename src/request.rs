@@ -135,6 +135,44 @@ impl std::fmt::Display for San {
     }
 }
 
+/// Where credential copies are looked for by default: root's and every user's `~/.kube/config`, where kubeadm's
+/// instructions and kubespray put admin.conf.
+pub const DEFAULT_COPIES: [&str; 2] = ["/root/.kube/config", "/home/*/.kube/config"];
+
+/// Where `check` and `renew` look for copies of this cluster's credentials (`copies`): the default places and the
+/// paths asked for (`*` is every name of one directory).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CopySearch {
+    pub paths: Vec<PathBuf>,
+    /// Look in [`DEFAULT_COPIES`] too.
+    pub defaults: bool,
+}
+
+impl Default for CopySearch {
+    fn default() -> CopySearch {
+        CopySearch { paths: Vec::new(), defaults: true }
+    }
+}
+
+impl CopySearch {
+    /// Paths as typed; a relative one is refused (it would depend on where the run started).
+    pub fn new(paths: Vec<PathBuf>, defaults: bool) -> Result<CopySearch> {
+        if let Some(p) = paths.iter().find(|p| !p.is_absolute()) {
+            return Err(Error::Usage(format!(
+                "copies: {} is not an absolute path (e.g. /home/*/.kube/config, /opt/ci/kubeconfig)",
+                p.display()
+            )));
+        }
+        Ok(CopySearch { paths, defaults })
+    }
+
+    /// Every pattern to look at: the defaults (when kept), then the paths asked for.
+    pub fn patterns(&self) -> Vec<PathBuf> {
+        let defaults = DEFAULT_COPIES.iter().filter(|_| self.defaults).map(PathBuf::from);
+        defaults.chain(self.paths.iter().cloned()).collect()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct CheckRequest {
     pub layout: Layout,
@@ -147,6 +185,8 @@ pub struct CheckRequest {
     pub kubelet_dir: PathBuf,
     /// kubeadm's configuration (`--config`): external etcd left out, SANs it asks for checked.
     pub config: Option<crate::kubeadm_config::KubeadmConfig>,
+    /// Where credential copies are looked for (with `all`).
+    pub copies: CopySearch,
 }
 
 /// Options of `signer: api` (the certificates API); filled in by the front doors.
@@ -268,6 +308,11 @@ pub struct RenewRequest {
     pub lock_timeout: Span,
     /// The CAs named (none unless named: `all` never includes one).
     pub ca: CaRenewal,
+    /// Where credential copies are looked for: when `refresh_copies`, or when admin.conf is renewed (to say
+    /// which copies keep the old certificate).
+    pub copies: CopySearch,
+    /// Replace each copy that is a former admin.conf with admin.conf as it is after the run.
+    pub refresh_copies: bool,
 }
 
 /// `renew kubelet-client`: the kubelet's client certificate issued again from `ca` on this node

@@ -426,3 +426,136 @@ fn an_intermediate_from_another_ca_does_not_make_a_leaf_chain() {
         "{err}"
     );
 }
+
+/// kubeadm's kube-apiserver static pod manifest with `image`, as `kubeadm init` writes it (the rest of it does
+/// not matter here).
+fn apiserver_manifest(pki: &Pki, image: &str) {
+    let dir = pki.kube().join("manifests");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("kube-apiserver.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\n  namespace: kube-system\nspec:\n  \
+             containers:\n  - command:\n    - kube-apiserver\n    image: {image}\n    name: kube-apiserver\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// `check`'s table row of `name` as cells, if any.
+fn row_of(table: &str, name: &str) -> Option<Vec<String>> {
+    rows(table).into_iter().find(|r| r[0] == name)
+}
+
+/// A PKI whose front-proxy-client has 400 days left (renewed with that validity): 399 days, which kubeadm up to
+/// 1.30 prints `1y` and kubeadm 1.31+ `399d`.
+fn pki_with_399_days_left(variant: &str) -> Pki {
+    let pki = kubeadm_pki(variant, "cp1", "127.0.0.11");
+    let (code, _, err) = run_on(&pki, &["renew", "front-proxy-client", "--force", "--validity", "400d"]);
+    assert_eq!(code, 0, "{err}");
+    pki
+}
+
+#[test]
+fn with_a_1_20_2_manifest_check_prints_byte_for_byte_what_kubeadm_1_20_2_prints() {
+    let pki = std_pki();
+    // the Molecule nodes' imageRepository: local-k8s
+    apiserver_manifest(&pki, "local-k8s/kube-apiserver:v1.20.2");
+    let (ok, theirs, err) = kubeadm_check(&pki);
+    assert!(ok, "kubeadm failed: {err}");
+    let (code, ours, err) = run_on(&pki, &["check"]);
+    assert_eq!(code, 0, "{err}");
+    // no super-admin.conf row, kubeconfig rows without a CA, ShortHumanDuration: nothing to normalize
+    assert_eq!(ours, theirs, "ours:\n{ours}\nkubeadm 1.20.2:\n{theirs}");
+    assert!(!ours.contains("super-admin.conf"), "{ours}");
+}
+
+#[test]
+fn a_1_28_7_node_has_no_super_admin_row_names_the_kubeconfig_ca_and_prints_399_days_as_1y() {
+    let pki = pki_with_399_days_left("std");
+    apiserver_manifest(&pki, "registry.k8s.io/kube-apiserver:v1.28.7");
+    let (code, table, err) = run_on(&pki, &["check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!table.contains("super-admin.conf"), "kubeadm 1.28 has no such row:\n{table}");
+    assert_eq!(row_of(&table, "front-proxy-client").unwrap()[2], "1y", "{table}");
+    assert_eq!(row_of(&table, "admin.conf").unwrap()[3], "ca", "kubeadm 1.24+ names the CA:\n{table}");
+    assert_eq!(row_of(&table, "ca").unwrap()[2], "9y", "{table}");
+    // the JSON document's rows are the version's too; the module says which version it went by and from where
+    let (_, json, _) = run_on(&pki, &["check", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let names: Vec<&str> = v["certificates"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 10, "{names:?}");
+    assert!(!names.contains(&"super-admin.conf"), "{names:?}");
+    let m = module_on(&pki, serde_json::json!({}));
+    assert_eq!(m["kubernetes_version"]["version"], "1.28.7", "{m}");
+    let manifest = pki.kube().join("manifests/kube-apiserver.yaml");
+    assert_eq!(m["kubernetes_version"]["source"], manifest.display().to_string(), "{m}");
+    let fp = m["certificates"].as_array().unwrap().iter().find(|c| c["name"] == "front-proxy-client").unwrap();
+    assert_eq!(fp["residual"], "1y", "the module's residual text is the node's kubeadm's: {fp}");
+    assert!(!m["msg"].as_str().unwrap().contains("super-admin"), "{m}");
+}
+
+#[test]
+fn a_1_29_0_node_lists_a_missing_super_admin_conf_and_still_prints_short_durations() {
+    let pki = pki_with_399_days_left("std");
+    apiserver_manifest(&pki, "registry.k8s.io/kube-apiserver:v1.29.0");
+    let (code, table, err) = run_on(&pki, &["check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(table.contains("!MISSING! super-admin.conf"), "kubeadm 1.29 lists it:\n{table}");
+    assert_eq!(row_of(&table, "front-proxy-client").unwrap()[2], "1y", "{table}");
+}
+
+#[test]
+fn a_1_31_0_node_prints_kubeadm_1_31s_human_durations() {
+    let pki = pki_with_399_days_left("std");
+    apiserver_manifest(&pki, "registry.k8s.io/kube-apiserver:v1.31.0");
+    let (code, table, err) = run_on(&pki, &["check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(table.contains("!MISSING! super-admin.conf"), "{table}");
+    assert_eq!(row_of(&table, "front-proxy-client").unwrap()[2], "399d", "{table}");
+    // three years on, the CAs have a little under seven years left: HumanDuration's 6y364d, not 6y
+    let at = (chrono::Utc::now() + chrono::Duration::days(3 * 365)).to_rfc3339();
+    let (_, later, _) = run_on(&pki, &["check", "--at", &at]);
+    assert_eq!(row_of(&later, "ca").unwrap()[2], "6y364d", "{later}");
+    apiserver_manifest(&pki, "registry.k8s.io/kube-apiserver:v1.30.4");
+    let (_, later, _) = run_on(&pki, &["check", "--at", &at]);
+    assert_eq!(row_of(&later, "ca").unwrap()[2], "6y", "kubeadm 1.30: {later}");
+}
+
+#[test]
+fn without_a_manifest_the_configurations_kubernetes_version_decides_and_a_manifest_wins_over_it() {
+    let pki = pki_with_399_days_left("std");
+    let config = pki.root().join("v1.28.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.28.7\n",
+    )
+    .unwrap();
+    let c = config.to_str().unwrap();
+    let (code, table, err) = run_on(&pki, &["check", "--config", c]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!table.contains("super-admin.conf"), "{table}");
+    assert_eq!(row_of(&table, "front-proxy-client").unwrap()[2], "1y", "{table}");
+    // the running kube-apiserver is what the node's kubeadm was upgraded with
+    apiserver_manifest(&pki, "registry.k8s.io/kube-apiserver:v1.31.0");
+    let (_, table, _) = run_on(&pki, &["check", "--config", c]);
+    assert!(table.contains("!MISSING! super-admin.conf"), "{table}");
+    assert_eq!(row_of(&table, "front-proxy-client").unwrap()[2], "399d", "{table}");
+    // an image pinned by digest has no tag: the configuration decides
+    apiserver_manifest(&pki, "registry.k8s.io/kube-apiserver@sha256:0123456789abcdef");
+    let (_, table, _) = run_on(&pki, &["check", "--config", c]);
+    assert!(!table.contains("super-admin.conf"), "{table}");
+    // neither: current kubeadm's
+    let (_, table, _) = run_on(&pki, &["check"]);
+    assert!(table.contains("!MISSING! super-admin.conf") && table.contains(" 399d "), "{table}");
+}
+
+#[test]
+fn a_super_admin_conf_made_by_hand_on_a_1_28_node_is_still_listed() {
+    let pki = std_pki();
+    apiserver_manifest(&pki, "registry.k8s.io/kube-apiserver:v1.28.7");
+    std::fs::copy(pki.kube().join("admin.conf"), pki.kube().join("super-admin.conf")).unwrap();
+    let (code, table, err) = run_on(&pki, &["check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(row_of(&table, "super-admin.conf").is_some_and(|r| r[2] == "364d"), "a credential that expires:\n{table}");
+}

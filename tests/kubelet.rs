@@ -318,6 +318,44 @@ fn a_kubelet_client_certificate_is_issued_again_from_the_ca_as_the_kubelet_keeps
     assert_authenticates(&pki.kube().join("kubelet.conf"));
 }
 
+/// `renew kubelet-client --check` in table mode says what it decided and why, as its JSON does (it printed only
+/// a header once): a row with the action and the reason, then the run's message naming the node.
+#[test]
+fn renew_kubelet_client_in_table_mode_prints_its_decision_and_why() {
+    let pki = std_pki();
+    kubelet_dir(&pki, KUBEADM_CONFIG);
+    let before = kubelet_snapshot(&pki);
+    let kubelet = pki.kubelet().display().to_string();
+    let table = |extra: &[&str]| {
+        let mut args = vec!["renew", "kubelet-client", "--kubelet-dir", &kubelet, "--no-restart-kubelet", "--check"];
+        args.extend_from_slice(extra);
+        let (code, out, err) = run_on(&pki, &args);
+        assert_eq!(code, 0, "{out}{err}");
+        out
+    };
+    let line = |out: &str| out.lines().find(|l| l.starts_with("kubelet-client ")).map(str::to_string);
+    // kubeadm init's certificate has a year left: not due, and the reason is the comparison made
+    let out = table(&[]);
+    assert!(out.starts_with("CERTIFICATE "), "{out}");
+    let not_due = line(&out).unwrap_or_else(|| panic!("no kubelet-client row:\n{out}"));
+    assert!(not_due.contains(" none ") && not_due.ends_with("expires in 364d, not within renew_before 90d"), "{out}");
+    assert!(out.contains("kubelet-client of node cp1 is not due (expires in 364d)"), "{out}");
+    // due within 400 days: would_renew, why, and what a run would do
+    let out = table(&["--renew-before", "400d"]);
+    let due = line(&out).unwrap_or_else(|| panic!("no kubelet-client row:\n{out}"));
+    assert!(due.contains(" would_renew ") && due.ends_with("expires in 364d, within renew_before 400d"), "{out}");
+    assert!(out.contains("kubelet-client of node cp1 would be renewed (expires in 364d"), "{out}");
+    // the JSON carries the same decision on the row
+    let (_, v, text) = repair(&pki, &["--renew-before", "400d", "--check"]);
+    let client = row(&v, "kubelet-client");
+    assert_eq!(
+        (client["action"].as_str(), client["reason"].as_str()),
+        (Some("would_renew"), Some("expires in 364d, within renew_before 400d")),
+        "{text}"
+    );
+    assert!(before == kubelet_snapshot(&pki), "check mode wrote something");
+}
+
 #[test]
 fn a_kubelet_client_renewal_asks_for_what_it_cannot_know_and_refuses_what_does_not_apply() {
     let pki = std_pki();

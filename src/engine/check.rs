@@ -1,5 +1,7 @@
-//! `check`: kubeadm's `certs check-expiration`, plus `--at` and `--fail-within`, and what dates do not
-//! show: a key that does not match its certificate, a CA certificate missing under what it signed.
+//! `check`: kubeadm's `certs check-expiration` as the node's own kubeadm prints it (`kubeadm_version`), plus
+//! `--at` and `--fail-within`, what dates do not show (a key that does not match its certificate, a CA certificate
+//! missing under what it signed), and what kubeadm leaves out: the kubelet's certificates and the copies of this
+//! cluster's credentials outside the kubeconfig dir (`super::copies`).
 
 use std::fs::{File, TryLockError};
 use std::path::Path;
@@ -11,6 +13,7 @@ use super::describe::{ca_row, cert_row};
 use crate::commit;
 use crate::duration::Span;
 use crate::error::Result;
+use crate::kubeadm_version::{self, Dialect};
 use crate::pki::{Finding, Keys, Pki};
 use crate::report::{Action, Outcome};
 use crate::request::{CheckRequest, DEFAULT_LOCK_TIMEOUT};
@@ -56,10 +59,14 @@ fn shared_lock(dir: &Path, timeout: Span) -> Option<File> {
 pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
     let now = req.at.unwrap_or(now);
     let (pki, findings) = read_settled(req)?;
+    // the rows and formats of this node's own kubeadm (`kubeadm_version`)
+    let version = kubeadm_version::detect(&req.layout.kubeconfig_dir, req.config.as_ref());
+    let dialect = Dialect::of(version.as_ref());
     let mut out = Outcome {
         certificates: pki
             .entries
             .iter()
+            .filter(|e| e.loaded.is_some() || dialect.lists_missing(e.spec))
             .map(|e| cert_row(&pki, e, e.loaded.as_ref().map(|l| &l.cert), now, Action::None))
             .collect(),
         certificate_authorities: pki
@@ -69,11 +76,22 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
             .map(|ca| ca_row(ca, now))
             .collect(),
         components: crate::inuse::components(&req.layout),
+        kubernetes_version: version,
+        dialect,
         ..Outcome::default()
     };
+    for c in &mut out.certificates {
+        c.residual = c.residual_seconds.map(|s| dialect.residual(s));
+    }
+    for c in &mut out.certificate_authorities {
+        c.residual = c.residual_seconds.map(|s| dialect.residual(s));
+    }
     if !req.selection.explicit {
         let (kubelet, warnings) = super::kubelet::certificates(&req.kubelet_dir, &req.layout.kubeconfig_dir, now);
         out.kubelet = kubelet;
+        out.warnings.extend(warnings);
+        let (copies, warnings) = super::copies::rows(&req.copies, &pki, now);
+        out.copies = copies;
         out.warnings.extend(warnings);
     }
     if commit::journal_pending(&req.layout) {
@@ -106,6 +124,8 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
                     .filter(|k| within((!k.missing).then_some(k.residual_time)))
                     .map(|k| k.name.to_string()),
             )
+            // a copy that expires is an outage for whoever uses it: named by its path
+            .chain(out.copies.iter().filter(|c| within(Some(c.residual_time))).map(|c| c.path.clone()))
             .collect();
         out.threshold_failed = !out.expiring.is_empty();
     }

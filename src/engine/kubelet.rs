@@ -215,6 +215,8 @@ fn row(name: &'static str, found: Found, rotation: bool, now: DateTime<Utc>) -> 
         missing: found.cert.is_none(),
         subject: found.cert.as_ref().map(|c| c.subject.to_string()),
         issuer: found.cert.as_ref().map(|c| c.issuer.to_string()),
+        action: None,
+        reason: None,
     }
 }
 

@@ -41,7 +41,7 @@ use crate::pki::key::{KeyAlgorithm, PrivateKey};
 use crate::pki::kubeconfig;
 use crate::pki::{Keys, Pki};
 use crate::report::rfc3339;
-use crate::report::{DiffEntry, Outcome};
+use crate::report::{Action, DiffEntry, Outcome};
 use crate::request::{KubeletClientRequest, KubeletClientStep};
 
 const CURRENT: &str = "kubelet-client-current.pem";
@@ -70,12 +70,25 @@ fn issue_here(req: &KubeletClientRequest, now: DateTime<Utc>) -> Result<Outcome>
     let (cert_pem, key) = issue(req, &current.node, now)?;
     let diff = current.diff(req, &cert_pem)?;
     if req.check_mode {
-        return Ok(current.would(req, now, &format!("be renewed ({reason})"), diff));
+        let mut out = current.would(req, now, &format!("be renewed ({reason})"), diff);
+        mark(&mut out, Action::WouldRenew, reason);
+        return Ok(out);
     }
     // 4. write, 5. restart and wait
     current.put_in_place(req, &cert_pem, key.pem(), now)?;
     let what = format!("renewed kubelet-client of node {} ({reason})", current.node);
-    Ok(current.done(req, &what, diff))
+    let mut out = current.done(req, &what, diff);
+    mark(&mut out, Action::Renewed, reason);
+    Ok(out)
+}
+
+/// The kubelet-client row of `out` says what became of it and why, as a certificate's row does (`renew`'s table
+/// and JSON show it).
+pub(super) fn mark(out: &mut Outcome, action: Action, reason: String) {
+    if let Some(row) = out.kubelet.iter_mut().find(|k| k.name == CLIENT) {
+        row.action = Some(action);
+        row.reason = Some(reason);
+    }
 }
 
 /// What the node's kubelet uses now, and who it is.
@@ -127,9 +140,11 @@ impl Current {
     }
 
     pub fn not_due(self, req: &KubeletClientRequest, now: DateTime<Utc>) -> Outcome {
-        let msg = format!("kubelet-client of node {} is not due ({})", self.node, residual(self.cert.as_ref(), now));
+        let left = residual(self.cert.as_ref(), now);
+        let msg = format!("kubelet-client of node {} is not due ({left})", self.node);
         let mut out = self.outcome(req, now);
         out.msg = msg;
+        mark(&mut out, Action::None, format!("{left}, not within renew_before {}", req.renew_before));
         out
     }
 

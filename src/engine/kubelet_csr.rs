@@ -27,7 +27,7 @@ use crate::inventory::CaId;
 use crate::pki::cert::{Certificate, EKU_CLIENT_AUTH, pem_encode};
 use crate::pki::key::{KeyAlgorithm, PrivateKey};
 use crate::pki::{self, Keys, Links, Pki};
-use crate::report::{CsrReport, Outcome};
+use crate::report::{Action, CsrReport, Outcome};
 use crate::request::{KUBELET_CLIENT, KubeletClientRequest};
 
 fn paths(csr_dir: &Path) -> (PathBuf, PathBuf) {
@@ -78,6 +78,12 @@ pub fn csr(req: &KubeletClientRequest, csr_dir: &Path, now: DateTime<Utc>) -> Re
     let next = format!(
         "sign it on a control-plane node: kubeadm-certs sign {KUBELET_CLIENT} --csr-dir DIR --node-name {node}"
     );
+    let (action, why) = match (keep, req.check_mode) {
+        (true, _) => (Action::None, format!("due ({reason}); its CSR is ready: sign it on a control-plane node")),
+        (false, true) => (Action::WouldWriteCsr, reason.clone()),
+        (false, false) => (Action::CsrWritten, reason.clone()),
+    };
+    super::kubelet_client::mark(&mut out, action, why);
     out.msg = match (keep, req.check_mode) {
         (true, _) => format!(
             "{KUBELET_CLIENT} of node {node} is due ({reason}); its CSR {} is ready, {next}",
@@ -123,6 +129,7 @@ pub fn install(req: &KubeletClientRequest, csr_dir: &Path, signed_dir: &Path, no
         let msg = format!("{KUBELET_CLIENT} of node {}: {} is installed already", current.node, crt_path.display());
         let mut out = current.outcome(req, now);
         out.msg = msg;
+        super::kubelet_client::mark(&mut out, Action::None, format!("{} is installed already", crt_path.display()));
         return Ok(out);
     }
     refuse_foreign_key(&key_path)?;
@@ -142,12 +149,17 @@ pub fn install(req: &KubeletClientRequest, csr_dir: &Path, signed_dir: &Path, no
         cert_pem.push_str(&pem_encode("CERTIFICATE", intermediate));
     }
     let diff = current.diff(req, &cert_pem)?;
+    let signed = format!("signed {}", crt_path.display());
     if req.check_mode {
-        return Ok(current.would(req, now, &format!("get the certificate {} signed", crt_path.display()), diff));
+        let mut out = current.would(req, now, &format!("get the certificate {} signed", crt_path.display()), diff);
+        super::kubelet_client::mark(&mut out, Action::WouldInstall, signed);
+        return Ok(out);
     }
     current.put_in_place(req, &cert_pem, key.pem(), now)?;
     let what = format!("installed {KUBELET_CLIENT} of node {} from {}", current.node, crt_path.display());
-    Ok(current.done(req, &what, diff))
+    let mut out = current.done(req, &what, diff);
+    super::kubelet_client::mark(&mut out, Action::Installed, signed);
+    Ok(out)
 }
 
 /// What the kubelet can use as `node`'s client certificate: for the key the CSR step wrote, the node's subject,

@@ -1,7 +1,7 @@
 //! `renew`: read and validate everything, decide what is due, build every new certificate, check each,
 //! then write them all in one transaction. A failure at any step before the commit changes nothing. CAs named
 //! (`renew ca`) go through the same steps ([`ca_renew`]) and the same transaction, before the certificates they
-//! sign in the run.
+//! sign in the run. Copies of admin.conf elsewhere are looked at after the commit ([`super::copies`]).
 
 use std::collections::BTreeSet;
 
@@ -56,6 +56,8 @@ pub fn renew(req: &RenewRequest, now: DateTime<Utc>, api_signer: ApiSigner) -> R
     let mut out = Outcome::default();
     let mut pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Read)?;
     pki.validate()?;
+    // what copies of admin.conf are judged against once the run is done (`copies`)
+    let admin_before = super::copies::read_admin(&req.layout);
     let mut cas = ca_renew::decide(&req.ca, req.force, &pki, now)?;
     let mut plan = decide(req, &pki, &cas, now, &mut out.warnings)?;
     let mut signer = if plan.due.is_empty() { None } else { Some(make_signer(req, &pki, &plan.due, api_signer)?) };
@@ -84,7 +86,11 @@ pub fn renew(req: &RenewRequest, now: DateTime<Utc>, api_signer: ApiSigner) -> R
     changed.extend(followed);
     finish::close_with_cas(&mut out, &pki, &changed, &changed_cas, req.check_mode, now);
     ca_renew::annotate(&cas, req.check_mode, &mut out);
+    let copies = super::copies::after_renew(req, &pki, admin_before, now, &mut out);
     out.msg = summary(req.check_mode, &out);
+    if let Some(said) = copies {
+        out.msg.push_str(&format!("; {said}"));
+    }
     // what to restart is said once the lock is released and the components are looked at (`inuse::settle`)
     if let Some(s) = out.settle.as_mut() {
         s.name_restarts = true;

@@ -64,6 +64,9 @@ const SPEC: &[(&str, Kind, &[&str])] = &[
     ("node_name", Kind::Str, &[]),
     ("restart_kubelet", Kind::Bool, &[]),
     ("ca_cert", Kind::Path, &[]),
+    ("copies", Kind::List, &[]),
+    ("default_copies", Kind::Bool, &[]),
+    ("refresh_copies", Kind::Bool, &[]),
 ];
 
 /// Parameters after coercion.
@@ -261,6 +264,7 @@ impl Params {
                 fail_within: self.str("fail_within").map(|_| self.span("fail_within", Span(0))).transpose()?,
                 kubelet_dir: self.path("kubelet_dir", DEFAULT_KUBELET_DIR),
                 config,
+                copies: self.copies()?,
             }),
             "renew" => self.renew(layout, selection, cas, config, key_algorithm, lock_timeout)?,
             "csr" => Request::Csr(CsrRequest {
@@ -326,6 +330,9 @@ impl Params {
         only("fail_within", &["check"])?;
         only("kubelet_dir", &["check", "renew"])?;
         only("config", &["check", "renew"])?;
+        only("copies", &["check", "renew"])?;
+        only("default_copies", &["check", "renew"])?;
+        only("refresh_copies", &["renew"])?;
         only("signed_dir", &["install"])?;
         for p in
             ["signer", "approve", "signer_name", "api_timeout", "renew_before", "validity", "extra_sans", "ca_cert"]
@@ -410,7 +417,15 @@ impl Params {
             signer,
             lock_timeout,
             ca,
+            copies: self.copies()?,
+            refresh_copies: self.bool("refresh_copies"),
         }))
+    }
+
+    /// Where credential copies are looked for: `copies`, and the default places unless `default_copies: false`.
+    fn copies(&self) -> Result<CopySearch, Error> {
+        let defaults = self.values.get("default_copies").and_then(Value::as_bool).unwrap_or(true);
+        CopySearch::new(self.list("copies").into_iter().map(PathBuf::from).collect(), defaults)
     }
 
     /// `state: restart`: the components, how, and the cluster gate and Lease around it.

@@ -153,10 +153,32 @@ struct CheckArgs {
     /// serving certificates are reported after kubeadm's tables when the directory exists
     #[arg(long, value_name = "DIR", default_value = DEFAULT_KUBELET_DIR)]
     kubelet_dir: PathBuf,
+    #[command(flatten)]
+    copies: CopyArgs,
     /// kubeadm's configuration (InitConfiguration/ClusterConfiguration): external etcd's entries are left out,
-    /// as kubeadm leaves them out; SANs it asks for and a certificate lacks are warned about
+    /// as kubeadm leaves them out; SANs it asks for and a certificate lacks are warned about; its
+    /// kubernetesVersion decides kubeadm's rows and formats where no KUBECONFIG_DIR/manifests/kube-apiserver.yaml
+    /// image tag does
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+}
+
+/// Where copies of the cluster's credentials (kubeconfigs outside --kubeconfig-dir) are looked for.
+#[derive(Args)]
+struct CopyArgs {
+    /// Another place a kubeconfig carrying this cluster's credentials may be, besides /root/.kube/config and
+    /// /home/*/.kube/config (absolute; `*` is every name of one directory); repeatable
+    #[arg(long = "copies", value_name = "PATH")]
+    copies: Vec<PathBuf>,
+    /// Look only at the --copies given, not at /root/.kube/config and /home/*/.kube/config
+    #[arg(long)]
+    no_default_copies: bool,
+}
+
+impl CopyArgs {
+    fn search(self) -> Result<CopySearch, Error> {
+        CopySearch::new(self.copies, !self.no_default_copies)
+    }
 }
 
 #[derive(Args)]
@@ -193,6 +215,12 @@ struct RenewArgs {
     /// Keep timestamped copies (0600) of the files replaced
     #[arg(long)]
     backup: bool,
+    /// Replace each copy of admin.conf elsewhere (--copies) that is a former admin.conf with admin.conf as it is
+    /// after the run, keeping its owner and mode; say what was left alone and why
+    #[arg(long)]
+    refresh_copies: bool,
+    #[command(flatten)]
+    copies: CopyArgs,
     /// Show each change before and after
     #[arg(long)]
     diff: bool,
@@ -417,6 +445,7 @@ fn check(a: CheckArgs) -> Result<(Request, Print), Error> {
             fail_within: a.fail_within,
             kubelet_dir: a.kubelet_dir,
             config,
+            copies: a.copies.search()?,
         }),
         Print::Check(a.output),
     ))
@@ -424,11 +453,18 @@ fn check(a: CheckArgs) -> Result<(Request, Print), Error> {
 
 /// `renew kubelet-client`: the kubelet's client certificate, signed with `ca.key` on this node.
 fn renew_kubelet_client(a: RenewArgs) -> Result<(Request, Print), Error> {
-    if a.use_api || !a.extra_sans.is_empty() || a.backup || a.at.is_some() || a.config.is_some() || a.ca_cert.is_some()
+    let copies = a.refresh_copies || !a.copies.copies.is_empty() || a.copies.no_default_copies;
+    if a.use_api
+        || !a.extra_sans.is_empty()
+        || a.backup
+        || a.at.is_some()
+        || a.config.is_some()
+        || a.ca_cert.is_some()
+        || copies
     {
         return Err(Error::Usage(format!(
-            "renew {KUBELET_CLIENT} signs with ca.key on this node: --use-api, --extra-san, --backup, --at, --config \
-             and --ca-cert do not apply"
+            "renew {KUBELET_CLIENT} signs with ca.key on this node: --use-api, --extra-san, --backup, --at, --config, \
+             --ca-cert and the credential copies' options do not apply"
         )));
     }
     Ok((
@@ -611,6 +647,8 @@ fn renew(a: RenewArgs) -> Result<(Request, Print), Error> {
             lock_timeout: a.writing.lock_timeout,
             layout,
             ca,
+            copies: a.copies.search()?,
+            refresh_copies: a.refresh_copies,
         }),
         Print::Actions { format: a.writing.output, diff: a.diff },
     ))

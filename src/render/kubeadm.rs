@@ -5,8 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::tabwriter::TabWriter;
-use crate::duration;
-use crate::report::{ComponentReport, KubeletCertReport, Outcome};
+use crate::report::{ComponentReport, CopyReport, KubeletCertReport, Outcome};
 
 /// Go's `Jan 02, 2006 15:04 MST` in UTC.
 fn expires(rfc3339: &str) -> String {
@@ -19,19 +18,24 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
+/// kubeadm's two tables as the node's own kubeadm prints them (`out.dialect`: its residual-time printer, its CA
+/// column), then ours after them: the kubelet's certificates, the credential copies, the components (each only
+/// when there is something in it).
 pub fn table(out: &Outcome) -> String {
+    let dialect = out.dialect;
     let mut s = String::from("CERTIFICATE\tEXPIRES\tRESIDUAL TIME\tCERTIFICATE AUTHORITY\tEXTERNALLY MANAGED\n");
     for c in &out.certificates {
         if c.missing {
             s.push_str(&format!("!MISSING! {}\t\t\t\t\n", c.name));
             continue;
         }
+        let ca = if c.kind == "kubeconfig" && !dialect.names_kubeconfig_ca() { "" } else { c.ca };
         s.push_str(&format!(
             "{}\t{}\t{}\t{}\t{:<8}\n",
             c.name,
             expires(c.not_after.as_deref().unwrap_or_default()),
-            duration::human(c.residual_seconds.unwrap_or_default()),
-            c.ca,
+            dialect.residual(c.residual_seconds.unwrap_or_default()),
+            ca,
             yes_no(c.externally_managed)
         ));
     }
@@ -46,14 +50,36 @@ pub fn table(out: &Outcome) -> String {
             "{}\t{}\t{}\t{:<8}\n",
             ca.name,
             expires(ca.not_after.as_deref().unwrap_or_default()),
-            duration::human(ca.residual_seconds.unwrap_or_default()),
+            dialect.residual(ca.residual_seconds.unwrap_or_default()),
             yes_no(ca.externally_managed)
         ));
     }
     let mut text = TabWriter::new(10, 3).format(&s);
     text.push_str(&kubelet_table(out));
+    text.push_str(&copies_table(out));
     text.push_str(&components_table(out));
     text
+}
+
+/// Copies of this cluster's credentials outside the kubeconfig dir (nothing where there are none, so that output
+/// stays kubeadm's): whether each carries admin.conf's certificate now, whose file it is.
+fn copies_table(out: &Outcome) -> String {
+    if out.copies.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("\nKUBECONFIG COPY\tEXPIRES\tRESIDUAL TIME\tCURRENT\tOWNER\tSUBJECT\n");
+    for c in &out.copies {
+        s.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\n",
+            c.path,
+            expires(&c.expiration_date),
+            out.dialect.residual(c.residual_time),
+            yes_no(c.current),
+            c.owner,
+            c.subject
+        ));
+    }
+    TabWriter::new(10, 3).format(&s)
 }
 
 /// The kubelet's certificates, after kubeadm's two tables (nothing where no kubelet directory is, so that
@@ -70,7 +96,7 @@ fn kubelet_table(out: &Outcome) -> String {
             (
                 k.name.to_string(),
                 expires(k.expiration_date.as_deref().unwrap_or_default()),
-                duration::human(k.residual_time),
+                out.dialect.residual(k.residual_time),
             )
         };
         s.push_str(&format!("{name}\t{expires_at}\t{residual}\t{}\t{}\n", yes_no(k.rotation), k.path));
@@ -124,6 +150,9 @@ struct Info<'a> {
     /// Not kubeadm's: the kubelet's client and serving certificates, present where a kubelet directory is.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     kubelet: &'a [KubeletCertReport],
+    /// Not kubeadm's: copies of this cluster's credentials outside the kubeconfig dir, present when found.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    copies: &'a [CopyReport],
     /// Not kubeadm's: present only when a component runs on this PKI (see `components_table`).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     components: &'a [ComponentReport],
@@ -158,6 +187,7 @@ fn info(out: &Outcome) -> Info<'_> {
             })
             .collect(),
         kubelet: &out.kubelet,
+        copies: &out.copies,
         components: &out.components,
     }
 }

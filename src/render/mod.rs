@@ -4,14 +4,23 @@ pub mod kubeadm;
 pub mod restart;
 pub mod tabwriter;
 
-use crate::report::{Action, CaReport, Outcome};
+use crate::report::{Action, CaReport, KubeletCertReport, Outcome};
 use tabwriter::TabWriter;
 
 /// `renew`, `csr` and `install` as a table: what happened to each entry and why; then, for `renew` of CAs, a
-/// table of the CAs named (a run of CAs alone prints that one only).
+/// table of the CAs named (a run of CAs alone prints that one only), and of the credential copies looked at
+/// (`--refresh-copies`, or a renewal of admin.conf). The kubelet's client certificate (`renew kubelet-client`) is a row of its own, with the
+/// run's message (which node, the restart); a run with no rows at all (`sign`) prints its message.
 pub fn actions_table(out: &Outcome) -> String {
     let cas: Vec<&CaReport> = out.certificate_authorities.iter().filter(|c| c.action.is_some()).collect();
-    let mut text = if cas.is_empty() || !out.certificates.is_empty() { certificates_table(out) } else { String::new() };
+    let kubelet: Vec<&KubeletCertReport> = out.kubelet.iter().filter(|k| k.action.is_some()).collect();
+    let mut text = if !kubelet.is_empty() {
+        kubelet_table(&kubelet)
+    } else if cas.is_empty() || !out.certificates.is_empty() {
+        certificates_table(out)
+    } else {
+        String::new()
+    };
     if !cas.is_empty() {
         if !text.is_empty() {
             text.push('\n');
@@ -37,8 +46,17 @@ pub fn actions_table(out: &Outcome) -> String {
             ));
         }
     }
+    if !out.copies.is_empty() {
+        text.push('\n');
+        text.push_str(&copies_table(out));
+    }
     for w in &out.warnings {
         text.push_str(&format!("[warning] {w}\n"));
+    }
+    let said_by_rows = !out.certificates.is_empty() || !cas.is_empty();
+    if !kubelet.is_empty() || (!said_by_rows && !out.msg.is_empty()) {
+        text.push_str(&out.msg);
+        text.push('\n');
     }
     let renewed_cas: Vec<String> = cas
         .iter()
@@ -66,6 +84,39 @@ pub fn actions_table(out: &Outcome) -> String {
         text.push_str(&format!("[stale] {} (pid {}): {}\n", s.name, s.pid.unwrap_or_default(), s.reason));
     }
     text
+}
+
+/// The kubelet's rows of [`actions_table`], as the certificates' rows are.
+fn kubelet_table(rows: &[&KubeletCertReport]) -> String {
+    let mut s = String::from("CERTIFICATE\tACTION\tEXPIRES\tRESIDUAL TIME\tREASON\n");
+    for k in rows {
+        let residual = if k.missing { String::new() } else { crate::duration::human(k.residual_time) };
+        s.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            if k.missing { format!("!MISSING! {}", k.name) } else { k.name.to_string() },
+            k.action.map(Action::as_str).unwrap_or_default(),
+            k.expiration_date.as_deref().unwrap_or_default(),
+            residual,
+            k.reason.as_deref().unwrap_or_default()
+        ));
+    }
+    TabWriter::new(10, 3).format(&s)
+}
+
+/// The credential copies a `renew --refresh-copies` looked at: refreshed, or left alone and why.
+fn copies_table(out: &Outcome) -> String {
+    let mut s = String::from("KUBECONFIG COPY\tACTION\tEXPIRES\tRESIDUAL TIME\tREASON\n");
+    for c in &out.copies {
+        s.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            c.path,
+            c.action.map(Action::as_str).unwrap_or("none"),
+            c.expiration_date,
+            crate::duration::human(c.residual_time),
+            c.reason.as_deref().unwrap_or_default()
+        ));
+    }
+    TabWriter::new(10, 3).format(&s)
 }
 
 /// The certificates' rows of [`actions_table`].

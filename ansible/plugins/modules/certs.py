@@ -162,6 +162,8 @@ options:
         C(caCertificateValidityPeriod) (v1beta4) is the default O(validity) of a CA named.
       - O(state=check) warns (RV(warnings)) about a certificate lacking a SAN the configuration asks for
         (C(apiServer.certSANs), C(etcd.local.serverCertSANs), C(etcd.local.peerCertSANs)).
+      - O(state=check) its C(kubernetesVersion) is the control plane's version where no kube-apiserver static pod
+        manifest (C(KUBECONFIG_DIR/manifests/kube-apiserver.yaml)) says it (a worker), see RV(kubernetes_version).
     type: path
   kubelet_dir:
     description:
@@ -236,8 +238,9 @@ options:
     type: path
   fail_within:
     description:
-      - O(state=check) fails the task when a certificate, a CA or one of the kubelet's certificates (RV(kubelet))
-        expires within this duration (or has expired).
+      - O(state=check) fails the task when a certificate, a CA, one of the kubelet's certificates (RV(kubelet)) or
+        a copy of this cluster's credentials (RV(copies), named by path in RV(expiring)) expires within this duration
+        (or has expired). A copy that expires is an outage the morning after for whoever uses it.
       - The result still carries RV(certificates) and RV(certificate_authorities).
     type: str
   signer:
@@ -339,6 +342,39 @@ options:
         it differs from the one on disk (then the kubeconfigs follow as for a renewal), and never when it would
         expire before the one on disk unless O(force). No CA key is needed (a worker has none).
     type: path
+  copies:
+    description:
+      - O(state=check) and O(state=renew) more places where a kubeconfig carrying a client certificate of this
+        cluster may be, besides C(/root/.kube/config) and C(/home/*/.kube/config) (see O(default_copies)). Absolute
+        paths on the node; C(*) stands for every name of one directory (C(/var/lib/*/.kube/config)).
+      - A copy is a kubeconfig outside O(kubeconfig_dir) one of whose users embeds a client certificate the C(ca)
+        certificate on disk issued (its signature verified, not only its issuer's name), reported in RV(copies).
+      - Read without following a symbolic link a user could have made (only root's own links, in directories only
+        root may write, are followed); such a link is named in RV(warnings) and not read.
+    type: list
+    elements: path
+    default: []
+  default_copies:
+    description:
+      - O(state=check) and O(state=renew) look for copies in C(/root/.kube/config) and C(/home/*/.kube/config)
+        too. V(false) looks only at O(copies).
+    type: bool
+    default: true
+  refresh_copies:
+    description:
+      - O(state=renew) replaces each copy (see O(copies)) that is a former admin.conf with C(admin.conf) as it is
+        after the run, keeping the copy's owner, group and mode. A former admin.conf is byte for byte C(admin.conf)
+        as it was before this run, or C(admin.conf) as it is with its user's certificate and key (and CA data) put
+        back to the copy's older ones, which is what a renewal leaves behind in a copy made with C(cp).
+      - Any other copy (edited, another user's certificate, in a directory another user may write, with other hard
+        links, changed while being replaced) is left alone, and RV(copies[].reason) says why. So is a copy whose
+        certificate has expired, unless root owns it, since refreshing it would give its owner back the
+        cluster-admin access that ended with it.
+      - Without it, a renewal of C(admin.conf) still names in RV(warnings) the copies that keep the old certificate.
+      - Copies are written after the PKI's transaction, each atomically, not through its journal; a run stopped
+        between the two leaves them as they were, and the next run with O(refresh_copies) refreshes them.
+    type: bool
+    default: false
   restart_kubelet:
     description:
       - With O(certificates=[kubelet-client]) or O(certificates=[kubelet-serving]) restart the kubelet after writing
@@ -451,6 +487,20 @@ EXAMPLES = r"""
 - name: Show which certificates were renewed
   ansible.builtin.debug:
     var: kubeadm_certs_renewal.renewed
+
+- name: Renew admin.conf when due and refresh the copies of it in root's and users' ~/.kube/config
+  k8s_pki.kubeadm.certs:
+    state: renew
+    certificates: [admin.conf]
+    refresh_copies: true
+    copies: [/var/lib/jenkins/.kube/config]
+  become: true
+  register: kubeadm_certs_admin
+
+- name: Name the copies left alone, and why
+  ansible.builtin.debug:
+    msg: "{{ item.path }}: {{ item.reason }}"
+  loop: "{{ kubeadm_certs_admin.copies | default([]) | selectattr('action', 'eq', 'none') | rejectattr('current') }}"
 
 - name: Add a SAN to the API server certificate (renews it only when the SAN is missing)
   k8s_pki.kubeadm.certs:
@@ -608,7 +658,10 @@ certificates:
       type: int
       sample: 31535700
     residual:
-      description: The residual time as C(kubeadm certs check-expiration) prints it. Null when the entry is missing.
+      description:
+        - The residual time as C(kubeadm certs check-expiration) prints it. Null when the entry is missing.
+        - O(state=check) as the node's own kubeadm prints it (RV(kubernetes_version)), so V(1y) for 399 days below
+          1.31 and V(399d) from 1.31.
       returned: always
       type: str
       sample: 364d
@@ -841,6 +894,19 @@ kubelet:
       returned: when present
       type: str
       sample: CN=kubernetes
+    action:
+      description:
+        - O(certificates=[kubelet-client]) with O(state=renew), O(state=csr) or O(state=install), on the
+          V(kubelet-client) entry, what became of it. V(none) (not due, or its CSR is ready, or installed already),
+          V(renewed), V(would_renew), V(csr_written), V(would_write_csr), V(installed), V(would_install).
+      returned: on kubelet-client of those states
+      type: str
+      sample: would_renew
+    reason:
+      description: Why, on the same entry.
+      returned: on kubelet-client of those states
+      type: str
+      sample: expires in 364d, within renew_before 400d
 approvals:
   description:
     - O(state=approve) every CertificateSigningRequest that was pending, with what became of it and why; an empty
@@ -903,6 +969,27 @@ approvals:
       returned: always
       type: str
       sample: "it asks for IP:10.0.0.9, which is not an address of Node w1 (its InternalIP, ExternalIP addresses: IP:10.0.0.1)"
+kubernetes_version:
+  description:
+    - O(state=check) the Kubernetes version of the control plane, which decides kubeadm's rows and formats as the
+      node's own C(kubeadm certs check-expiration) has them. C(super-admin.conf) is an entry from 1.29 (below, only
+      when its file is there), RV(certificates[].residual) is C(ShortHumanDuration) below 1.31 and
+      C(HumanDuration) from 1.31.
+    - Read from the image tag of C(KUBECONFIG_DIR/manifests/kube-apiserver.yaml), else C(kubernetesVersion) of
+      O(config). Left out when neither says it; then the entries and formats are current kubeadm's.
+  returned: when O(state=check) found it
+  type: dict
+  contains:
+    version:
+      description: C(major.minor.patch).
+      returned: always
+      type: str
+      sample: 1.28.7
+    source:
+      description: The manifest or configuration file it was read from.
+      returned: always
+      type: str
+      sample: /etc/kubernetes/manifests/kube-apiserver.yaml
 restarts:
   description: O(state=restart) what became of each component asked for (or found stale).
   returned: when O(state=restart) had a component to act on
@@ -997,8 +1084,68 @@ lease:
       returned: always
       type: str
       sample: cp2
+copies:
+  description:
+    - O(state=check) and O(state=renew) the kubeconfigs outside O(kubeconfig_dir) that carry a client certificate of
+      this cluster (see O(copies), O(default_copies)), one entry per file. Field names as in C(kubeadm-certs check
+      -o json). Left out when there are none.
+    - O(state=renew) looks for them with O(refresh_copies), or when it renews C(admin.conf) (or would).
+  returned: when copies were found
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The file, as found.
+      returned: always
+      type: str
+      sample: /home/alice/.kube/config
+    expirationDate:
+      description: Its certificate's NotAfter, RFC 3339 UTC (after a refresh, the new certificate's).
+      returned: always
+      type: str
+      sample: "2027-11-30T01:37:00Z"
+    residualTime:
+      description: Seconds until it expires; negative once expired.
+      returned: always
+      type: int
+      sample: 31449600
+    current:
+      description: Whether it carries the certificate C(admin.conf) holds now (false for an older one, or another user's).
+      returned: always
+      type: bool
+      sample: false
+    subject:
+      description: Its certificate's subject.
+      returned: always
+      type: str
+      sample: O=kubeadm:cluster-admins, CN=kubernetes-admin
+    user:
+      description: The kubeconfig user that holds it.
+      returned: always
+      type: str
+      sample: kubernetes-admin
+    owner:
+      description: The file's owner, by name (its uid when it has none).
+      returned: always
+      type: str
+      sample: alice
+    mode:
+      description: The file's permission bits, in octal.
+      returned: always
+      type: str
+      sample: "0600"
+    action:
+      description: O(state=renew) V(refreshed), V(would_refresh) (check mode) or V(none).
+      returned: with O(state=renew)
+      type: str
+      sample: refreshed
+    reason:
+      description: O(state=renew) why it was refreshed, or left alone.
+      returned: with O(state=renew)
+      type: str
+      sample: byte for byte admin.conf as it was before this run
 expiring:
-  description: With O(fail_within), the certificates and CAs that expire within it.
+  description: With O(fail_within), the certificates and CAs that expire within it (copies by their path).
   returned: when O(fail_within) found something
   type: list
   elements: str
@@ -1072,8 +1219,8 @@ backup_files:
   sample: ["/etc/kubernetes/pki/apiserver.crt.13594.2026-11-29@09:29:22~", "/etc/kubernetes/pki/apiserver.key.13594.2026-11-29@09:29:22~"]
 diff:
   description:
-    - With C(--diff), one entry per changed certificate showing serial, validity, subject, SANs and key algorithm
-      before and after.
+    - With C(--diff), one entry per changed certificate (and per credential copy refreshed, RV(copies)) showing
+      serial, validity, subject, SANs and key algorithm before and after.
     - Never contains key material.
   returned: when diff mode is on and something changed
   type: list
