@@ -157,5 +157,8 @@ fn no_private_key_byte_is_in_the_consistency_section() {
             assert!(!out.contains(line) && !err.contains(line), "{key}: a line of it was printed");
         }
     }
-    assert!(out.contains("key_public_key_sha256"), "{out}");
+    // -o yaml reads back (the section is the first mapping nested under a key in that document)
+    let doc: Value = serde_norway::from_str(&out).unwrap_or_else(|e| panic!("{e}:\n{out}"));
+    assert_eq!(doc["consistency"]["identity"].as_array().map(Vec::len), Some(4), "{out}");
+    assert_eq!(doc["consistency"]["identity"][3]["name"], "sa");
 }

@@ -228,18 +228,19 @@ pub fn json(out: &Outcome) -> String {
 pub fn yaml(out: &Outcome) -> String {
     let value: serde_json::Value = serde_json::to_value(info(out)).expect("serializing plain data");
     let mut text = String::new();
-    go_yaml_map(&value, 0, &mut text);
+    go_yaml_map(&value, 0, false, &mut text);
     text
 }
 
-/// A mapping's entries, sorted by key, at `indent` spaces.
-fn go_yaml_map(v: &serde_json::Value, indent: usize, text: &mut String) {
+/// A mapping's entries, sorted by key, at `indent` spaces; `in_item`: the first entry shares the line of a list
+/// item's `- `.
+fn go_yaml_map(v: &serde_json::Value, indent: usize, in_item: bool, text: &mut String) {
     let serde_json::Value::Object(map) = v else { return };
     let mut entries: Vec<_> = map.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
     for (i, (key, value)) in entries.into_iter().enumerate() {
         // the first entry of a list item shares the line of its `- `
-        if i > 0 || indent == 0 {
+        if i > 0 || !in_item {
             text.push_str(&" ".repeat(indent));
         }
         text.push_str(&go_yaml_scalar_str(key));
@@ -251,7 +252,7 @@ fn go_yaml_map(v: &serde_json::Value, indent: usize, text: &mut String) {
                     text.push_str(&" ".repeat(indent));
                     text.push_str("- ");
                     match item {
-                        serde_json::Value::Object(_) => go_yaml_map(item, indent + 2, text),
+                        serde_json::Value::Object(_) => go_yaml_map(item, indent + 2, true, text),
                         other => {
                             text.push_str(&go_yaml_scalar(other));
                             text.push('\n');
@@ -261,7 +262,7 @@ fn go_yaml_map(v: &serde_json::Value, indent: usize, text: &mut String) {
             }
             serde_json::Value::Object(m) if !m.is_empty() => {
                 text.push('\n');
-                go_yaml_map(value, indent + 2, text);
+                go_yaml_map(value, indent + 2, false, text);
             }
             other => {
                 text.push(' ');
