@@ -199,12 +199,7 @@ impl PrivateKey {
 /// without its public half (SEC1 without the optional point, Ed25519) is loaded the full way.
 pub fn belongs_to(path: &Path, bytes: &[u8], cert_public_key_raw: &[u8]) -> Result<bool> {
     let block = pem::parse(bytes).map_err(|e| Error::invalid(path, format!("corrupt PEM private key: {e}")))?;
-    let inner = match block.tag() {
-        "RSA PRIVATE KEY" | "EC PRIVATE KEY" => Some(block.contents()),
-        "PRIVATE KEY" => der::pkcs8_inner(block.contents()),
-        _ => None,
-    };
-    match inner.and_then(public_half) {
+    match key_der(&block).and_then(public_half) {
         Some(PublicHalf::Rsa { n, e }) => Ok(rsa_public(cert_public_key_raw) == Some((strip(n), strip(e)))),
         Some(PublicHalf::Ec(point)) => Ok(point == cert_public_key_raw),
         None => Ok(PrivateKey::from_pem_bytes(path, bytes)?.matches(cert_public_key_raw)),
@@ -216,12 +211,7 @@ pub fn belongs_to(path: &Path, bytes: &[u8], cert_public_key_raw: &[u8]) -> Resu
 /// compare keys across nodes (`engine::consistency`) without the private key ever leaving this function.
 pub fn public_key_of(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
     let block = pem::parse(bytes).map_err(|e| Error::invalid(path, format!("corrupt PEM private key: {e}")))?;
-    let inner = match block.tag() {
-        "RSA PRIVATE KEY" | "EC PRIVATE KEY" => Some(block.contents()),
-        "PRIVATE KEY" => der::pkcs8_inner(block.contents()),
-        _ => None,
-    };
-    match inner.and_then(public_half) {
+    match key_der(&block).and_then(public_half) {
         // n and e are DER INTEGERs already (DER is canonical): the same bytes a certificate carries
         Some(PublicHalf::Rsa { n, e }) => {
             let mut seq = der::encode(0x02, n);
@@ -230,6 +220,15 @@ pub fn public_key_of(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
         }
         Some(PublicHalf::Ec(point)) => Ok(point.to_vec()),
         None => Ok(PrivateKey::from_pem_bytes(path, bytes)?.public_key_raw().to_vec()),
+    }
+}
+
+/// The key inside a private key PEM block: PKCS#1 and SEC1 as they are, PKCS#8 unwrapped; `None` for anything else.
+fn key_der(block: &pem::Pem) -> Option<&[u8]> {
+    match block.tag() {
+        "RSA PRIVATE KEY" | "EC PRIVATE KEY" => Some(block.contents()),
+        "PRIVATE KEY" => der::pkcs8_inner(block.contents()),
+        _ => None,
     }
 }
 

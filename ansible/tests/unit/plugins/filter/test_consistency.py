@@ -12,7 +12,9 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.k8s_pki.kubeadm.plugins.filter.consistency import consistency
 
-A, B, C = 'a' * 64, 'b' * 64, 'c' * 64
+A = 'a' * 64
+B = 'b' * 64
+C = 'c' * 64
 
 
 def report(sa=A, ca=A, findings=(), control_plane=True):
