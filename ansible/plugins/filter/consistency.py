@@ -79,7 +79,7 @@ def _node_report(consistency):
         ids[name] = {
             'path': _text(entry.get('path', ''), 'consistency.identity[%d].path' % i, 4096),
             'fields': dict(
-                (field, _fingerprint(entry.get(field), 'consistency.identity[%d].%s' % (i, field))) for field, _ in FIELDS
+                (field, _fingerprint(entry.get(field), 'consistency.identity[%d].%s' % (i, field))) for field, _label in FIELDS
             ),
         }
     sans = consistency.get('apiserver_sans', [])
