@@ -200,7 +200,7 @@ check "check mode changed no file" test "$(tree_hash)" = "$before"
 check "check mode restarted nothing" test ! -e "$work/log/restarts.log"
 check "check mode shows the diffs and the plan for every node" bash -c "
   [ \$(grep -c '^+serial: (new random serial)' '$work/log/renew-check.log') = 40 ] &&
-  [ \$(grep -c 'would_renew\"' '$work/log/renew-check.log') = 40 ] &&
+  [ \$(grep -cE 'would_renew +ok\"' '$work/log/renew-check.log') = 40 ] &&
   grep -q 'would restart: kube-apiserver' '$work/log/renew-check.log'"
 
 echo "== 4 renew (at ${SECONDS}s)"
@@ -231,7 +231,7 @@ served=$(openssl s_client -connect "${ip[a-cp1]}:6443" -servername kubernetes </
 check "a-cp1's apiserver serves the renewed certificate" test "$served" = "$new_api" -a "$new_api" != "$old_api"
 check "the fleet summary after renewal has the ACTION column" bash -c "
   grep -q '\"== after renewal: 40 certificates and 12 CAs' '$work/log/renew.log' &&
-  grep -q 'EXTERNALLY MANAGED   ACTION' '$work/log/renew.log' && [ \$(grep -c 'renewed\"' '$work/log/renew.log') -ge 40 ]"
+  grep -q 'EXTERNALLY MANAGED   ACTION' '$work/log/renew.log' && [ \$(grep -cE 'renewed +ok\"' '$work/log/renew.log') -ge 40 ]"
 check "backups were kept" bash -c "ls $work/nodes/a-cp3/etc/kubernetes/pki/ | grep -q '^apiserver.crt.*~\$'"
 : >"$work/log/restarts.log"
 check "a second run renews nothing" play renew-again k8s_pki.kubeadm.renew
