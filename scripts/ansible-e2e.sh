@@ -393,7 +393,7 @@ check "installed keys match their certificates, and the apiserver certificate is
 check "the extensions came from the module's csrs: etcd-peer is serverAuth+clientAuth with its SANs" bash -c "
   openssl x509 -noout -ext extendedKeyUsage,subjectAltName,keyUsage -in $pki/etcd/peer.crt > $work/peer.ext &&
   grep -q 'TLS Web Server Authentication, TLS Web Client Authentication' $work/peer.ext &&
-  grep -q 'DNS:cp1, DNS:localhost, IP Address:192.0.2.64, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1' $work/peer.ext &&
+  grep -q 'DNS:cp1, DNS:localhost, IP Address:192.0.2.${ip[b-cp1]##*.}, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1' $work/peer.ext &&
   grep -q 'Digital Signature, Key Encipherment' $work/peer.ext"
 check "no key copy is left in the node's CSR directory" bash -c "! ls $work/nodes/b-cp1/external-ca/csr/*.key 2>/dev/null"
 check "nothing runs on b-cp1: the engine says so and restarts nothing" bash -c "
