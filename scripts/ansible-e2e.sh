@@ -4,11 +4,12 @@
 # (scripts/cluster.sh), through ansible-playbook with the local connection (each inventory host's "node" is a
 # directory). No root paths are touched; everything lives in a temporary directory.
 #
-#   fleet   alpha: a-cp1 (real etcd + kube-apiserver on 127.0.0.61), a-cp2, a-cp3 (shared CAs); beta: b-cp1
+#   fleet   alpha: a-cp1 (real etcd + kube-apiserver on 127.0.0.61, or E2E_IP_BASE), a-cp2, a-cp3 (shared CAs); beta: b-cp1
 #   1 action plugin   picks the x86_64 binary, caches uname as a fact, passes check mode and diff, fails clearly on
 #                     an unknown platform and on an unknown parameter
 #   2 check           fleet table (every node, sorted by residual time), Prometheus textfiles whose timestamps
-#                     match openssl's and that say when the check ran, the threshold fails the play
+#                     match openssl's and that say when the check ran, the threshold fails the play; a node given
+#                     another cluster's sa.key/sa.pub is named (file, both fingerprints) and fails the play
 #   3 renew --check   shows would_renew and diffs and the restart it would do, changes no file, restarts nothing
 #   4 renew           serial, every node renewed; what is stale after it restarts through the module's restart
 #                     engine (method command): a-cp1's kube-apiserver really restarted, waited for (/proc, /readyz)
@@ -76,7 +77,10 @@ export ANSIBLE_COLLECTIONS_PATH=$work/collections ANSIBLE_NOCOLOR=1 ANSIBLE_RETR
 export ANSIBLE_LOCAL_TEMP=$work/ansible-local ANSIBLE_REMOTE_TEMP=$work/ansible-remote
 
 # The fleet.
-declare -A ip=([a-cp1]=127.0.0.61 [a-cp2]=127.0.0.62 [a-cp3]=127.0.0.63 [b-cp1]=127.0.0.64)
+# E2E_IP_BASE: the last octet of a-cp1's loopback address (the others follow), for a run beside another one
+E2E_IP_BASE=${E2E_IP_BASE:-61}; export E2E_IP_BASE
+declare -A ip=([a-cp1]=127.0.0.$E2E_IP_BASE [a-cp2]=127.0.0.$((E2E_IP_BASE + 1)) [a-cp3]=127.0.0.$((E2E_IP_BASE + 2))
+  [b-cp1]=127.0.0.$((E2E_IP_BASE + 3)))
 "$repo/scripts/mkpki.sh" "$work/nodes/a-cp1" std cp1 "${ip[a-cp1]}" >/dev/null
 for n in a-cp2 a-cp3; do
   CA_FROM=$work/nodes/a-cp1 "$repo/scripts/mkpki.sh" "$work/nodes/$n" std "${n#a-}" "${ip[$n]}" >/dev/null
@@ -160,6 +164,34 @@ if play check-fail k8s_pki.kubeadm.check -e kubeadm_certs_fail_within=400d; then
     grep -q "40 certificate(s) or CA(s) expire within 400d: alpha/a-cp1 " "$work/log/check-fail.log"
 fi
 
+# One cluster, one truth (issue 21): the nodes' fingerprints compared on the controller, cluster by cluster.
+check "the clean fleet: no consistency finding, every row's node ok, kubeadm_certs_inconsistent 0" bash -c "
+  ! grep -q '== consistency' '$work/log/report.txt' && [ \$(grep -c '   ok\$' '$work/log/report.txt') = 52 ] &&
+  grep -qx 'kubeadm_certs_inconsistent{node=\"a-cp2\",cluster=\"alpha\"} 0' '$prom'"
+# a-cp3 "rebuilt" with another service-account key pair (beta's): tokens a-cp1 signs, a-cp3's apiserver rejects
+pki3=$work/nodes/a-cp3/etc/kubernetes/pki
+cp -p "$pki3/sa.key" "$work/sa.key.a-cp3"; cp -p "$pki3/sa.pub" "$work/sa.pub.a-cp3"
+cp -p "$work/nodes/b-cp1/etc/kubernetes/pki/sa.key" "$work/nodes/b-cp1/etc/kubernetes/pki/sa.pub" "$pki3/"
+sa_fp() { openssl rsa -pubin -in "$1" -RSAPublicKey_out -outform DER 2>/dev/null | sha256sum | cut -d' ' -f1; }
+fp_alpha=$(sa_fp "$work/sa.pub.a-cp3"); fp_beta=$(sa_fp "$pki3/sa.pub")
+if play check-inconsistent k8s_pki.kubeadm.check -e "kubeadm_certs_textfile_dir=$work/textfiles/{{ inventory_hostname }}" \
+  -e "kubeadm_certs_report_file=$work/log/report-inconsistent.txt"; then
+  bad "a node with another sa.key/sa.pub fails the check"
+else
+  check "a node with another sa.key/sa.pub fails the check, naming the node, the file and both fingerprints (openssl's)" \
+    grep -q "1 consistency finding(s): alpha: the service-account key pair (sa.key/sa.pub) differs between control-plane nodes ($work/nodes/a-cp1/etc/kubernetes/pki/sa.pub): a-cp1, a-cp2 have public key SHA-256 $fp_alpha; a-cp3 has public key SHA-256 $fp_beta" \
+    "$work/log/check-inconsistent.log"
+fi
+check "... the table marks a-cp3's rows, lists the finding after it; the textfile says 1 for a-cp3, 0 for a-cp1" bash -c "
+  [ \$(grep -c '^alpha  *a-cp3 .*   1\$' '$work/log/report-inconsistent.txt') = 13 ] &&
+  grep -q '^- \[a-cp3\] alpha: the service-account key pair' '$work/log/report-inconsistent.txt' &&
+  grep -qx 'kubeadm_certs_inconsistent{node=\"a-cp3\",cluster=\"alpha\"} 1' '$work/textfiles/a-cp3/kubeadm_certs.prom' &&
+  grep -qx 'kubeadm_certs_inconsistent{node=\"a-cp1\",cluster=\"alpha\"} 0' '$work/textfiles/a-cp1/kubeadm_certs.prom'"
+check "... kubeadm_certs_fail_inconsistent=false reports it and passes" \
+  play check-inconsistent-report k8s_pki.kubeadm.check -e kubeadm_certs_fail_inconsistent=false
+cp -p "$work/sa.key.a-cp3" "$pki3/sa.key"; cp -p "$work/sa.pub.a-cp3" "$pki3/sa.pub"
+check "... and with a-cp3's own pair back, the fleet is consistent again" play check-consistent-again k8s_pki.kubeadm.check
+
 echo "== 3 renew --check --diff (at ${SECONDS}s)"
 READY_TIMEOUT=60 "$repo/scripts/cluster.sh" start "$work/nodes/a-cp1" "${ip[a-cp1]}" >/dev/null
 before=$(tree_hash)
@@ -168,7 +200,7 @@ check "check mode changed no file" test "$(tree_hash)" = "$before"
 check "check mode restarted nothing" test ! -e "$work/log/restarts.log"
 check "check mode shows the diffs and the plan for every node" bash -c "
   [ \$(grep -c '^+serial: (new random serial)' '$work/log/renew-check.log') = 40 ] &&
-  [ \$(grep -c 'would_renew\"' '$work/log/renew-check.log') = 40 ] &&
+  [ \$(grep -cE 'would_renew +ok\"' '$work/log/renew-check.log') = 40 ] &&
   grep -q 'would restart: kube-apiserver' '$work/log/renew-check.log'"
 
 echo "== 4 renew (at ${SECONDS}s)"
@@ -199,7 +231,7 @@ served=$(openssl s_client -connect "${ip[a-cp1]}:6443" -servername kubernetes </
 check "a-cp1's apiserver serves the renewed certificate" test "$served" = "$new_api" -a "$new_api" != "$old_api"
 check "the fleet summary after renewal has the ACTION column" bash -c "
   grep -q '\"== after renewal: 40 certificates and 12 CAs' '$work/log/renew.log' &&
-  grep -q 'EXTERNALLY MANAGED   ACTION' '$work/log/renew.log' && [ \$(grep -c 'renewed\"' '$work/log/renew.log') -ge 40 ]"
+  grep -q 'EXTERNALLY MANAGED   ACTION' '$work/log/renew.log' && [ \$(grep -cE 'renewed +ok\"' '$work/log/renew.log') -ge 40 ]"
 check "backups were kept" bash -c "ls $work/nodes/a-cp3/etc/kubernetes/pki/ | grep -q '^apiserver.crt.*~\$'"
 : >"$work/log/restarts.log"
 check "a second run renews nothing" play renew-again k8s_pki.kubeadm.renew
@@ -335,7 +367,7 @@ check "k8s_pki.kubeadm.external_ca with a signing command signs and installs" \
 check "... the placeholders reached the command as values: one line per certificate, subject and SANs intact" bash -c "
   [ \$(wc -l < '$work/log/signed.log') = 10 ] &&
   grep -qxF 'admin.conf kubernetes-client O=system:masters, CN=kubernetes-admin ' '$work/log/signed.log' &&
-  grep -qxF 'etcd-peer kubernetes-peer CN=cp1 DNS:cp1,DNS:localhost,IP:192.0.2.64,IP:127.0.0.1,IP:::1,IP:127.0.0.64' \
+  grep -qxF 'etcd-peer kubernetes-peer CN=cp1 DNS:cp1,DNS:localhost,IP:192.0.2.${ip[b-cp1]##*.},IP:127.0.0.1,IP:::1,IP:${ip[b-cp1]}' \
     '$work/log/signed.log'"
 check "... and installed certificates that chain to b-cp1's CAs, signed by the command" bash -c "
   openssl verify -CAfile $pki/etcd/ca.crt $pki/etcd/peer.crt >/dev/null &&
@@ -361,7 +393,7 @@ check "installed keys match their certificates, and the apiserver certificate is
 check "the extensions came from the module's csrs: etcd-peer is serverAuth+clientAuth with its SANs" bash -c "
   openssl x509 -noout -ext extendedKeyUsage,subjectAltName,keyUsage -in $pki/etcd/peer.crt > $work/peer.ext &&
   grep -q 'TLS Web Server Authentication, TLS Web Client Authentication' $work/peer.ext &&
-  grep -q 'DNS:cp1, DNS:localhost, IP Address:192.0.2.64, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1' $work/peer.ext &&
+  grep -q 'DNS:cp1, DNS:localhost, IP Address:192.0.2.${ip[b-cp1]##*.}, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1' $work/peer.ext &&
   grep -q 'Digital Signature, Key Encipherment' $work/peer.ext"
 check "no key copy is left in the node's CSR directory" bash -c "! ls $work/nodes/b-cp1/external-ca/csr/*.key 2>/dev/null"
 check "nothing runs on b-cp1: the engine says so and restarts nothing" bash -c "

@@ -12,7 +12,7 @@ kubeadm-made PKIs, one with a stale kube-apiserver). Moments ("now"), each its o
   certificate expired        a day after: critical
   CA ...                     the same for the soonest CA (every certificate has expired by then: critical)
   report 2d +/- 2h old       either side of two daily checks after the newest check: no alert, then every node's
-The component-stale alert fires in every group for each series the textfiles have at 1.
+The component-stale and inconsistency alerts fire in every group for each series the textfiles have at 1.
 
 promtool starts every test at Unix time 0, so each group shifts the absolute values by the same amount (residual
 times, the differences the rules compute, stay exact) and evaluates at 1 h, the rules every 15 m.
@@ -36,6 +36,7 @@ STEP = 900  # promtool's evaluation interval and the series' sample interval
 EXPIRY = "kubeadm_certs_expiration_timestamp_seconds"
 STALE = "kubeadm_certs_component_stale"
 CHECKED = "kubeadm_certs_check_timestamp_seconds"
+INCONSISTENT = "kubeadm_certs_inconsistent"
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} (-?[0-9.e+]+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
@@ -98,7 +99,7 @@ def main(rules_path, textfiles):
         for metric in sorted(set(re.findall(r"\bkubeadm_certs_[a-z_]+", rule["expr"])) - written):
             die(f"{rules_path}: {rule['alert']} reads {metric}, which the textfiles do not write "
                 f"(they write: {', '.join(sorted(written))})")
-    for metric in (EXPIRY, STALE, CHECKED):
+    for metric in (EXPIRY, STALE, CHECKED, INCONSISTENT):
         if metric not in written:
             die(f"the textfiles have no {metric} series: the alerts on it cannot be tested")
     expiry = [s for s in series if s["metric"] == EXPIRY]
@@ -109,6 +110,8 @@ def main(rules_path, textfiles):
         die("the textfiles need certificates (ca=\"...\") and CAs (ca=\"\") to test both kinds of expiry alert")
     if not any(s["value"] == 1 for s in series if s["metric"] == STALE):
         die(f"no {STALE} series is 1: the stale-component alert would only be tested not to fire")
+    if not any(s["value"] == 1 for s in series if s["metric"] == INCONSISTENT):
+        die(f"no {INCONSISTENT} series is 1: the inconsistency alert would only be tested not to fire")
     newest_check = max(checked)
     # either side of each threshold by 2 h (a threshold a day off, or in the wrong unit, fails), and past expiry
     moments = [("as checked", newest_check + 3600)]
@@ -136,6 +139,8 @@ def main(rules_path, textfiles):
             (EXPIRY, lambda s: s["labels"].get("ca") == "", lambda v, t: residual(v, t) < 7 * DAY, residual),
         "KubeadmCertsComponentStale":
             (STALE, lambda s: True, lambda v, t: v == 1, lambda v, t: v),
+        "KubeadmCertsInconsistent":
+            (INCONSISTENT, lambda s: True, lambda v, t: v == 1, lambda v, t: v),
         "KubeadmCertsReportMissing":
             (CHECKED, lambda s: True, lambda v, t: t - v > 2 * DAY, lambda v, t: t - v),
     }
@@ -151,7 +156,7 @@ def main(rules_path, textfiles):
             "name": f"{title} (now = {now})",
             "interval": f"{STEP}s",
             "input_series": [
-                {"series": s["text"].rsplit(" ", 1)[0], "values": f"{int(s['value']) - (shift if s['metric'] != STALE else 0)}+0x8"}
+                {"series": s["text"].rsplit(" ", 1)[0], "values": f"{int(s['value']) - (shift if s['metric'] not in (STALE, INCONSISTENT) else 0)}+0x8"}
                 for s in series
             ],
             "alert_rule_test": [],

@@ -35,6 +35,9 @@ pub struct KubeadmConfig {
     /// `kubernetesVersion` as written (`v1.28.7`, or a label such as `stable-1.28`): what `check` goes by on a
     /// node without a kube-apiserver manifest (`kubeadm_version`).
     pub kubernetes_version: Option<String>,
+    /// `controlPlaneEndpoint` as written (`host`, `host:port`, `[v6]:port`): every apiserver certificate of the
+    /// cluster must name its host (`engine::consistency`).
+    pub control_plane_endpoint: Option<String>,
 }
 
 impl KubeadmConfig {
@@ -94,6 +97,12 @@ impl KubeadmConfig {
             etcd_server_sans: sans(local.and_then(|l| l.get("serverCertSANs")), "etcd.local.serverCertSANs")?,
             etcd_peer_sans: sans(local.and_then(|l| l.get("peerCertSANs")), "etcd.local.peerCertSANs")?,
             kubernetes_version: c.get("kubernetesVersion").and_then(Value::as_str).map(String::from),
+            control_plane_endpoint: c
+                .get("controlPlaneEndpoint")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
         })
     }
 
@@ -157,6 +166,7 @@ mod tests {
                     apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n\
                     certificateValidityPeriod: 2160h0m0s\ncaCertificateValidityPeriod: 43800h0m0s\n\
                     encryptionAlgorithm: ECDSA-P256\n\
+                    controlPlaneEndpoint: lb.example.com:6443\n\
                     apiServer:\n  certSANs: [api.example.com, 192.0.2.10]\n\
                     etcd:\n  external:\n    endpoints: [https://192.0.2.20:2379]\n";
         let c = KubeadmConfig::parse(Path::new("c.yaml"), text.as_bytes()).unwrap();
@@ -165,6 +175,7 @@ mod tests {
         assert_eq!(c.ca_validity, Some(Span::days(1825)));
         assert_eq!(c.key_algorithm, Some(KeyAlgorithm::EcdsaP256));
         assert_eq!(c.sans_for("apiserver").len(), 2);
+        assert_eq!(c.control_plane_endpoint.as_deref(), Some("lb.example.com:6443"));
         let none =
             KubeadmConfig::parse(Path::new("c.yaml"), b"apiVersion: kubeadm.k8s.io/v1beta2\nkind: InitConfiguration\n")
                 .unwrap();

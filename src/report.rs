@@ -173,6 +173,69 @@ pub struct CopyReport {
     pub reason: Option<String>,
 }
 
+/// `check`: what must be the same on every control-plane node of one cluster (fingerprints, compared across nodes
+/// by whoever gathers every node's report: the collection's `consistency` filter), what the node's certificates
+/// must cover (SANs, the addresses the cluster knows the node by), and what this node alone shows wrong
+/// (`findings`). Built by `engine::consistency`; never a byte of a private key, only fingerprints of public keys.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ConsistencyReport {
+    /// `ca`, `etcd-ca`, `front-proxy-ca` and `sa` (the service-account key pair), in that order.
+    pub identity: Vec<IdentityReport>,
+    /// The SANs of the apiserver, etcd-server and etcd-peer certificates (`DNS:` / `IP:` less, as `sans`).
+    pub apiserver_sans: Vec<String>,
+    pub etcd_server_sans: Vec<String>,
+    pub etcd_peer_sans: Vec<String>,
+    /// The kube-apiserver static pod's `--advertise-address` (else the host of etcd's `--advertise-client-urls`).
+    pub advertise_address: Option<String>,
+    /// The cluster's kubeadm configuration, where it was read (`config_source`): `--config FILE` or the
+    /// `kubeadm-config` ConfigMap in kube-system.
+    pub control_plane_endpoint: Option<String>,
+    pub cert_sans: Vec<String>,
+    pub config_source: Option<String>,
+    /// etcd's members as etcd lists them (asked with the healthcheck-client certificate), `local` marking this
+    /// node's own.
+    pub etcd_members: Vec<EtcdMemberReport>,
+    /// What this node's certificates fail to cover; empty when all is well.
+    pub findings: Vec<ConsistencyFinding>,
+    /// What could not be looked at, and why (no finding: a part of the comparison is missing).
+    pub reasons: Vec<String>,
+}
+
+/// One file (pair) that must be the same on every control-plane node: its certificate's and its public key's
+/// SHA-256 (lowercase hex), and the public key of the private key file beside it (read off the key file on this
+/// node; the private key never leaves it).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct IdentityReport {
+    /// `ca`, `etcd-ca`, `front-proxy-ca`, `sa`.
+    pub name: &'static str,
+    /// The certificate (`sa`: sa.pub).
+    pub path: String,
+    /// SHA-256 of the certificate's DER (`sa`: none, it has no certificate).
+    pub certificate_sha256: Option<String>,
+    /// SHA-256 of the subjectPublicKey of the certificate (`sa`: of sa.pub).
+    pub public_key_sha256: Option<String>,
+    pub key_path: String,
+    /// SHA-256 of the public key of the private key file (as the certificate would carry it).
+    pub key_public_key_sha256: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct EtcdMemberReport {
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+    /// This node's member (the local etcd's `--name`).
+    pub local: bool,
+}
+
+/// Something this node's certificates do not cover: `file` is the certificate, `message` says what it lacks and
+/// where that is asked for.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ConsistencyFinding {
+    pub file: String,
+    pub message: String,
+}
+
 /// `restart`: what became of one component.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct RestartReport {
@@ -273,6 +336,9 @@ pub struct Outcome {
     /// was pending; absent from every other state's result).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approvals: Option<Vec<ApprovalReport>>,
+    /// `check` of every entry: what must be the same across a cluster's nodes, and what this node fails to cover.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<ConsistencyReport>,
     /// Names (certificates and CAs) expiring within `fail_within`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub expiring: Vec<String>,
@@ -295,6 +361,10 @@ pub struct Outcome {
     /// Set when `fail_within` found something: the front doors turn it into exit 3 / `failed`.
     #[serde(skip)]
     pub threshold_failed: bool,
+    /// `check` found consistency findings (`consistency.findings`): the CLI exits 5 (after 1 and 3), the module
+    /// fails with `fail_inconsistent`.
+    #[serde(skip)]
+    pub inconsistent: bool,
     /// `check` found the PKI broken whatever the dates say (a key that does not match its certificate, a
     /// missing CA): the front doors turn it into exit 1 / `failed`; `warnings` say what.
     #[serde(skip)]

@@ -288,9 +288,11 @@ fn a_v1beta4_configuration_sets_validity_and_algorithm_and_its_sans_are_checked_
     )
     .unwrap();
     let c = config.to_str().unwrap();
-    // the apiserver lacks the SAN the configuration asks for: check says so and which command adds it
+    // the apiserver lacks the SAN the configuration asks for: check says so and which command adds it; a certSANs
+    // entry the apiserver lacks is also a consistency finding (issue 21): exit 5
     let (code, _, err) = run_on(&pki, &["check", "--config", c]);
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("1 consistency finding") && err.contains("an apiServer.certSANs entry"), "{err}");
     assert!(err.contains("apiserver: lacks SANs") && err.contains("DNS:drift.example.com"), "{err}");
     assert!(err.contains(&format!("kubeadm-certs renew apiserver --config {c}")), "{err}");
     // renew without force: only the apiserver is due (its SAN), issued for 90 days with a P-256 key, with the SAN
@@ -304,8 +306,9 @@ fn a_v1beta4_configuration_sets_validity_and_algorithm_and_its_sans_are_checked_
     let api = v["certificates"].as_array().unwrap().iter().find(|c| c["name"] == "apiserver").unwrap();
     let days = api["residual_seconds"].as_i64().unwrap() / 86400;
     assert_eq!(days, 89, "certificateValidityPeriod 2160h: {api}");
-    let (_, _, err) = run_on(&pki, &["check", "--config", c]);
+    let (code, _, err) = run_on(&pki, &["check", "--config", c]);
     assert!(!err.contains("lacks SANs"), "{err}");
+    assert_eq!(code, 0, "renewed with the SAN, the apiserver is consistent again: {err}");
     // what is asked for wins over the configuration
     let (code, out, err) = run_on(
         &pki,

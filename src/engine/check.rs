@@ -62,6 +62,7 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
     // the rows and formats of this node's own kubeadm (`kubeadm_version`)
     let version = kubeadm_version::detect(&req.layout.kubeconfig_dir, req.config.as_ref());
     let dialect = Dialect::of(version.as_ref());
+    let running = crate::inuse::stale::look(&crate::inuse::Scope::kubeadm(&req.layout));
     let mut out = Outcome {
         certificates: pki
             .entries
@@ -75,7 +76,7 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
             .filter(|ca| !req.config.as_ref().is_some_and(|k| k.leaves_out(ca.spec.id)))
             .map(|ca| ca_row(ca, now))
             .collect(),
-        components: crate::inuse::components(&req.layout),
+        components: crate::inuse::reports(&running),
         kubernetes_version: version,
         dialect,
         ..Outcome::default()
@@ -93,6 +94,10 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
         let (copies, warnings) = super::copies::rows(&req.copies, &pki, now);
         out.copies = copies;
         out.warnings.extend(warnings);
+        // what must be one truth across the cluster's nodes, and what this node fails to cover
+        let consistency = super::consistency::gather(req, &pki, &running);
+        out.inconsistent = !consistency.findings.is_empty();
+        out.consistency = Some(consistency);
     }
     if commit::journal_pending(&req.layout) {
         out.warnings.push(format!(
@@ -147,6 +152,14 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
         let mut m = format!("{present} certificates checked");
         if !missing.is_empty() {
             m.push_str(&format!("; missing: {}", missing.join(", ")));
+        }
+        if let Some(first) = out.consistency.as_ref().and_then(|c| c.findings.first()) {
+            let n = out.consistency.as_ref().map_or(0, |c| c.findings.len());
+            m.push_str(&format!(
+                "; {n} consistency {} (see consistency.findings): {}",
+                if n == 1 { "finding" } else { "findings" },
+                first.message
+            ));
         }
         m
     };

@@ -44,6 +44,7 @@ const SPEC: &[(&str, Kind, &[&str])] = &[
     ("csr_dir", Kind::Path, &[]),
     ("signed_dir", Kind::Path, &[]),
     ("fail_within", Kind::Str, &[]),
+    ("fail_inconsistent", Kind::Bool, &[]),
     ("signer", Kind::Str, &["local", "api"]),
     ("approve", Kind::Bool, &[]),
     ("signer_name", Kind::Str, &[]),
@@ -328,6 +329,7 @@ impl Params {
             Ok(())
         };
         only("fail_within", &["check"])?;
+        only("fail_inconsistent", &["check"])?;
         only("kubelet_dir", &["check", "renew"])?;
         only("config", &["check", "renew"])?;
         only("copies", &["check", "renew"])?;
@@ -676,7 +678,7 @@ fn success(out: &Outcome, params: &Params) -> Value {
     if params.diff && !params.no_log && !out.diff.is_empty() {
         v["diff"] = serde_json::to_value(&out.diff).expect("plain data");
     }
-    if out.threshold_failed || out.pki_broken {
+    if out.threshold_failed || out.pki_broken || (out.inconsistent && params.bool("fail_inconsistent")) {
         v["failed"] = Value::Bool(true);
     }
     v

@@ -24,6 +24,9 @@ pub const EXIT_EXPIRING: u8 = 3;
 /// The operation failed, but only after completing (or rolling back) an interrupted run's journal: unlike
 /// 1, the PKI on disk changed, and the components using it need a restart.
 pub const EXIT_FAILED_CHANGED: u8 = 4;
+/// `check` found this node's certificates not covering what the cluster asks of them (`consistency.findings`):
+/// after 1 and 3, which say more urgent things.
+pub const EXIT_INCONSISTENT: u8 = 5;
 
 #[derive(Parser)]
 #[command(
@@ -794,13 +797,16 @@ pub fn main(args: Vec<std::ffi::OsString>) -> ExitCode {
                     eprintln!("[warning] {w}");
                 }
             }
-            // a broken PKI fails whatever the dates say: 1 before 3
+            // a broken PKI fails whatever the dates say: 1 before 3, and both before 5
             if out.pki_broken {
                 eprintln!("kubeadm-certs: {}", out.msg);
                 ExitCode::from(EXIT_FAILED)
             } else if out.threshold_failed {
                 eprintln!("kubeadm-certs: {}", out.msg);
                 ExitCode::from(EXIT_EXPIRING)
+            } else if out.inconsistent {
+                eprintln!("kubeadm-certs: {}", out.msg);
+                ExitCode::from(EXIT_INCONSISTENT)
             } else {
                 ExitCode::SUCCESS
             }

@@ -9,7 +9,7 @@ use clap::ValueEnum;
 use clap_mangen::Man;
 use clap_mangen::roff::{Roff, bold, roman};
 
-use super::cli::{EXIT_EXPIRING, EXIT_FAILED, EXIT_FAILED_CHANGED, EXIT_USAGE};
+use super::cli::{EXIT_EXPIRING, EXIT_FAILED, EXIT_FAILED_CHANGED, EXIT_INCONSISTENT, EXIT_USAGE};
 
 /// The shells whose completions the schedule role installs on the nodes.
 #[derive(Clone, Copy, ValueEnum)]
@@ -52,7 +52,7 @@ fn bash_states_spelled_alike(name: &str, script: Vec<u8>) -> Vec<u8> {
 }
 
 /// What each exit code means (the command line's contract, README "The command line").
-const EXIT_STATUS: [(u8, &str); 5] = [
+const EXIT_STATUS: [(u8, &str); 6] = [
     (0, "Success."),
     (
         EXIT_FAILED,
@@ -66,6 +66,10 @@ const EXIT_STATUS: [(u8, &str); 5] = [
     (
         EXIT_FAILED_CHANGED,
         "The operation failed after completing or rolling back an interrupted run's journal: the PKI changed, restart the components that use it.",
+    ),
+    (
+        EXIT_INCONSISTENT,
+        "check found this node's certificates not covering what the cluster asks of them (the controlPlaneEndpoint host, the advertise address, a certSANs entry, its etcd member's URLs; see consistency.findings) (1 and 3 win over 5).",
     ),
 ];
 

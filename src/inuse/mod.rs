@@ -46,12 +46,8 @@ impl Finding {
     }
 }
 
-/// The components of this PKI as a report: empty when none of them runs here (a copy of a PKI, a
-/// backup, a node being prepared), so that output on such a PKI stays kubeadm's.
-pub fn components(layout: &Layout) -> Vec<ComponentReport> {
-    reports(&stale::look(&Scope::kubeadm(layout)))
-}
-
+/// The components of this PKI as a report (of what `stale::look` found): empty when none of them runs here (a
+/// copy of a PKI, a backup, a node being prepared), so that output on such a PKI stays kubeadm's.
 pub fn reports(findings: &[Finding]) -> Vec<ComponentReport> {
     if !stale::any_running(findings) {
         return Vec::new();

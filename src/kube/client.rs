@@ -112,6 +112,12 @@ fn usable_by_rustls(
 impl Client {
     /// Builds the TLS configuration from the credentials; connects to nothing.
     pub fn new(creds: &Credentials) -> Result<Client> {
+        Client::with_timeouts(creds, CONNECT_TIMEOUT, CALL_TIMEOUT)
+    }
+
+    /// As [`Client::new`], each request bounded by `connect` and `call` (a best-effort read that must not hold
+    /// up `check` where the apiserver is down: `engine::consistency`).
+    pub fn with_timeouts(creds: &Credentials, connect: Duration, call: Duration) -> Result<Client> {
         let bad = |problem: String| Error::invalid(&creds.kubeconfig, problem);
         let roots = pem_certificates(&creds.ca_pem).map_err(|e| bad(format!("the cluster's CA data: {e}")))?;
         let chain =
@@ -138,8 +144,8 @@ impl Client {
             .proxy(None)
             .max_redirects(0)
             .http_status_as_error(false)
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_global(Some(CALL_TIMEOUT))
+            .timeout_connect(Some(connect))
+            .timeout_global(Some(call))
             .user_agent(concat!("kubeadm-certs/", env!("CARGO_PKG_VERSION")))
             .accept("application/json")
             .build()

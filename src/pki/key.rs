@@ -199,15 +199,36 @@ impl PrivateKey {
 /// without its public half (SEC1 without the optional point, Ed25519) is loaded the full way.
 pub fn belongs_to(path: &Path, bytes: &[u8], cert_public_key_raw: &[u8]) -> Result<bool> {
     let block = pem::parse(bytes).map_err(|e| Error::invalid(path, format!("corrupt PEM private key: {e}")))?;
-    let inner = match block.tag() {
-        "RSA PRIVATE KEY" | "EC PRIVATE KEY" => Some(block.contents()),
-        "PRIVATE KEY" => der::pkcs8_inner(block.contents()),
-        _ => None,
-    };
-    match inner.and_then(public_half) {
+    match key_der(&block).and_then(public_half) {
         Some(PublicHalf::Rsa { n, e }) => Ok(rsa_public(cert_public_key_raw) == Some((strip(n), strip(e)))),
         Some(PublicHalf::Ec(point)) => Ok(point == cert_public_key_raw),
         None => Ok(PrivateKey::from_pem_bytes(path, bytes)?.matches(cert_public_key_raw)),
+    }
+}
+
+/// The public key of the PEM private key `bytes`, as a certificate's subjectPublicKey carries it (RSA: the
+/// `RSAPublicKey` DER; EC: the point), read off the key's encoding as [`belongs_to`] does. For fingerprints that
+/// compare keys across nodes (`engine::consistency`) without the private key ever leaving this function.
+pub fn public_key_of(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
+    let block = pem::parse(bytes).map_err(|e| Error::invalid(path, format!("corrupt PEM private key: {e}")))?;
+    match key_der(&block).and_then(public_half) {
+        // n and e are DER INTEGERs already (DER is canonical): the same bytes a certificate carries
+        Some(PublicHalf::Rsa { n, e }) => {
+            let mut seq = der::encode(0x02, n);
+            seq.extend(der::encode(0x02, e));
+            Ok(der::encode(0x30, &seq))
+        }
+        Some(PublicHalf::Ec(point)) => Ok(point.to_vec()),
+        None => Ok(PrivateKey::from_pem_bytes(path, bytes)?.public_key_raw().to_vec()),
+    }
+}
+
+/// The key inside a private key PEM block: PKCS#1 and SEC1 as they are, PKCS#8 unwrapped; `None` for anything else.
+fn key_der(block: &pem::Pem) -> Option<&[u8]> {
+    match block.tag() {
+        "RSA PRIVATE KEY" | "EC PRIVATE KEY" => Some(block.contents()),
+        "PRIVATE KEY" => der::pkcs8_inner(block.contents()),
+        _ => None,
     }
 }
 
@@ -312,5 +333,19 @@ mod tests {
         }
         let corrupt = b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n";
         assert!(belongs_to(path, corrupt, &public[0]).is_err());
+    }
+
+    /// What consistency fingerprints read off a key file is the public key the full parse gives, byte for byte.
+    #[test]
+    fn public_key_of_is_the_public_key_the_full_parse_gives() {
+        let path = Path::new("test.key");
+        for alg in [KeyAlgorithm::Rsa2048, KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384] {
+            for pem in encodings(alg) {
+                let full = PrivateKey::from_pem_bytes(path, pem.as_bytes()).unwrap().public_key_raw().to_vec();
+                assert_eq!(public_key_of(path, pem.as_bytes()).unwrap(), full, "{alg}");
+            }
+        }
+        let err = public_key_of(path, b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n");
+        assert!(err.unwrap_err().to_string().starts_with("test.key: "));
     }
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::tabwriter::TabWriter;
-use crate::report::{ComponentReport, CopyReport, KubeletCertReport, Outcome};
+use crate::report::{ComponentReport, ConsistencyReport, CopyReport, KubeletCertReport, Outcome};
 
 /// Go's `Jan 02, 2006 15:04 MST` in UTC.
 fn expires(rfc3339: &str) -> String {
@@ -58,7 +58,20 @@ pub fn table(out: &Outcome) -> String {
     text.push_str(&kubelet_table(out));
     text.push_str(&copies_table(out));
     text.push_str(&components_table(out));
+    text.push_str(&consistency_table(out));
     text
+}
+
+/// What this node's certificates fail to cover (`consistency.findings`), last: nothing when all is well, so that
+/// output stays kubeadm's. The message names the file again; the table puts the file first for the eye.
+fn consistency_table(out: &Outcome) -> String {
+    let Some(c) = out.consistency.as_ref().filter(|c| !c.findings.is_empty()) else { return String::new() };
+    let mut s = String::from("\nINCONSISTENT FILE\tFINDING\n");
+    for f in &c.findings {
+        let what = f.message.strip_prefix(&format!("{}: ", f.file)).unwrap_or(&f.message);
+        s.push_str(&format!("{}\t{}\n", f.file, what));
+    }
+    TabWriter::new(10, 3).format(&s)
 }
 
 /// Copies of this cluster's credentials outside the kubeconfig dir (nothing where there are none, so that output
@@ -156,6 +169,10 @@ struct Info<'a> {
     /// Not kubeadm's: present only when a component runs on this PKI (see `components_table`).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     components: &'a [ComponentReport],
+    /// Not kubeadm's: what must be one truth across the cluster's nodes, and what this node fails to cover
+    /// (`check` of every entry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consistency: Option<&'a ConsistencyReport>,
 }
 
 fn info(out: &Outcome) -> Info<'_> {
@@ -189,6 +206,7 @@ fn info(out: &Outcome) -> Info<'_> {
         kubelet: &out.kubelet,
         copies: &out.copies,
         components: &out.components,
+        consistency: out.consistency.as_ref(),
     }
 }
 
@@ -210,18 +228,19 @@ pub fn json(out: &Outcome) -> String {
 pub fn yaml(out: &Outcome) -> String {
     let value: serde_json::Value = serde_json::to_value(info(out)).expect("serializing plain data");
     let mut text = String::new();
-    go_yaml_map(&value, 0, &mut text);
+    go_yaml_map(&value, 0, false, &mut text);
     text
 }
 
-/// A mapping's entries, sorted by key, at `indent` spaces.
-fn go_yaml_map(v: &serde_json::Value, indent: usize, text: &mut String) {
+/// A mapping's entries, sorted by key, at `indent` spaces; `in_item`: the first entry shares the line of a list
+/// item's `- `.
+fn go_yaml_map(v: &serde_json::Value, indent: usize, in_item: bool, text: &mut String) {
     let serde_json::Value::Object(map) = v else { return };
     let mut entries: Vec<_> = map.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
     for (i, (key, value)) in entries.into_iter().enumerate() {
         // the first entry of a list item shares the line of its `- `
-        if i > 0 || indent == 0 {
+        if i > 0 || !in_item {
             text.push_str(&" ".repeat(indent));
         }
         text.push_str(&go_yaml_scalar_str(key));
@@ -233,7 +252,7 @@ fn go_yaml_map(v: &serde_json::Value, indent: usize, text: &mut String) {
                     text.push_str(&" ".repeat(indent));
                     text.push_str("- ");
                     match item {
-                        serde_json::Value::Object(_) => go_yaml_map(item, indent + 2, text),
+                        serde_json::Value::Object(_) => go_yaml_map(item, indent + 2, true, text),
                         other => {
                             text.push_str(&go_yaml_scalar(other));
                             text.push('\n');
@@ -243,7 +262,7 @@ fn go_yaml_map(v: &serde_json::Value, indent: usize, text: &mut String) {
             }
             serde_json::Value::Object(m) if !m.is_empty() => {
                 text.push('\n');
-                go_yaml_map(value, indent + 2, text);
+                go_yaml_map(value, indent + 2, false, text);
             }
             other => {
                 text.push(' ');

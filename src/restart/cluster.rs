@@ -68,37 +68,56 @@ fn local_etcd(findings: &[Finding]) -> Option<(String, Endpoint)> {
     Some((format!("etcd at https://{ep} (the apiserver's --etcd-servers)"), ep))
 }
 
+/// Why etcd's member list was not had: nothing to ask it with or of (`Unasked`), or the one asked failed.
+pub enum MemberListError {
+    Unasked(String),
+    Failed { who: String, error: String },
+}
+
+/// etcd's member list (at most `MAX_PEERS` raw entries: untrusted, each reader bounds what it takes), asked of
+/// this node's etcd member (`local_etcd`) with the healthcheck-client certificate; also what `check`'s
+/// consistency section reads the members' URLs from (`engine::consistency`).
+pub fn member_list(layout: &Layout, findings: &[Finding]) -> Result<Vec<Value>, MemberListError> {
+    let files = etcd_files(layout);
+    if !files.ca.exists() || !files.cert.exists() {
+        return Err(MemberListError::Unasked(format!("no {} here (external etcd?)", files.cert.display())));
+    }
+    let Some((who, ep)) = local_etcd(findings) else {
+        return Err(MemberListError::Unasked("neither etcd nor kube-apiserver runs on this PKI".into()));
+    };
+    let url = format!("https://{ep}/v3/cluster/member/list");
+    let list = probe::post_json(&url, &json!({}), &files.ca, (&files.cert, &files.key))
+        .map_err(|error| MemberListError::Failed { who: who.clone(), error })?;
+    let Some(members) = list.get("members").and_then(Value::as_array) else {
+        return Err(MemberListError::Failed { who, error: format!("{url}: no members in the answer") });
+    };
+    Ok(members.iter().take(MAX_PEERS).cloned().collect())
+}
+
+fn etcd_files(layout: &Layout) -> EtcdFiles {
+    let d = layout.cert_dir.join("etcd");
+    EtcdFiles { ca: d.join("ca.crt"), cert: d.join("healthcheck-client.crt"), key: d.join("healthcheck-client.key") }
+}
+
 fn etcd(
     layout: &Layout,
     findings: &[Finding],
     notes: &mut Vec<String>,
 ) -> Option<Result<Vec<Member>, (String, String)>> {
-    let d = layout.cert_dir.join("etcd");
-    let files = EtcdFiles {
-        ca: d.join("ca.crt"),
-        cert: d.join("healthcheck-client.crt"),
-        key: d.join("healthcheck-client.key"),
-    };
-    if !files.ca.exists() || !files.cert.exists() {
-        notes.push(format!(
-            "cluster gate: no {} here (external etcd?): etcd is not gated from this node",
-            files.cert.display()
-        ));
-        return None;
+    let files = etcd_files(layout);
+    match member_list(layout, findings) {
+        Ok(members) => Some(Ok(members.iter().map(|m| member(m, &files)).collect())),
+        Err(MemberListError::Failed { who, error }) => Some(Err((who, error))),
+        Err(MemberListError::Unasked(why)) => {
+            let tail = if files.ca.exists() && files.cert.exists() {
+                "etcd is not gated"
+            } else {
+                "etcd is not gated from this node"
+            };
+            notes.push(format!("cluster gate: {why}: {tail}"));
+            None
+        }
     }
-    let Some((who, ep)) = local_etcd(findings) else {
-        notes.push("cluster gate: neither etcd nor kube-apiserver runs on this PKI: etcd is not gated".into());
-        return None;
-    };
-    let url = format!("https://{ep}/v3/cluster/member/list");
-    let list = match probe::post_json(&url, &json!({}), &files.ca, (&files.cert, &files.key)) {
-        Ok(v) => v,
-        Err(e) => return Some(Err((who, e))),
-    };
-    let Some(members) = list.get("members").and_then(Value::as_array) else {
-        return Some(Err((who, format!("{url}: no members in the answer"))));
-    };
-    Some(Ok(members.iter().take(MAX_PEERS).map(|m| member(m, &files)).collect()))
 }
 
 fn member(m: &Value, files: &EtcdFiles) -> Member {

@@ -243,6 +243,15 @@ options:
         (or has expired). A copy that expires is an outage the morning after for whoever uses it.
       - The result still carries RV(certificates) and RV(certificate_authorities).
     type: str
+  fail_inconsistent:
+    description:
+      - O(state=check) fails the task when RV(consistency.findings) is not empty, that is when this node's
+        certificates do not cover what the cluster asks of them (the C(controlPlaneEndpoint) host, the node's advertise address, an
+        C(apiServer.certSANs) entry, its etcd member's peer or client URLs). The command line exits 5 then.
+      - What must be the same on every control-plane node (CAs, C(sa.key)/C(sa.pub)) is compared across nodes by
+        the P(k8s_pki.kubeadm.consistency#filter) filter, which the C(fleet_report) role runs.
+    type: bool
+    default: false
   signer:
     description:
       - O(state=renew) signs with the CA key on disk (V(local)), or through the Kubernetes certificates API (V(api)).
@@ -1144,6 +1153,77 @@ copies:
       returned: with O(state=renew)
       type: str
       sample: byte for byte admin.conf as it was before this run
+consistency:
+  description:
+    - What must be one truth across the control-plane nodes of a cluster, as this node holds it (fingerprints,
+      compared across nodes by the P(k8s_pki.kubeadm.consistency#filter) filter), and what this node's certificates
+      fail to cover (RV(consistency.findings)). Never a byte of a private key.
+  returned: O(state=check) of every entry (O(certificates) not named)
+  type: dict
+  contains:
+    identity:
+      description:
+        - V(ca), V(etcd-ca), V(front-proxy-ca) and V(sa) (the service-account key pair), each with the SHA-256
+          (lowercase hex) of its certificate (null for V(sa)), of the certificate's public key (V(sa) of C(sa.pub)),
+          and of the public key of the private key file (null when it is absent or cannot be read, see
+          RV(consistency.reasons)).
+      returned: always
+      type: list
+      elements: dict
+      sample: [{"name": "ca", "path": "/etc/kubernetes/pki/ca.crt", "certificate_sha256": "3f1c...e2",
+                "public_key_sha256": "9a0b...41", "key_path": "/etc/kubernetes/pki/ca.key",
+                "key_public_key_sha256": "9a0b...41"}]
+    apiserver_sans:
+      description: The apiserver certificate's SANs (C(etcd_server_sans), C(etcd_peer_sans) likewise).
+      returned: always
+      type: list
+      elements: str
+      sample: ["DNS:cp1", "DNS:kubernetes", "IP:10.96.0.1", "IP:192.0.2.11"]
+    advertise_address:
+      description:
+        - The kube-apiserver static pod's C(--advertise-address) (else the host of etcd's
+          C(--advertise-client-urls), else the running kube-apiserver's flag); null when none says it.
+      returned: always
+      type: str
+      sample: 192.0.2.11
+    control_plane_endpoint:
+      description: The cluster's C(controlPlaneEndpoint) (from C(config_source)); null when unknown.
+      returned: always
+      type: str
+      sample: k8s-api.example.internal:6443
+    cert_sans:
+      description: The cluster's C(apiServer.certSANs).
+      returned: always
+      type: list
+      elements: str
+    config_source:
+      description:
+        - Where the cluster's kubeadm configuration was read, C(--config FILE) (O(config)) or
+          C(ConfigMap kube-system/kubeadm-config) (through the apiserver with admin.conf, bounded to a few
+          seconds); null when it could not be read (RV(consistency.reasons) says why).
+      returned: always
+      type: str
+    etcd_members:
+      description:
+        - etcd's members (C(name), C(peer_urls), C(client_urls), C(local) for this node's), as etcd's member list
+          answers the healthcheck-client certificate; empty when not asked (RV(consistency.reasons)).
+      returned: always
+      type: list
+      elements: dict
+    findings:
+      description:
+        - What this node's certificates fail to cover; each C(file) (the certificate) and C(message) (what it
+          lacks, where that is asked for, the command that fixes it). O(fail_inconsistent) fails the task on one.
+      returned: always
+      type: list
+      elements: dict
+      sample: [{"file": "/etc/kubernetes/pki/apiserver.crt", "message": "/etc/kubernetes/pki/apiserver.crt: lacks
+                DNS:lb.example.com, the controlPlaneEndpoint host (...)"}]
+    reasons:
+      description: What could not be looked at, and why (the comparison is then partial; no finding).
+      returned: always
+      type: list
+      elements: str
 expiring:
   description: With O(fail_within), the certificates and CAs that expire within it (copies by their path).
   returned: when O(fail_within) found something
