@@ -26,6 +26,9 @@ mkdir -p "$LOGS"
 export NO_COLOR=1 ANSIBLE_FORCE_COLOR=false PY_COLORS=0 ANSIBLE_NOCOLOR=1
 log() { echo "molecule-tests: $*"; }
 
+# a task or play variable that a result registered earlier in the same run would hide (see the script)
+python3 scripts/molecule-var-shadowing.py molecule || exit 1
+
 cleanup() {
   local c n
   for c in $(docker ps -aq --filter label=owner=molecule --filter name='^kc-' 2>/dev/null); do
