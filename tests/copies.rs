@@ -364,6 +364,26 @@ fn a_copy_left_stale_by_an_earlier_renewal_even_kubeadms_own_is_refreshed_later_
 }
 
 #[test]
+fn a_former_admin_conf_whose_certificate_outlives_the_renewed_one_is_still_refreshed() {
+    // admin.conf renewed with a longer validity (the Molecule inventory's 400d), copied, then renewed with the
+    // default 365d: the copy's certificate was issued earlier but expires later, and is still a former admin.conf
+    let pki = std_pki();
+    let homes = Homes::new();
+    let (code, _, err) = on(&pki, &homes, &["renew", "admin.conf", "--force", "--validity", "400d"]);
+    assert_eq!(code, 0, "{err}");
+    let alice = homes.put("alice", &pki.read("admin.conf"), 0o600);
+    let (code, _, err) = on(&pki, &homes, &["renew", "admin.conf", "--force"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = on(&pki, &homes, &["renew", "--refresh-copies", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let row = copy(&json_of(&out), &alice).unwrap_or_else(|| panic!("{out}")).clone();
+    assert_eq!(row["action"], "refreshed", "{row}");
+    assert!(row["reason"].as_str().unwrap().contains("but for an older certificate and key"), "{row}");
+    assert_eq!(std::fs::read(&alice).unwrap(), pki.read("admin.conf"));
+    assert_eq!(owner_and_mode(&alice), (NOBODY, NOBODY, 0o600));
+}
+
+#[test]
 fn a_copy_in_a_directory_another_user_may_write_or_with_other_hard_links_is_left_alone() {
     let pki = std_pki();
     let homes = Homes::new();

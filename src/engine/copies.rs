@@ -85,9 +85,13 @@ fn judge(copy: &Copy, before: Option<&[u8]>, after: Option<&[u8]>, after_cert: O
     }
     for base in [before, after].into_iter().flatten() {
         let Some(base_cert) = admin_cert(&Some(base.to_vec())) else { continue };
-        // the same identity to the apiserver (its CN and O, whatever string types encode them), and not newer
+        // the same identity to the apiserver (its CN and O, whatever string types encode them), and not a newer
+        // certificate than admin.conf's: issued no later, or expiring no later. Either alone misjudges: an earlier
+        // certificate may expire later (renewed with a longer --validity, then admin.conf with the default), and
+        // one signed with a backdated expiry may carry a later notBefore
         let same = copy.cert.subject.to_string() == base_cert.subject.to_string();
-        let older = same && copy.cert.not_after <= base_cert.not_after;
+        let older =
+            same && (copy.cert.not_before <= base_cert.not_before || copy.cert.not_after <= base_cert.not_after);
         if older && copies::admin_with_credentials_of(base, bytes).as_deref() == Some(bytes) {
             return Verdict::Former(format!(
                 "byte for byte admin.conf but for an older certificate and key of its user {} (expires {})",
