@@ -185,7 +185,101 @@ def ca_renewal(new_pem, old_pem, name='ca', node='the node', path='', public_key
     }
 
 
+def _node_ca(n, name, i):
+    """(node, cluster, certificate SHA-256, public key SHA-256, key file's public key SHA-256, path, not_after) of one
+    node's check result for the CA `name`; ValueError naming what is malformed (a node's report is untrusted)."""
+    if not isinstance(n, dict) or not isinstance(n.get('node'), str) or not isinstance(n.get('cluster'), str):
+        raise AnsibleFilterError('ca_renewal_plan: input[%d] is not a {node, cluster, consistency, '
+                                 'certificate_authorities} mapping' % i)
+    identity = ((n.get('consistency') or {}).get('identity') or []) if isinstance(n.get('consistency'), dict) else None
+    rows = n.get('certificate_authorities')
+    if not isinstance(identity, list) or not isinstance(rows, list):
+        raise ValueError('its check reported no consistency identity or certificate_authorities')
+    found = [e for e in identity if isinstance(e, dict) and e.get('name') == name]
+    row = [r for r in rows if isinstance(r, dict) and r.get('name') == name]
+    if len(found) != 1 or len(row) != 1:
+        raise ValueError('its check reported %d identities and %d rows for %s, not one each' % (len(found), len(row), name))
+    e = found[0]
+    for field in ('certificate_sha256', 'public_key_sha256'):
+        if not isinstance(e.get(field), str) or not _HEX.match(e[field]):
+            raise ValueError('it holds no readable %s certificate (%s: %s)' % (name, field, e.get(field)))
+    key = e.get('key_public_key_sha256')
+    if key is not None and (not isinstance(key, str) or not _HEX.match(key)):
+        raise ValueError('key_public_key_sha256 is not a SHA-256 fingerprint')
+    try:
+        not_after = datetime.datetime.fromisoformat(str(row[0].get('not_after')).replace('Z', '+00:00'))
+    except ValueError:
+        raise ValueError('its %s not_after is not an RFC 3339 time' % name) from None
+    path = e.get('path') if isinstance(e.get('path'), str) else ''
+    return e['certificate_sha256'], e['public_key_sha256'], key, path[:4096], not_after
+
+
+def _cluster_plan(cluster, nodes, name):
+    """The plan of one cluster's control-plane nodes {node: facts}, and the refusals naming nodes."""
+    order = sorted(nodes)
+    first = order[0]
+    cert, public, key, path, not_after = nodes[first]
+    refusals = []
+    if key != public:
+        refusals.append('%s/%s, the first control-plane node, does not hold the %s key matching %s (key file public '
+                        'key SHA-256 %s, certificate public key SHA-256 %s): the CA is renewed with its own key, on '
+                        'the node that holds it; put it first in the inventory group or restore its key'
+                        % (cluster, first, name, path, key or 'none', public))
+    other_key = [n for n in order if nodes[n][1] != public]
+    if other_key:
+        refusals.append('%s: %s hold(s) another %s certificate (%s) than %s (public key SHA-256 %s): %s; a node '
+                        'holding another CA is a rebuilt or foreign node, not one to renew: make every control-plane '
+                        'node hold the same CA first (k8s_pki.kubeadm.check names the differences)'
+                        % (cluster, ', '.join(other_key), name, path, first, public,
+                           '; '.join('%s has public key SHA-256 %s' % (n, nodes[n][1]) for n in other_key)))
+    behind = [n for n in order if nodes[n][0] != cert and nodes[n][1] == public]
+    olds = sorted(set(nodes[n][0] for n in behind))
+    newer = [n for n in behind if nodes[n][4] >= not_after]
+    if newer or len(olds) > 1:
+        refusals.append('%s: the control-plane nodes hold different %s certificates (%s): %s; only a renewal this '
+                        'playbook began (the first node holding a later certificate, every other node one and the same '
+                        'older one) is finished by running it again: make every control-plane node hold the same '
+                        'certificate first (kubeadm-certs renew %s --ca-cert FILE on the others)'
+                        % (cluster, name, path, '; '.join('%s has certificate SHA-256 %s, expiring %s'
+                                                          % (n, nodes[n][0], nodes[n][4].isoformat())
+                                                          for n in order), name))
+    plan = {
+        'cluster': cluster, 'nodes': order, 'first': first, 'phase': 'resume' if behind else 'renew',
+        'certificate_sha256': cert, 'public_key_sha256': public, 'path': path, 'behind': behind,
+        'reference': behind[0] if behind else first, 'old_certificate_sha256': olds[0] if olds else cert,
+    }
+    return plan, refusals
+
+
+def ca_renewal_plan(results, name='ca'):
+    """What renew_ca does in each cluster, decided from what the control-plane nodes hold, and what it refuses.
+
+    `results`: one entry per control-plane node, {node, cluster, consistency, certificate_authorities} (its
+    state=check result). Every node of a cluster holds the same certificate: phase `renew` on the first node (sorted).
+    The first node holds a later certificate of the same key and every other node one and the same older one: phase
+    `resume` (an earlier run renewed it and was stopped before every node had it). Anything else is refused.
+    """
+    if name not in ('ca', 'etcd-ca', 'front-proxy-ca'):
+        raise AnsibleFilterError('ca_renewal_plan: name must be ca, etcd-ca or front-proxy-ca, not %r' % (name,))
+    if not isinstance(results, list):
+        raise AnsibleFilterError('ca_renewal_plan: the input is not a list')
+    clusters, refusals = {}, []
+    for i, n in enumerate(results):
+        try:
+            facts = _node_ca(n, name, i)
+        except ValueError as e:
+            refusals.append('%s/%s: %s' % (n['cluster'], n['node'], e))
+            continue
+        clusters.setdefault(n['cluster'], {})[n['node']] = facts
+    plans = []
+    for cluster in sorted(clusters):
+        plan, why = _cluster_plan(cluster, clusters[cluster], name)
+        plans.append(plan)
+        refusals.extend(why)
+    return {'plans': plans, 'refusals': refusals}
+
+
 class FilterModule(object):
 
     def filters(self):
-        return {'ca_renewal': ca_renewal}
+        return {'ca_renewal': ca_renewal, 'ca_renewal_plan': ca_renewal_plan}

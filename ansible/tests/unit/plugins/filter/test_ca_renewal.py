@@ -11,7 +11,7 @@ import hashlib
 import pytest
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.k8s_pki.kubeadm.plugins.filter.ca_renewal import ca_renewal, public_key_raw
+from ansible_collections.k8s_pki.kubeadm.plugins.filter.ca_renewal import ca_renewal, ca_renewal_plan, public_key_raw
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -124,3 +124,57 @@ def test_an_old_certificate_other_than_the_one_the_nodes_reported_is_refused():
     refused(ca_pem(not_before=FRESH, serial=2), 'not the one the control-plane nodes reported', public_key_sha256='0' * 64)
     with pytest.raises(AnsibleFilterError, match='64 lowercase hex digits'):
         accepted(ca_pem(not_before=FRESH, serial=2), public_key_sha256='ABC')
+
+
+A, B, C, K, L = ('a' * 64, 'b' * 64, 'c' * 64, 'd' * 64, 'e' * 64)
+
+
+def node(name, cert=A, public=K, key=K, not_after='2036-12-01T00:00:00Z', cluster='alpha', ca='ca'):
+    """One control-plane node's state=check result, the parts ca_renewal_plan reads."""
+    identity = {'name': ca, 'path': '/etc/kubernetes/pki/ca.crt', 'certificate_sha256': cert,
+                'public_key_sha256': public, 'key_path': '/etc/kubernetes/pki/ca.key', 'key_public_key_sha256': key}
+    return {'node': name, 'cluster': cluster, 'consistency': {'identity': [identity]},
+            'certificate_authorities': [{'name': ca, 'not_after': not_after}]}
+
+
+def test_every_node_with_the_same_certificate_is_renewed_on_the_first_node_sorted():
+    out = ca_renewal_plan([node('cp3', key=None), node('cp1'), node('cp2', key=None), node('b1', cert=B, cluster='beta')])
+    assert out['refusals'] == []
+    alpha, beta = out['plans']
+    assert (alpha['cluster'], alpha['first'], alpha['phase'], alpha['nodes']) == ('alpha', 'cp1', 'renew', ['cp1', 'cp2', 'cp3'])
+    assert alpha['reference'] == 'cp1' and alpha['old_certificate_sha256'] == A and alpha['behind'] == []
+    assert (beta['first'], beta['certificate_sha256']) == ('b1', B)
+
+
+def test_a_node_with_another_ca_is_refused_by_name_with_both_fingerprints():
+    out = ca_renewal_plan([node('cp1'), node('cp2'), node('cp3', cert=B, public=L)])
+    assert len(out['refusals']) == 1
+    assert 'alpha: cp3 hold(s) another ca certificate (/etc/kubernetes/pki/ca.crt) than cp1' in out['refusals'][0]
+    assert K in out['refusals'][0] and 'cp3 has public key SHA-256 ' + L in out['refusals'][0]
+
+
+def test_a_first_node_without_the_ca_key_is_refused():
+    out = ca_renewal_plan([node('cp1', key=None), node('cp2')])
+    assert len(out['refusals']) == 1 and out['refusals'][0].startswith('alpha/cp1, the first control-plane node, does not hold')
+
+
+def test_a_run_stopped_after_the_first_node_is_resumed_from_what_the_nodes_hold():
+    out = ca_renewal_plan([node('cp1', cert=B, not_after='2037-12-01T00:00:00Z'), node('cp2'), node('cp3')])
+    assert out['refusals'] == []
+    plan = out['plans'][0]
+    assert plan['phase'] == 'resume' and plan['behind'] == ['cp2', 'cp3'] and plan['reference'] == 'cp2'
+    assert (plan['certificate_sha256'], plan['old_certificate_sha256']) == (B, A)
+
+
+def test_a_node_with_a_later_or_a_third_certificate_of_the_same_key_is_refused():
+    out = ca_renewal_plan([node('cp1'), node('cp2', cert=B, not_after='2037-12-01T00:00:00Z')])
+    assert len(out['refusals']) == 1 and 'cp2 has certificate SHA-256 ' + B in out['refusals'][0]
+    out = ca_renewal_plan([node('cp1', cert=C, not_after='2038-01-01T00:00:00Z'), node('cp2'), node('cp3', cert=B)])
+    assert len(out['refusals']) == 1 and 'different ca certificates' in out['refusals'][0]
+
+
+def test_a_malformed_report_is_refused_naming_the_node():
+    out = ca_renewal_plan([node('cp1'), node('cp2', cert='not hex'), {'node': 'cp3', 'cluster': 'alpha'}])
+    assert [r.split(':')[0] for r in out['refusals']] == ['alpha/cp2', 'alpha/cp3']
+    with pytest.raises(AnsibleFilterError, match='ca, etcd-ca or front-proxy-ca'):
+        ca_renewal_plan([], name='sa')
