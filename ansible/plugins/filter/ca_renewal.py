@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import re
+import warnings
 
 from ansible.errors import AnsibleFilterError
 
@@ -34,6 +35,7 @@ _HEX = re.compile(r'^[0-9a-f]{64}$')
 # five minutes, and the node's clock may be off a little.
 DEFAULT_MAX_AGE = 3600
 DEFAULT_SKEW = 300
+BACKDATE = 300
 
 
 def _utc(cert, attr):
@@ -138,9 +140,10 @@ def _refusals(new, old, public_key_sha256, now, max_age, skew):
     if max_age is not None and not_before < now - datetime.timedelta(seconds=max_age):
         out.append('its validity starts %s, not now (the controller\'s clock says %s): not this run\'s renewal'
                    % (not_before.isoformat(), now.isoformat()))
-    if not_before <= _utc(old, 'not_valid_before'):
-        out.append('its validity starts %s, not after the certificate it replaces (%s)'
-                   % (not_before.isoformat(), _utc(old, 'not_valid_before').isoformat()))
+    # a renewal backdates its start five minutes: of a CA made minutes ago, it may start a little before it
+    if not_before < _utc(old, 'not_valid_before') - datetime.timedelta(seconds=skew + BACKDATE):
+        out.append('its validity starts %s, before the certificate it replaces (%s): an older certificate, not its '
+                   'renewal' % (not_before.isoformat(), _utc(old, 'not_valid_before').isoformat()))
     if not_after <= now:
         out.append('it expired %s' % not_after.isoformat())
     return out
@@ -169,6 +172,13 @@ def ca_renewal(new_pem, old_pem, name='ca', node='the node', path='', public_key
         raise AnsibleFilterError('%s: %s%s' % (head, e, tail)) from None
     if now is None:
         now = datetime.datetime.now(datetime.timezone.utc)
+    with warnings.catch_warnings():
+        # kubeadm 1.20 made CAs with serial 0, which RFC 5280 disallows: cryptography warns when it reads the serial
+        warnings.simplefilter('ignore')
+        return _checked(new, old, public_key_sha256, now, max_age, skew, head, tail)
+
+
+def _checked(new, old, public_key_sha256, now, max_age, skew, head, tail):
     refusals = _refusals(new, old, public_key_sha256, now, None if max_age is None else int(max_age), int(skew))
     if refusals:
         raise AnsibleFilterError('%s: %s%s' % (head, '; '.join(refusals), tail))
@@ -186,8 +196,8 @@ def ca_renewal(new_pem, old_pem, name='ca', node='the node', path='', public_key
 
 
 def _node_ca(n, name, i):
-    """(node, cluster, certificate SHA-256, public key SHA-256, key file's public key SHA-256, path, not_after) of one
-    node's check result for the CA `name`; ValueError naming what is malformed (a node's report is untrusted)."""
+    """(certificate SHA-256, public key SHA-256, key file's public key SHA-256, path, not_after) of one node's check
+    result for the CA `name`; ValueError naming what is malformed (a node's report is untrusted: never echoed)."""
     if not isinstance(n, dict) or not isinstance(n.get('node'), str) or not isinstance(n.get('cluster'), str):
         raise AnsibleFilterError('ca_renewal_plan: input[%d] is not a {node, cluster, consistency, '
                                  'certificate_authorities} mapping' % i)
@@ -202,7 +212,7 @@ def _node_ca(n, name, i):
     e = found[0]
     for field in ('certificate_sha256', 'public_key_sha256'):
         if not isinstance(e.get(field), str) or not _HEX.match(e[field]):
-            raise ValueError('it holds no readable %s certificate (%s: %s)' % (name, field, e.get(field)))
+            raise ValueError('it holds no readable %s certificate (%s is not a SHA-256 fingerprint)' % (name, field))
     key = e.get('key_public_key_sha256')
     if key is not None and (not isinstance(key, str) or not _HEX.match(key)):
         raise ValueError('key_public_key_sha256 is not a SHA-256 fingerprint')

@@ -105,7 +105,7 @@ def test_a_validity_that_does_not_start_about_now_is_refused():
 
 def test_a_resumed_run_accepts_an_earlier_renewal_but_never_one_older_than_the_old_certificate():
     accepted(ca_pem(not_before=NOW - 30 * DAY, serial=2), max_age=None)
-    refused(ca_pem(not_before=NOW - 3651 * DAY, serial=2), 'not after the certificate it replaces', max_age=None)
+    refused(ca_pem(not_before=NOW - 3651 * DAY, serial=2), 'before the certificate it replaces', max_age=None)
 
 
 def test_a_bundle_a_key_or_garbage_is_refused():
