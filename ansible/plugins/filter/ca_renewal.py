@@ -31,6 +31,8 @@ except ImportError:  # pragma: no cover - ansible-core depends on cryptography
 MAX_PEM = 64 * 1024
 _PEM_BLOCK = re.compile(r'-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----', re.S)
 _HEX = re.compile(r'^[0-9a-f]{64}$')
+_CONTROL = re.compile(r'[\x00-\x1f\x7f-\x9f]')
+MAX_MESSAGE = 1000
 # How far a renewal's notBefore may lie from the controller's clock: kubeadm-certs backdates a new CA certificate by
 # five minutes, and the node's clock may be off a little.
 DEFAULT_MAX_AGE = 3600
@@ -57,7 +59,7 @@ def _der_length(der, at):
 def public_key_raw(cert):
     """The subjectPublicKey bit string's bytes (what kubeadm-certs check's public_key_sha256 hashes)."""
     spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    _, at = _der_length(spki, 1)  # SEQUENCE SubjectPublicKeyInfo
+    at = _der_length(spki, 1)[1]  # SEQUENCE SubjectPublicKeyInfo: its contents
     length, contents = _der_length(spki, at + 1)  # AlgorithmIdentifier, skipped
     length, contents = _der_length(spki, contents + length + 1)  # BIT STRING
     return spki[contents + 1:contents + length]  # without the unused-bits octet
@@ -201,6 +203,9 @@ def _node_ca(n, name, i):
     if not isinstance(n, dict) or not isinstance(n.get('node'), str) or not isinstance(n.get('cluster'), str):
         raise AnsibleFilterError('ca_renewal_plan: input[%d] is not a {node, cluster, consistency, '
                                  'certificate_authorities} mapping' % i)
+    if n.get('failed'):
+        raise ValueError('its check failed (%s); fix that node first, or take it out of the play'
+                         % _CONTROL.sub(' ', str(n.get('msg', '')))[:MAX_MESSAGE])
     identity = ((n.get('consistency') or {}).get('identity') or []) if isinstance(n.get('consistency'), dict) else None
     rows = n.get('certificate_authorities')
     if not isinstance(identity, list) or not isinstance(rows, list):

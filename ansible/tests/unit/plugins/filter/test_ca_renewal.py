@@ -126,7 +126,11 @@ def test_an_old_certificate_other_than_the_one_the_nodes_reported_is_refused():
         accepted(ca_pem(not_before=FRESH, serial=2), public_key_sha256='ABC')
 
 
-A, B, C, K, L = ('a' * 64, 'b' * 64, 'c' * 64, 'd' * 64, 'e' * 64)
+A = 'a' * 64
+B = 'b' * 64
+C = 'c' * 64
+K = 'd' * 64
+L = 'e' * 64
 
 
 def node(name, cert=A, public=K, key=K, not_after='2036-12-01T00:00:00Z', cluster='alpha', ca='ca'):
@@ -140,7 +144,8 @@ def node(name, cert=A, public=K, key=K, not_after='2036-12-01T00:00:00Z', cluste
 def test_every_node_with_the_same_certificate_is_renewed_on_the_first_node_sorted():
     out = ca_renewal_plan([node('cp3', key=None), node('cp1'), node('cp2', key=None), node('b1', cert=B, cluster='beta')])
     assert out['refusals'] == []
-    alpha, beta = out['plans']
+    alpha = out['plans'][0]
+    beta = out['plans'][1]
     assert (alpha['cluster'], alpha['first'], alpha['phase'], alpha['nodes']) == ('alpha', 'cp1', 'renew', ['cp1', 'cp2', 'cp3'])
     assert alpha['reference'] == 'cp1' and alpha['old_certificate_sha256'] == A and alpha['behind'] == []
     assert (beta['first'], beta['certificate_sha256']) == ('b1', B)
@@ -171,6 +176,17 @@ def test_a_node_with_a_later_or_a_third_certificate_of_the_same_key_is_refused()
     assert len(out['refusals']) == 1 and 'cp2 has certificate SHA-256 ' + B in out['refusals'][0]
     out = ca_renewal_plan([node('cp1', cert=C, not_after='2038-01-01T00:00:00Z'), node('cp2'), node('cp3', cert=B)])
     assert len(out['refusals']) == 1 and 'different ca certificates' in out['refusals'][0]
+
+
+def test_a_node_whose_check_failed_is_refused_by_name_with_the_modules_message_cut_and_without_control_characters():
+    failed = {'node': 'cp3', 'cluster': 'alpha', 'failed': True,
+              'msg': '/etc/kubernetes/admin.conf: not issued by the CA\x1b[31m' + 'x' * 5000}
+    out = ca_renewal_plan([node('cp1'), node('cp2'), failed])
+    assert len(out['refusals']) == 1
+    refusal = out['refusals'][0]
+    assert refusal.startswith('alpha/cp3: its check failed (/etc/kubernetes/admin.conf: not issued by the CA [31m')
+    assert '\x1b' not in refusal and len(refusal) < 1200
+    assert [p['nodes'] for p in out['plans']] == [['cp1', 'cp2']]
 
 
 def test_a_malformed_report_is_refused_naming_the_node():
