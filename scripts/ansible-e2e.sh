@@ -30,9 +30,9 @@
 #
 #   7b renew_ca       the cluster CA of alpha renewed with its own key: a node holding another CA is named by the
 #                     pre-flight; check mode changes nothing and prints the plan per node; then one renewal on
-#                     a-cp1, the byte-identical certificate on every node (same key, new serial and notAfter), old
-#                     leaves verifying under it, the kubeconfigs and cluster-info (real apiserver) following; a second
-#                     run changes nothing; a run stopped midway is finished by running it again
+#                     a-cp1, the byte-identical certificate on every node and the worker a-w1 (same key, new serial
+#                     and notAfter), old leaves verifying under it, the kubeconfigs and cluster-info (real
+#                     apiserver) following; a second run changes nothing; a stopped run is finished by running it again
 #   8 non-root        scripts/ansible-nonroot.sh: a controller user without sudo rights runs external_ca and check
 #                     (needs root to create that user: skipped, and said so, otherwise)
 #
@@ -519,7 +519,12 @@ check "a second run of the service finds nothing due and nothing stale, and rest
 echo "== 7b renew_ca: the cluster CA of alpha renewed with its own key, once, on every node (at ${SECONDS}s)"
 alpha=(a-cp1 a-cp2 a-cp3)
 capath() { echo "$work/nodes/$1/etc/kubernetes/pki/ca.crt"; }
-renew_ca() { play "$1" k8s_pki.kubeadm.renew_ca -e kubeadm_certs_hosts='a-cp*' -e ca_renew_name=ca "${@:2}"; }
+# a worker of alpha, a-w1: the cluster CA certificate and kubelet.conf as kubeadm join leaves them (no CA key)
+mkdir -p "$work/nodes/a-w1/etc/kubernetes/pki"
+cp "$work/nodes/a-cp3/etc/kubernetes/pki/ca.crt" "$work/nodes/a-w1/etc/kubernetes/pki/"
+cp "$work/nodes/a-cp3/etc/kubernetes/kubelet.conf" "$work/nodes/a-w1/etc/kubernetes/"
+printf 'kube_node:\n  hosts:\n    a-w1: {cluster_name: alpha}\n' >"$work/workers.yml"
+renew_ca() { play "$1" k8s_pki.kubeadm.renew_ca -i "$work/workers.yml" -e kubeadm_certs_hosts='a-cp*' -e ca_renew_name=ca "${@:2}"; }
 spki() { openssl x509 -noout -pubkey -in "$1" | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1; }
 enddate() { openssl x509 -noout -enddate -in "$1"; }
 # every kubeconfig of the node embeds exactly the node's ca.crt
@@ -593,10 +598,11 @@ check "... and printed the plan for every node: renew on a-cp1, install on a-cp2
   grep -q 'a-cp1: renew ca (.*) here with its own key whatever its residual time (force)' '$work/log/renew-ca-check.log' &&
   grep -q 'a-cp2: would install the ca certificate a-cp1 would renew' '$work/log/renew-ca-check.log' &&
   grep -q 'a-cp3: would install the ca certificate a-cp1 would renew' '$work/log/renew-ca-check.log' &&
+  grep -q 'a-w1: would install the ca certificate a-cp1 would renew' '$work/log/renew-ca-check.log' &&
   grep -q 'cluster-info: would update' '$work/log/renew-ca-check.log' && grep -q '^+serial: (new random serial)' '$work/log/renew-ca-check.log'"
 
 : >"$work/log/restarts.log"
-check "k8s_pki.kubeadm.renew_ca renews ca once (a-cp1) and installs it on a-cp2 and a-cp3" \
+check "k8s_pki.kubeadm.renew_ca renews ca once (a-cp1) and installs it on a-cp2, a-cp3 and the worker a-w1" \
   renew_ca renew-ca -e ca_renew_force=true
 check "... every control-plane node holds the byte-identical new ca.crt: the same public key, a new serial, a new notAfter" bash -c "
   cmp -s '$(capath a-cp1)' '$(capath a-cp2)' && cmp -s '$(capath a-cp1)' '$(capath a-cp3)' &&
@@ -607,12 +613,15 @@ for n in "${alpha[@]}"; do
   check "... $n: every old leaf and kubeconfig client certificate verifies under the new ca.crt (openssl verify)" old_leaves_verify "$n"
   check "... $n: the kubeconfigs' certificate-authority-data is the new ca.crt" kubeconfigs_follow "$n"
 done
+check "... the worker a-w1 holds it too, and its kubelet.conf's certificate-authority-data follows" bash -c "
+  cmp -s '$(capath a-cp1)' '$(capath a-w1)' && sed -n 's/^ *certificate-authority-data: *//p' \
+    '$work/nodes/a-w1/etc/kubernetes/kubelet.conf' | base64 -d | cmp -s - '$(capath a-cp1)'"
 check "... cluster-info (kube-public) on the real apiserver holds the new ca.crt" bash -c "cluster_info_ca | cmp -s - '$(capath a-cp1)'"
 check "... nothing restarted: a-cp1's kube-apiserver reloads its client CA, nothing else runs" test ! -s "$work/log/restarts.log"
 before=$(pki_hash); rc=0
 renew_ca renew-ca-again || rc=$?
-check "a second run changes nothing (changed=0 on every node, every file as it was)" bash -c "[ $rc = 0 ] &&
-  [ \$(grep -cE '^a-cp[123] +: .* changed=0 ' '$work/log/renew-ca-again.log') = 3 ] && [ \"\$(pki_hash)\" = '$before' ]"
+check "a second run changes nothing (changed=0 on every node, the worker's too, every file as it was)" bash -c "[ $rc = 0 ] &&
+  [ \$(grep -cE '^a-(cp[123]|w1) +: .* changed=0 ' '$work/log/renew-ca-again.log') = 4 ] && [ \"\$(pki_hash)\" = '$before' ]"
 
 # A run stopped after a-cp2: a-cp1 renewed (again) and a-cp2 installed it, a-cp3 still holds the previous one.
 "$bin" renew ca --force --cert-dir "$a1/pki" --kubeconfig-dir "$a1" >/dev/null
@@ -624,6 +633,7 @@ renew_ca renew-ca-resume -e ca_renew_force=true || rc=$?
 check "a run stopped midway is finished by running it again: no second renewal, a-cp3 gets a-cp1's certificate" bash -c "
   [ $rc = 0 ] && grep -q 'a-cp1: holds the renewed ca certificate .* an earlier run made, which a-cp3 do not hold yet' '$work/log/renew-ca-resume.log' &&
   [ \"\$(serial_of '$(capath a-cp1)')\" = '$stopped' ] && cmp -s '$(capath a-cp1)' '$(capath a-cp3)' &&
+  cmp -s '$(capath a-cp1)' '$(capath a-w1)' &&
   kubeconfigs_follow a-cp3 && cluster_info_ca | cmp -s - '$(capath a-cp1)'"
 rm -f "$work/admin.key"
 
