@@ -28,6 +28,11 @@
 #                     alone) renew, skip an absent entry, and restart a-cp1's stale kube-apiserver holding the
 #                     cluster's Lease (taken and released through the real apiserver)
 #
+#   7b renew_ca       the cluster CA of alpha renewed with its own key: a node holding another CA is named by the
+#                     pre-flight; check mode changes nothing and prints the plan per node; then one renewal on
+#                     a-cp1, the byte-identical certificate on every node and the worker a-w1 (same key, new serial
+#                     and notAfter), old leaves verifying under it, the kubeconfigs and cluster-info (real
+#                     apiserver) following; a second run changes nothing; a stopped run is finished by running it again
 #   8 non-root        scripts/ansible-nonroot.sh: a controller user without sudo rights runs external_ca and check
 #                     (needs root to create that user: skipped, and said so, otherwise)
 #
@@ -511,6 +516,127 @@ check "... holding the cluster's Lease through the real apiserver, released when
 check "a second run of the service finds nothing due and nothing stale, and restarts nothing" bash -c '
   run_unit "$0" > "$1" 2>&1 && grep -q "nothing stale" "$1" && [ ! -s "$2" ]' \
   "$unit" "$work/log/timer-run2.log" "$work/log/restarts.log"
+echo "== 7b renew_ca: the cluster CA of alpha renewed with its own key, once, on every node (at ${SECONDS}s)"
+alpha=(a-cp1 a-cp2 a-cp3)
+capath() { echo "$work/nodes/$1/etc/kubernetes/pki/ca.crt"; }
+# a worker of alpha, a-w1: the cluster CA certificate and kubelet.conf as kubeadm join leaves them (no CA key)
+mkdir -p "$work/nodes/a-w1/etc/kubernetes/pki"
+cp "$work/nodes/a-cp3/etc/kubernetes/pki/ca.crt" "$work/nodes/a-w1/etc/kubernetes/pki/"
+cp "$work/nodes/a-cp3/etc/kubernetes/kubelet.conf" "$work/nodes/a-w1/etc/kubernetes/"
+printf 'kube_node:\n  hosts:\n    a-w1: {cluster_name: alpha}\n' >"$work/workers.yml"
+renew_ca() { play "$1" k8s_pki.kubeadm.renew_ca -i "$work/workers.yml" -e kubeadm_certs_hosts='a-cp*' -e ca_renew_name=ca "${@:2}"; }
+spki() { openssl x509 -noout -pubkey -in "$1" | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1; }
+enddate() { openssl x509 -noout -enddate -in "$1"; }
+# every kubeconfig of the node embeds exactly the node's ca.crt
+kubeconfigs_follow() {
+  local n=$1 f
+  for f in admin.conf controller-manager.conf scheduler.conf kubelet.conf; do
+    sed -n 's/^ *certificate-authority-data: *//p' "$work/nodes/$n/etc/kubernetes/$f" | base64 -d |
+      cmp -s - "$(capath "$n")" || { echo "$n/$f: certificate-authority-data is not ca.crt"; return 1; }
+  done
+}
+# every certificate the old CA certificate issued on the node, and the kubeconfigs' client certificates
+old_leaves_verify() {
+  local n=$1 p=$work/nodes/$1/etc/kubernetes f
+  openssl verify -CAfile "$(capath "$n")" "$p/pki/apiserver.crt" "$p/pki/apiserver-kubelet-client.crt" >/dev/null || return 1
+  for f in admin.conf controller-manager.conf scheduler.conf; do
+    openssl verify -CAfile "$(capath "$n")" <(kubeconfig_cert "$p/$f") >/dev/null || return 1
+  done
+}
+# the cluster-info ConfigMap, as kubeadm init makes it, on a-cp1's real apiserver (curl with admin.conf's user)
+a1=$work/nodes/a-cp1/etc/kubernetes
+kubeconfig_cert "$a1/admin.conf" >"$work/admin.crt"
+sed -n 's/^ *client-key-data: *//p' "$a1/admin.conf" | base64 -d >"$work/admin.key"; chmod 600 "$work/admin.key"
+api() { curl -sS --fail --cacert "$a1/pki/ca.crt" --cert "$work/admin.crt" --key "$work/admin.key" "$@"; }
+cm=https://${ip[a-cp1]}:6443/api/v1/namespaces/kube-public/configmaps
+"$PY" - "$a1/admin.conf" "$work/cluster-info.json" <<'EOF'
+import json, re, sys
+data = re.search(r'certificate-authority-data: *(\S+)', open(sys.argv[1]).read()).group(1)
+kubeconfig = ('apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: %s\n    server: https://k8s-api:6443\n'
+              '  name: ""\ncontexts: null\ncurrent-context: ""\nkind: Config\npreferences: {}\nusers: null\n' % data)
+json.dump({'apiVersion': 'v1', 'kind': 'ConfigMap', 'metadata': {'name': 'cluster-info', 'namespace': 'kube-public'},
+           'data': {'kubeconfig': kubeconfig}}, open(sys.argv[2], 'w'))
+EOF
+api -X POST -H 'Content-Type: application/json' -d @"$work/cluster-info.json" "$cm" >/dev/null ||
+  bad "cluster-info could not be made on a-cp1's apiserver"
+cluster_info_ca() { api "$cm/cluster-info" | "$PY" -c '
+import base64, json, re, sys
+print(base64.b64decode(re.search(r"certificate-authority-data: *(\S+)", json.load(sys.stdin)["data"]["kubeconfig"]).group(1)).decode(), end="")'; }
+old_ca=$work/ca.crt.before; cp "$(capath a-cp1)" "$old_ca"
+export -f spki enddate capath kubeconfigs_follow old_leaves_verify kubeconfig_cert api cluster_info_ca pki_hash serial_of
+export work a1 cm
+
+# a node "rebuilt" with another CA (beta's whole /etc/kubernetes) is named by the pre-flight with both public keys,
+# and a node whose ca.crt alone was replaced (its own PKI no longer holds together) by its check's failure; nothing
+# anywhere is touched
+k3=$work/nodes/a-cp3/etc/kubernetes
+mv "$k3" "$work/a-cp3-kubernetes"; cp -a "$work/nodes/b-cp1/etc/kubernetes" "$k3"
+fp1=$(sa_fp <(openssl x509 -noout -pubkey -in "$(capath a-cp1)")); fp3=$(sa_fp <(openssl x509 -noout -pubkey -in "$k3/pki/ca.crt"))
+before=$(pki_hash)
+if renew_ca renew-ca-differs; then bad "a node holding another CA makes the pre-flight refuse (the play passed)"; else
+  check "a node holding another CA makes the pre-flight refuse, naming it and both public keys, before touching any node" bash -c "
+    grep -q 'pre-flight: not renewing ca anywhere: alpha: a-cp3 hold(s) another ca certificate' '$work/log/renew-ca-differs.log' &&
+    grep -q 'a-cp3 has public key SHA-256 $fp3' '$work/log/renew-ca-differs.log' &&
+    grep -q 'than a-cp1 (public key SHA-256 $fp1)' '$work/log/renew-ca-differs.log' &&
+    [ \"\$(pki_hash)\" = '$before' ]"
+fi
+rm -rf "$k3"; mv "$work/a-cp3-kubernetes" "$k3"
+cp -p "$(capath a-cp3)" "$work/ca.crt.a-cp3"; cp "$(capath b-cp1)" "$(capath a-cp3)"
+before=$(pki_hash)
+if renew_ca renew-ca-differs2; then bad "a node whose ca.crt was replaced makes the pre-flight refuse (the play passed)"; else
+  check "a node whose ca.crt alone was replaced makes the pre-flight refuse, naming it and why, before touching any node" bash -c "
+    grep -q 'pre-flight: not renewing ca anywhere: alpha/a-cp3: its check failed (.*: not issued by the CA in $k3/pki/ca.crt' \
+      '$work/log/renew-ca-differs2.log' && [ \"\$(pki_hash)\" = '$before' ]"
+fi
+cp -p "$work/ca.crt.a-cp3" "$(capath a-cp3)"
+
+before=$(pki_hash)
+check "renew_ca --check --diff runs" renew_ca renew-ca-check --check --diff -e ca_renew_force=true
+check "... changed no file on any node (PKI trees hashed), nor cluster-info" bash -c "
+  [ \"\$(pki_hash)\" = '$before' ] && cluster_info_ca | cmp -s - '$old_ca'"
+check "... and printed the plan for every node: renew on a-cp1, install on a-cp2 and a-cp3, cluster-info would follow" bash -c "
+  grep -q 'a-cp1: renew ca (.*) here with its own key whatever its residual time (force)' '$work/log/renew-ca-check.log' &&
+  grep -q 'a-cp2: would install the ca certificate a-cp1 would renew' '$work/log/renew-ca-check.log' &&
+  grep -q 'a-cp3: would install the ca certificate a-cp1 would renew' '$work/log/renew-ca-check.log' &&
+  grep -q 'a-w1: would install the ca certificate a-cp1 would renew' '$work/log/renew-ca-check.log' &&
+  grep -q 'cluster-info: would update' '$work/log/renew-ca-check.log' && grep -q '^+serial: (new random serial)' '$work/log/renew-ca-check.log'"
+
+: >"$work/log/restarts.log"
+check "k8s_pki.kubeadm.renew_ca renews ca once (a-cp1) and installs it on a-cp2, a-cp3 and the worker a-w1" \
+  renew_ca renew-ca -e ca_renew_force=true
+check "... every control-plane node holds the byte-identical new ca.crt: the same public key, a new serial, a new notAfter" bash -c "
+  cmp -s '$(capath a-cp1)' '$(capath a-cp2)' && cmp -s '$(capath a-cp1)' '$(capath a-cp3)' &&
+  [ \"\$(spki '$(capath a-cp1)')\" = \"\$(spki '$old_ca')\" ] &&
+  [ \"\$(serial_of '$(capath a-cp1)')\" != \"\$(serial_of '$old_ca')\" ] &&
+  [ \"\$(enddate '$(capath a-cp1)')\" != \"\$(enddate '$old_ca')\" ]"
+for n in "${alpha[@]}"; do
+  check "... $n: every old leaf and kubeconfig client certificate verifies under the new ca.crt (openssl verify)" old_leaves_verify "$n"
+  check "... $n: the kubeconfigs' certificate-authority-data is the new ca.crt" kubeconfigs_follow "$n"
+done
+check "... the worker a-w1 holds it too, and its kubelet.conf's certificate-authority-data follows" bash -c "
+  cmp -s '$(capath a-cp1)' '$(capath a-w1)' && sed -n 's/^ *certificate-authority-data: *//p' \
+    '$work/nodes/a-w1/etc/kubernetes/kubelet.conf' | base64 -d | cmp -s - '$(capath a-cp1)'"
+check "... cluster-info (kube-public) on the real apiserver holds the new ca.crt" bash -c "cluster_info_ca | cmp -s - '$(capath a-cp1)'"
+check "... nothing restarted: a-cp1's kube-apiserver reloads its client CA, nothing else runs" test ! -s "$work/log/restarts.log"
+before=$(pki_hash); rc=0
+renew_ca renew-ca-again || rc=$?
+check "a second run changes nothing (changed=0 on every node, the worker's too, every file as it was)" bash -c "[ $rc = 0 ] &&
+  [ \$(grep -cE '^a-(cp[123]|w1) +: .* changed=0 ' '$work/log/renew-ca-again.log') = 4 ] && [ \"\$(pki_hash)\" = '$before' ]"
+
+# A run stopped after a-cp2: a-cp1 renewed (again) and a-cp2 installed it, a-cp3 still holds the previous one.
+"$bin" renew ca --force --cert-dir "$a1/pki" --kubeconfig-dir "$a1" >/dev/null
+a2=$work/nodes/a-cp2/etc/kubernetes
+"$bin" renew ca --ca-cert "$(capath a-cp1)" --cert-dir "$a2/pki" --kubeconfig-dir "$a2" >/dev/null
+stopped=$(serial_of "$(capath a-cp1)")
+rc=0
+renew_ca renew-ca-resume -e ca_renew_force=true || rc=$?
+check "a run stopped midway is finished by running it again: no second renewal, a-cp3 gets a-cp1's certificate" bash -c "
+  [ $rc = 0 ] && grep -q 'a-cp1: holds the renewed ca certificate .* an earlier run made, which a-cp3 do not hold yet' '$work/log/renew-ca-resume.log' &&
+  [ \"\$(serial_of '$(capath a-cp1)')\" = '$stopped' ] && cmp -s '$(capath a-cp1)' '$(capath a-cp3)' &&
+  cmp -s '$(capath a-cp1)' '$(capath a-w1)' &&
+  kubeconfigs_follow a-cp3 && cluster_info_ca | cmp -s - '$(capath a-cp1)'"
+rm -f "$work/admin.key"
+
 "$repo/scripts/cluster.sh" stop "$work/nodes/a-cp1" >/dev/null
 
 echo "== 8 a controller user without root (at ${SECONDS}s)"

@@ -339,6 +339,9 @@ pub struct Outcome {
     /// `check` of every entry: what must be the same across a cluster's nodes, and what this node fails to cover.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consistency: Option<ConsistencyReport>,
+    /// `renew ca` with `cluster_info`: what became of the `cluster-info` ConfigMap in `kube-public`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_info: Option<crate::engine::cluster_info::ClusterInfoReport>,
     /// Names (certificates and CAs) expiring within `fail_within`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub expiring: Vec<String>,

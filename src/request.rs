@@ -219,6 +219,9 @@ pub struct CaRenewal {
     /// `--ca-cert FILE`: the new CA certificate, made elsewhere with the same key (one CA named): installed
     /// when it differs from the one on disk, instead of issuing one here.
     pub given: Option<PathBuf>,
+    /// `--cluster-info` (module `cluster_info`): after the run, the `cluster-info` ConfigMap in `kube-public` gets
+    /// the `ca` certificate on disk, through the apiserver with these credentials (`engine::cluster_info`).
+    pub cluster_info: Option<PathBuf>,
 }
 
 impl CaRenewal {
@@ -261,7 +264,21 @@ impl CaRenewal {
             validity: validity.or(config_validity).unwrap_or(DEFAULT_CA_VALIDITY),
             given,
             cas,
+            cluster_info: None,
         })
+    }
+
+    /// Asks for the `cluster-info` ConfigMap to follow `ca` (credentials `kubeconfig`); refused unless `ca` is named.
+    pub fn with_cluster_info(mut self, kubeconfig: Option<PathBuf>) -> Result<CaRenewal> {
+        if kubeconfig.is_some() && !self.cas.contains(&CaId::Ca) {
+            return Err(Error::Usage(
+                "cluster-info (--cluster-info, module cluster_info) follows the cluster CA: name ca (renew ca \
+                 --cluster-info)"
+                    .into(),
+            ));
+        }
+        self.cluster_info = kubeconfig;
+        Ok(self)
     }
 }
 

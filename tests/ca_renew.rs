@@ -571,3 +571,31 @@ fn running_etcd_and_apiserver_accept_old_and_renewed_credentials_across_a_ca_ren
         }
     }
 }
+
+#[test]
+fn cluster_info_follows_only_the_cluster_ca_and_an_apiserver_that_cannot_be_asked_fails_nothing_but_itself() {
+    let pki = std_pki();
+    // the cluster-info ConfigMap holds the cluster CA: naming another CA alone is a usage error
+    let (code, _, err) = run_on(&pki, &["renew", "etcd-ca", "--force", "--cluster-info"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("cluster-info (--cluster-info, module cluster_info) follows the cluster CA: name ca"),
+        "{err}"
+    );
+    let v = module_on(&pki, json!({"state": "check", "cluster_info": true}));
+    assert_eq!(v["failed"], true, "{v}");
+    assert!(v["msg"].as_str().unwrap().contains("cluster_info applies to state renew"), "{v}");
+    // admin.conf names an apiserver nobody serves here: the CA is renewed all the same (the PKI's transaction is
+    // done first), and what became of cluster-info is said, with the command to look at it
+    let before = pki.read("pki/ca.crt");
+    let v = module_on(&pki, json!({"state": "renew", "certificates": ["ca"], "force": true, "cluster_info": true}));
+    assert_eq!(v["failed"], serde_json::Value::Null, "{v}");
+    assert_eq!(v["changed"], true, "{v}");
+    assert_ne!(pki.read("pki/ca.crt"), before);
+    assert_eq!(v["cluster_info"]["action"], "failed", "{v}");
+    let reason = v["cluster_info"]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("the cluster-info ConfigMap (kube-public) was not updated: "), "{reason}");
+    assert!(reason.contains("-n kube-public get configmap cluster-info -o yaml"), "{reason}");
+    assert!(v["warnings"].as_array().unwrap().iter().any(|w| w == reason), "{v}");
+    assert!(v["msg"].as_str().unwrap().starts_with("renewed ca; cluster-info: failed"), "{v}");
+}

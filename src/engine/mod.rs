@@ -5,6 +5,7 @@
 
 pub mod ca_renew;
 pub mod check;
+pub mod cluster_info;
 pub mod consistency;
 pub mod copies;
 pub mod csr;

@@ -91,12 +91,32 @@ pub fn renew(req: &RenewRequest, now: DateTime<Utc>, api_signer: ApiSigner) -> R
     if let Some(said) = copies {
         out.msg.push_str(&format!("; {said}"));
     }
+    if let Some(credentials) = &req.ca.cluster_info {
+        cluster_info(credentials, &pki, &cas, req.check_mode, &mut out);
+    }
     // what to restart is said once the lock is released and the components are looked at (`inuse::settle`)
     if let Some(s) = out.settle.as_mut() {
         s.name_restarts = true;
         s.restart_note = ca_renew::restart_note(&cas);
     }
     Ok(out)
+}
+
+/// After the transaction: `cluster-info` follows the `ca` certificate on disk (`engine::cluster_info`); what
+/// becomes of it is reported, never a failure of the run (the PKI changed already).
+fn cluster_info(credentials: &std::path::Path, pki: &Pki, cas: &ca_renew::Plan, check_mode: bool, out: &mut Outcome) {
+    let path = &pki.ca(CaId::Ca).cert_path;
+    let due = cas.due.iter().any(|d| d.id == CaId::Ca);
+    let report = match Certificate::read(path) {
+        Ok(ca) => super::cluster_info::converge(credentials, &ca, due, check_mode),
+        Err(e) => super::cluster_info::ClusterInfoReport::failed(format!("cannot read the CA certificate: {e}")),
+    };
+    out.changed |= report.changed();
+    if report.trouble() {
+        out.warnings.push(report.reason.clone());
+    }
+    out.msg.push_str(&format!("; cluster-info: {}", report.action.replace('_', " ")));
+    out.cluster_info = Some(report);
 }
 
 fn cannot_renew(entry: &Entry, why: String) -> Error {

@@ -68,6 +68,7 @@ const SPEC: &[(&str, Kind, &[&str])] = &[
     ("copies", Kind::List, &[]),
     ("default_copies", Kind::Bool, &[]),
     ("refresh_copies", Kind::Bool, &[]),
+    ("cluster_info", Kind::Bool, &[]),
 ];
 
 /// Parameters after coercion.
@@ -335,6 +336,7 @@ impl Params {
         only("copies", &["check", "renew"])?;
         only("default_copies", &["check", "renew"])?;
         only("refresh_copies", &["renew"])?;
+        only("cluster_info", &["renew"])?;
         only("signed_dir", &["install"])?;
         for p in
             ["signer", "approve", "signer_name", "api_timeout", "renew_before", "validity", "extra_sans", "ca_cert"]
@@ -397,7 +399,8 @@ impl Params {
             asked_renew_before,
             config.as_ref().and_then(|c| c.ca_validity),
             self.str("ca_cert").map(PathBuf::from),
-        )?;
+        )?
+        .with_cluster_info(self.bool("cluster_info").then(|| self.api_kubeconfig(&layout)))?;
         ca.refuse_options(&selection, matches!(signer, SignerChoice::Api(_)), key_algorithm.is_some())?;
         let (validity, key_algorithm, extra_sans) = KubeadmConfig::renew_defaults(
             config.as_ref(),

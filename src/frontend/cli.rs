@@ -222,6 +222,10 @@ struct RenewArgs {
     /// after the run, keeping its owner and mode; say what was left alone and why
     #[arg(long)]
     refresh_copies: bool,
+    /// With ca named: after the run, write the ca certificate on disk into the cluster-info ConfigMap (kube-public),
+    /// what kubeadm join trusts, through the apiserver with the kubeconfig dir's admin.conf
+    #[arg(long)]
+    cluster_info: bool,
     #[command(flatten)]
     copies: CopyArgs,
     /// Show each change before and after
@@ -606,9 +610,11 @@ fn sign(a: SignArgs) -> Result<(Request, Print), Error> {
 /// `renew`: kubeadm's certificates that are due, signed on this node or through the certificates API.
 fn renew(a: RenewArgs) -> Result<(Request, Print), Error> {
     let layout = a.dirs.layout();
+    let api_kubeconfig = a.api_kubeconfig.unwrap_or_else(|| layout.kubeconfig_dir.join("admin.conf"));
+    let cluster_info = a.cluster_info.then(|| api_kubeconfig.clone());
     let signer = if a.use_api {
         SignerChoice::Api(ApiOptions {
-            kubeconfig: a.api_kubeconfig.unwrap_or_else(|| layout.kubeconfig_dir.join("admin.conf")),
+            kubeconfig: api_kubeconfig,
             approve: a.approve,
             signer_name: a.signer_name,
             timeout: a.api_timeout,
@@ -627,7 +633,8 @@ fn renew(a: RenewArgs) -> Result<(Request, Print), Error> {
         a.renew_before,
         config.as_ref().and_then(|c| c.ca_validity),
         a.ca_cert,
-    )?;
+    )?
+    .with_cluster_info(cluster_info)?;
     ca.refuse_options(&selection, a.use_api, a.key_algorithm.is_some_and(|k| k.0.is_some()))?;
     let (validity, key_algorithm, extra_sans) = KubeadmConfig::renew_defaults(
         config.as_ref(),

@@ -270,7 +270,7 @@ options:
     type: str
   api_kubeconfig:
     description:
-      - O(signer=api), O(state=restart) with O(cluster_gate) or O(lease), and O(state=approve), the credentials used
+      - O(signer=api), O(cluster_info), O(state=restart) with O(cluster_gate) or O(lease), and O(state=approve), the credentials used
         to talk to the API server. Defaults to C(admin.conf) in O(kubeconfig_dir).
       - O(state=approve) needs credentials that may list CertificateSigningRequests and Nodes and approve for the
         signer C(kubernetes.io/kubelet-serving) (C(admin.conf)'s may); others fail the task, naming the request the
@@ -351,6 +351,19 @@ options:
         it differs from the one on disk (then the kubeconfigs follow as for a renewal), and never when it would
         expire before the one on disk unless O(force). No CA key is needed (a worker has none).
     type: path
+  cluster_info:
+    description:
+      - O(state=renew) with V(ca) in O(certificates) (renewed, or installed with O(ca_cert)), after the run writes the
+        C(ca) certificate on disk into the C(cluster-info) ConfigMap in C(kube-public), what C(kubeadm join) trusts
+        before it has credentials, through the API server with O(api_kubeconfig) (no kubectl on the node). Only the
+        C(certificate-authority-data) of its kubeconfig changes, and only where it holds an older certificate of the
+        same CA (same subject and public key); kube-controller-manager's bootstrap signer signs the new content again
+        for each bootstrap token. Idempotent (nothing when it holds that certificate already); check mode reads it
+        and says whether it would change.
+      - It happens after the PKI's transaction and never fails the task; RV(cluster_info) says what became of it
+        (V(failed) or V(refused) with the reason, in RV(warnings) too), and the next run converges it.
+    type: bool
+    default: false
   copies:
     description:
       - O(state=check) and O(state=renew) more places where a kubeconfig carrying a client certificate of this
@@ -1153,6 +1166,25 @@ copies:
       returned: with O(state=renew)
       type: str
       sample: byte for byte admin.conf as it was before this run
+cluster_info:
+  description:
+    - O(cluster_info) what became of the C(cluster-info) ConfigMap in C(kube-public).
+  returned: O(state=renew) with O(cluster_info=true)
+  type: dict
+  contains:
+    action:
+      description:
+        - V(none) (it holds the C(ca) certificate on disk, or does not exist), V(updated), V(would_update) (check mode),
+          V(refused) (it trusts another CA than C(ca.crt), left alone) or V(failed) (the API server could not be asked
+          or refused the update).
+      type: str
+      returned: always
+      sample: updated
+    reason:
+      description: Why, naming the ConfigMap, and with V(failed) or V(refused) the command to look at it.
+      type: str
+      returned: always
+  sample: {"action": "updated", "reason": "the cluster-info ConfigMap (kube-public) got the CA certificate serial 5e7a... (its bootstrap signatures follow)"}
 consistency:
   description:
     - What must be one truth across the control-plane nodes of a cluster, as this node holds it (fingerprints,

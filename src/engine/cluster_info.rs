@@ -1,0 +1,232 @@
+//! `renew ca --cluster-info`: the `cluster-info` ConfigMap in `kube-public` is what `kubeadm join` trusts before
+//! it has any credentials; its kubeconfig carries the cluster CA certificate (`certificate-authority-data`). After
+//! `ca` is renewed or installed it gets the certificate on disk, through the apiserver (no kubectl on the node).
+//! Only a certificate of the same CA (the same subject and public key) is replaced, as in the kubeconfigs
+//! (`pki::kubeconfig::with_ca_replaced`); a ConfigMap trusting another CA is left alone and said so.
+//! kube-controller-manager's bootstrap signer signs the new content again for each bootstrap token
+//! (`jws-kubeconfig-*` keys). Whatever happens here happens after the PKI's transaction: it never fails the run,
+//! it is reported (`cluster_info.action`: `failed` or `refused`, with the reason), and the next run converges it.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::kube::client::Client;
+use crate::kube::credentials::Credentials;
+use crate::pki::cert::Certificate;
+use crate::pki::kubeconfig::with_ca_replaced;
+
+const PATH: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
+const WHERE: &str = "the cluster-info ConfigMap (kube-public)";
+const CONNECT: std::time::Duration = std::time::Duration::from_secs(10);
+const CALL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What became of `cluster-info`: `action` is `none`, `updated`, `would_update`, `refused` (it trusts another CA)
+/// or `failed` (the apiserver could not be asked or refused the update); `reason` says why.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClusterInfoReport {
+    pub action: &'static str,
+    pub reason: String,
+}
+
+impl ClusterInfoReport {
+    fn new(action: &'static str, reason: impl Into<String>) -> Self {
+        ClusterInfoReport { action, reason: reason.into() }
+    }
+    pub fn failed(why: String) -> Self {
+        ClusterInfoReport::new("failed", format!("{WHERE} was not updated: {why}"))
+    }
+    /// Whether the run changed it (or, in check mode, would).
+    pub fn changed(&self) -> bool {
+        matches!(self.action, "updated" | "would_update")
+    }
+    /// Whether the operator must look (`warnings`).
+    pub fn trouble(&self) -> bool {
+        matches!(self.action, "refused" | "failed")
+    }
+}
+
+/// What the kubeconfig text of `cluster-info` holds of the CA `ca`.
+#[derive(Debug, PartialEq)]
+enum Holds {
+    /// `ca` itself (every cluster that embeds a certificate of this CA embeds this one).
+    Current,
+    /// An older certificate of the same CA (same subject and public key), to be replaced: its DER.
+    Older(Vec<u8>),
+    /// No certificate of this CA: what it holds instead.
+    Other(String),
+}
+
+/// Reads the certificates every cluster of `kubeconfig` embeds and finds those of `ca`'s CA.
+fn holds(kubeconfig: &str, ca: &Certificate) -> Result<Holds, String> {
+    let doc: serde_norway::Value =
+        serde_norway::from_str(kubeconfig).map_err(|e| format!("its kubeconfig is not valid YAML: {e}"))?;
+    let clusters = doc.get("clusters").and_then(|c| c.as_sequence()).cloned().unwrap_or_default();
+    let mut older = None;
+    let mut others = Vec::new();
+    for entry in &clusters {
+        let Some(data) =
+            entry.get("cluster").and_then(|c| c.get("certificate-authority-data")).and_then(|d| d.as_str())
+        else {
+            continue;
+        };
+        let pem_bytes =
+            B64.decode(data.trim()).map_err(|e| format!("certificate-authority-data is not base64: {e}"))?;
+        let blocks =
+            ::pem::parse_many(&pem_bytes).map_err(|e| format!("certificate-authority-data is not PEM: {e}"))?;
+        for block in blocks.iter().filter(|b| b.tag() == "CERTIFICATE") {
+            let cert = Certificate::from_der(Path::new(WHERE), block.contents()).map_err(|e| e.to_string())?;
+            if cert.der == ca.der {
+                continue;
+            }
+            if cert.public_key_raw == ca.public_key_raw && cert.subject_raw == ca.subject_raw {
+                older = Some(cert.der.clone());
+            } else {
+                others.push(format!("\"{}\" (serial {})", cert.subject, cert.serial_hex));
+            }
+        }
+    }
+    let current = kubeconfig_has(&clusters, ca);
+    Ok(match (older, current) {
+        (Some(der), _) => Holds::Older(der),
+        (None, true) => Holds::Current,
+        (None, false) if others.is_empty() => Holds::Other("no certificate-authority-data".into()),
+        (None, false) => Holds::Other(others.join(", ")),
+    })
+}
+
+fn kubeconfig_has(clusters: &[serde_norway::Value], ca: &Certificate) -> bool {
+    clusters.iter().filter_map(|e| e.get("cluster")?.get("certificate-authority-data")?.as_str()).any(|data| {
+        B64.decode(data.trim())
+            .ok()
+            .and_then(|b| ::pem::parse_many(b).ok())
+            .is_some_and(|blocks| blocks.iter().any(|b| b.tag() == "CERTIFICATE" && b.contents() == ca.der))
+    })
+}
+
+/// Brings `cluster-info` to `ca` (the certificate on disk after the run; in check mode, with `due`, the one a
+/// renewal would replace). `credentials`: a kubeconfig allowed to update ConfigMaps in `kube-public`.
+pub fn converge(credentials: &Path, ca: &Certificate, due: bool, check_mode: bool) -> ClusterInfoReport {
+    let next = format!(
+        "kubectl --kubeconfig {} -n kube-public get configmap cluster-info -o yaml shows it; run again once it can \
+         be reached",
+        credentials.display()
+    );
+    let failed = |why: String| ClusterInfoReport::new("failed", format!("{WHERE} was not updated: {why}; {next}"));
+    let client = match Credentials::read(credentials).and_then(|c| Client::with_timeouts(&c, CONNECT, CALL)) {
+        Ok(c) => c,
+        Err(e) => return failed(e.to_string()),
+    };
+    let reply = match client.get(PATH) {
+        Ok(r) => r,
+        Err(e) => return failed(format!("GET {PATH}: {e}")),
+    };
+    if reply.status == 404 {
+        return ClusterInfoReport::new("none", format!("{WHERE} does not exist (a cluster not made by kubeadm init)"));
+    }
+    if !reply.ok() {
+        return failed(format!("GET {PATH}: {} {}", reply.status, reply.message()));
+    }
+    let Some(text) = reply.body.pointer("/data/kubeconfig").and_then(Value::as_str).map(str::to_string) else {
+        return failed("it has no data.kubeconfig".into());
+    };
+    let old_der = match holds(&text, ca) {
+        Err(why) => return failed(why),
+        Ok(Holds::Other(what)) => {
+            return ClusterInfoReport::new(
+                "refused",
+                format!(
+                    "{WHERE} trusts another CA than {} (it holds {what}): left alone; kubeadm join trusts what it \
+                     holds. Compare it with ca.crt ({next})",
+                    ca.subject
+                ),
+            );
+        }
+        Ok(Holds::Current) if due && check_mode => ca.der.clone(),
+        Ok(Holds::Current) => {
+            return ClusterInfoReport::new(
+                "none",
+                format!("{WHERE} holds the CA certificate (serial {})", ca.serial_hex),
+            );
+        }
+        Ok(Holds::Older(der)) => der,
+    };
+    if check_mode {
+        return ClusterInfoReport::new("would_update", format!("{WHERE} would get the renewed CA certificate"));
+    }
+    let follow = match with_ca_replaced(Path::new(WHERE), text.as_bytes(), &old_der, &ca.der) {
+        Ok(f) => f,
+        Err(e) => return failed(e.to_string()),
+    };
+    let Some(contents) = follow.contents.and_then(|c| String::from_utf8(c).ok()) else {
+        return failed("no cluster of its kubeconfig embeds the CA certificate replaced".into());
+    };
+    let mut body = reply.body;
+    body["data"]["kubeconfig"] = Value::String(contents);
+    // metadata.resourceVersion stays: a concurrent change makes this a 409, never a lost update
+    match client.put(PATH, &body) {
+        Ok(r) if r.ok() => ClusterInfoReport::new(
+            "updated",
+            format!("{WHERE} got the CA certificate serial {} (its bootstrap signatures follow)", ca.serial_hex),
+        ),
+        Ok(r) => failed(format!("PUT {PATH}: {} {}", r.status, r.message())),
+        Err(e) => failed(format!("PUT {PATH}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca(days: i64) -> (Certificate, rcgen::KeyPair) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        (issue(&key, days, "kubernetes"), key)
+    }
+
+    fn issue(key: &rcgen::KeyPair, days: i64, cn: &str) -> Certificate {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.not_after = rcgen::date_time_ymd(2030, 1, 1) + time::Duration::days(days);
+        let cert = params.self_signed(key).unwrap();
+        Certificate::from_der(Path::new("t"), cert.der()).unwrap()
+    }
+
+    fn kubeconfig(certs: &[&Certificate]) -> String {
+        let pem: String = certs.iter().map(|c| c.pem()).collect();
+        format!(
+            "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    server: https://k8s-api:6443\n  name: \"\"\n\
+             contexts: null\ncurrent-context: \"\"\nkind: Config\npreferences: {{}}\nusers: null\n",
+            B64.encode(pem)
+        )
+    }
+
+    #[test]
+    fn an_older_certificate_of_the_same_ca_is_replaced_and_the_current_one_kept() {
+        let (old, key) = ca(0);
+        let new = issue(&key, 3650, "kubernetes");
+        assert_eq!(holds(&kubeconfig(&[&old]), &new), Ok(Holds::Older(old.der.clone())));
+        assert_eq!(holds(&kubeconfig(&[&new]), &new), Ok(Holds::Current));
+    }
+
+    #[test]
+    fn another_ca_is_never_replaced() {
+        let (other, _) = ca(0);
+        let (mine, _) = ca(0);
+        assert!(matches!(holds(&kubeconfig(&[&other]), &mine), Ok(Holds::Other(what)) if what.contains("kubernetes")));
+        let (_, key) = ca(0);
+        let renamed = issue(&key, 0, "not-kubernetes");
+        let same_key = issue(&key, 10, "kubernetes");
+        assert!(matches!(holds(&kubeconfig(&[&renamed]), &same_key), Ok(Holds::Other(_))));
+    }
+
+    #[test]
+    fn data_that_is_not_base64_of_pem_fails_naming_the_field() {
+        let (mine, _) = ca(0);
+        let bad = "clusters:\n- cluster:\n    certificate-authority-data: '%%%'\n  name: x\n";
+        assert!(holds(bad, &mine).unwrap_err().contains("certificate-authority-data is not base64"));
+    }
+}
