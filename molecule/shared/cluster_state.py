@@ -16,6 +16,8 @@ what the cluster looks like and prints one JSON document the scenarios assert on
            static_uid     the static pod's own UID (the kubelet's hash of its manifest, the mirror pod's
                           kubernetes.io/config.mirror annotation): the pod UID in its processes' cgroup paths
            container_id   the running container's ID (containerd), or None
+  csrs:  {NAME: {signer, requester, pending}}: every CertificateSigningRequest, pending while it has no Approved or
+         Denied condition (so a scenario waits for a kubelet's request from outside the product)
 
   cluster_state.py NODE_IP
 Prints no key material (the client key goes to a 0600 temporary file that is removed).
@@ -70,12 +72,20 @@ def main():
         nodes = get(ctx, "/api/v1/nodes")
         pods = get(ctx, "/api/v1/namespaces/kube-system/pods?labelSelector=tier%3Dcontrol-plane")
         leases = get(ctx, "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases")
+        csrs = get(ctx, "/apis/certificates.k8s.io/v1/certificatesigningrequests")
     finally:
         for name in os.listdir(tmp):
             os.unlink(os.path.join(tmp, name))
         os.rmdir(tmp)
 
-    out = {"nodes": {}, "pods": {}, "leaders": {}}
+    out = {"nodes": {}, "pods": {}, "leaders": {}, "csrs": {}}
+    for c in csrs["items"]:
+        decided = [d for d in (c.get("status") or {}).get("conditions") or [] if d["type"] in ("Approved", "Denied")]
+        out["csrs"][c["metadata"]["name"]] = {
+            "signer": c["spec"].get("signerName"),
+            "requester": c["spec"].get("username"),
+            "pending": not decided,
+        }
     for lease in leases["items"]:
         name = lease["metadata"]["name"]
         if name in ("kube-controller-manager", "kube-scheduler"):
