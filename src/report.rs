@@ -236,6 +236,61 @@ pub struct ConsistencyFinding {
     pub message: String,
 }
 
+/// `check`: where a CA rotation stands on this node, for one CA (`pki::rotation`, docs/ca-rotation.md).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct CaRotationReport {
+    pub name: &'static str,
+    pub path: String,
+    /// single, trusting, reissuing, reissued, inconsistent
+    pub state: &'static str,
+    /// Why `inconsistent`.
+    pub reason: Option<String>,
+    /// The CA file's certificates, in file order.
+    pub certificates: Vec<RotationCertReport>,
+    /// `<base>.next.key` (the new CA's key while the nodes come to trust it) is there.
+    pub next_key: bool,
+    /// `<base>.previous.key` (the old CA's key while certificates are issued again) is there.
+    pub previous_key: bool,
+    /// Certificates here issued by the CA file's second certificate.
+    pub issued_by_other: Vec<RotationLeafReport>,
+    /// Certificates here that no certificate of the CA file issued.
+    pub untrusted: Vec<RotationLeafReport>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct RotationCertReport {
+    /// SHA-256 of the certificate's DER, lowercase hex (what `rotate_ca_from` names).
+    pub sha256: String,
+    pub spki_sha256: String,
+    pub subject: String,
+    pub serial: String,
+    pub not_before: String,
+    pub not_after: String,
+    /// `<base>.key` belongs to it.
+    pub signing: bool,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct RotationLeafReport {
+    pub name: String,
+    pub path: String,
+    pub issuer: String,
+}
+
+/// `rotate`: one node's step of a CA rotation.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct RotationReport {
+    pub name: &'static str,
+    /// trust, reissue, drop
+    pub phase: &'static str,
+    pub state_before: &'static str,
+    pub state_after: &'static str,
+    /// The CA file's certificates after the step.
+    pub certificates: Vec<RotationCertReport>,
+    /// Files written or removed (or that would be).
+    pub written: Vec<String>,
+}
+
 /// `restart`: what became of one component.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct RestartReport {
@@ -339,6 +394,12 @@ pub struct Outcome {
     /// `check` of every entry: what must be the same across a cluster's nodes, and what this node fails to cover.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consistency: Option<ConsistencyReport>,
+    /// `check`: where a CA rotation stands on this node, per CA present.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ca_rotation: Vec<CaRotationReport>,
+    /// `rotate`: what this node's step did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationReport>,
     /// `renew ca` with `cluster_info`: what became of the `cluster-info` ConfigMap in `kube-public`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_info: Option<crate::engine::cluster_info::ClusterInfoReport>,

@@ -330,6 +330,11 @@ pub struct RenewRequest {
     pub copies: CopySearch,
     /// Replace each copy that is a former admin.conf with admin.conf as it is after the run.
     pub refresh_copies: bool,
+    /// `--resign-old-issuer` (module `resign_old_issuer`), for a CA rotation (docs/ca-rotation.md): a certificate
+    /// issued by another CA certificate of its CA file (the old CA of the bundle) is accepted, and issued again
+    /// under the first (the CA whose key is `<base>.key`), due whatever its dates. Without it such a certificate
+    /// is refused, as one that does not chain to the CA on disk.
+    pub resign_old_issuer: bool,
 }
 
 /// `renew kubelet-client`: the kubelet's client certificate issued again from `ca` on this node
@@ -611,8 +616,78 @@ impl RestartRequest {
     }
 }
 
+/// `rotate CA --phase PHASE`: one node's step of a CA rotation (`engine::ca_rotate`, docs/ca-rotation.md).
+#[derive(Clone, Debug)]
+pub struct RotateRequest {
+    pub layout: Layout,
+    pub kubelet_dir: PathBuf,
+    pub ca: CaId,
+    pub phase: RotatePhase,
+    /// Lifetime of the new CA certificate (`generate`), and of the certificates issued again (`reissue`).
+    pub ca_validity: Span,
+    pub validity: Span,
+    pub check_mode: bool,
+    pub lock_timeout: Span,
+}
+
+impl RotateRequest {
+    /// What both front doors build: the CA by name, and options that belong to other phases refused.
+    pub fn new(
+        layout: Layout,
+        kubelet_dir: PathBuf,
+        ca: &str,
+        phase: RotatePhase,
+        validity: Option<Span>,
+        check_mode: bool,
+        lock_timeout: Span,
+    ) -> Result<RotateRequest> {
+        let ca = CaId::parse(ca.trim())
+            .ok_or_else(|| Error::Usage(format!("rotate takes one CA: {} (given {ca:?})", CaId::known_names())))?;
+        let generate = matches!(phase, RotatePhase::Trust(NewCa::Generate));
+        if validity.is_some() && !generate && phase != RotatePhase::Reissue {
+            return Err(Error::Usage(
+                "a validity applies to the new CA (phase trust with generate) or to the certificates issued again \
+                 (phase reissue)"
+                    .into(),
+            ));
+        }
+        Ok(RotateRequest {
+            layout,
+            kubelet_dir,
+            ca,
+            ca_validity: validity.filter(|_| generate).unwrap_or(DEFAULT_CA_VALIDITY),
+            validity: validity.filter(|_| !generate).unwrap_or(DEFAULT_VALIDITY),
+            phase,
+            check_mode,
+            lock_timeout,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RotatePhase {
+    /// a: the CA file becomes [OLD, NEW], NEW's key `<base>.next.key`; kubeconfigs' CA data follow.
+    Trust(NewCa),
+    /// b: [NEW, OLD], `<base>.key` NEW's, `<base>.previous.key` OLD's; then every certificate of the CA here is
+    /// issued again under NEW.
+    Reissue,
+    /// c: [NEW]; OLD's certificate and key copied into this directory first (where OLD's key is on this node).
+    Drop { old_ca_backup: Option<PathBuf> },
+}
+
+/// Where phase a's new CA comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NewCa {
+    /// Made here (`--generate`): a new key of the old one's kind, the old certificate's subject.
+    Generate,
+    /// Made on another node: its certificate, and its key where this node holds the CA's key (a worker gets
+    /// the certificate alone).
+    Given { cert: PathBuf, key: Option<PathBuf> },
+}
+
 #[derive(Clone, Debug)]
 pub enum Request {
+    Rotate(RotateRequest),
     Check(CheckRequest),
     Renew(RenewRequest),
     KubeletClient(KubeletClientRequest),

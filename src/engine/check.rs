@@ -21,7 +21,8 @@ use crate::request::{CheckRequest, DEFAULT_LOCK_TIMEOUT};
 /// The PKI as read, and what is wrong with it beyond dates.
 fn read(req: &CheckRequest) -> Result<(Pki, Vec<Finding>)> {
     let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Skip)?;
-    pki.validate()?;
+    // a CA file holding a rotation's two CA certificates trusts what either issued (`ca_rotation` says which)
+    pki.validate_with(true)?;
     let findings = pki.integrity();
     Ok((pki, findings))
 }
@@ -94,6 +95,12 @@ pub fn check(req: &CheckRequest, now: DateTime<Utc>) -> Result<Outcome> {
         let (copies, warnings) = super::copies::rows(&req.copies, &pki, now);
         out.copies = copies;
         out.warnings.extend(warnings);
+        // where a CA rotation stands here (`pki::rotation`)
+        for ca in &pki.cas {
+            if let Some(r) = super::ca_rotate::state(&req.layout, &pki, ca.spec.id, &mut out.warnings) {
+                out.ca_rotation.push(super::ca_rotate::describe(&r));
+            }
+        }
         // what must be one truth across the cluster's nodes, and what this node fails to cover
         let consistency = super::consistency::gather(req, &pki, &running);
         out.inconsistent = !consistency.findings.is_empty();

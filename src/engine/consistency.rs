@@ -182,10 +182,7 @@ fn host_of(s: &str) -> Option<String> {
     (!host.is_empty() && host.len() <= 253).then(|| host.to_string())
 }
 
-/// SHA-256, lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::pki::cert::sha256_hex;
 
 /// The public key of a private key file, fingerprinted; the key's bytes stay in this function.
 fn key_fingerprint(path: &Path, reasons: &mut Vec<String>) -> Option<String> {

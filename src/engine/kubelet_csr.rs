@@ -184,7 +184,8 @@ fn fits(
     if !cert.ext_key_usage.iter().any(|u| u == EKU_CLIENT_AUTH) {
         return Err("does not allow client authentication (extended key usage clientAuth)".into());
     }
-    crate::pki::verify::chains_to(cert, ca).map_err(|e| format!("does not chain to this node's cluster CA: {e}"))?;
+    // a CA file holding a rotation's two CA certificates trusts either (`verify::trusted_by`)
+    crate::pki::verify::trusted_by(cert, ca).map_err(|e| format!("does not chain to this node's cluster CA: {e}"))?;
     if cert.not_after <= now {
         return Err("has already expired".into());
     }

@@ -4,6 +4,7 @@
 //! the files to `commit`, which writes all or nothing.
 
 pub mod ca_renew;
+pub mod ca_rotate;
 pub mod check;
 pub mod cluster_info;
 pub mod consistency;
@@ -135,6 +136,7 @@ fn run_request(
 ) -> Result<Outcome> {
     match request {
         Request::Renew(r) => renew::renew(r, now, api_signer),
+        Request::Rotate(r) => ca_rotate::rotate(r, now, api_signer),
         Request::Csr(r) => csr::csr(r, now),
         Request::Install(r) => install::install(r, now),
         Request::Restart(r) => crate::restart::restart(r, now, put_back),
@@ -151,6 +153,7 @@ fn held_manifests(request: &Request) -> std::path::PathBuf {
         Request::Restart(r) => return r.manifests_dir.clone(),
         Request::Check(r) => &r.layout,
         Request::Renew(r) => &r.layout,
+        Request::Rotate(r) => &r.layout,
         Request::Csr(r) => &r.layout,
         Request::Install(r) => &r.layout,
         Request::KubeletClient(r) => &r.layout,
@@ -184,6 +187,8 @@ impl<'a> Writing<'a> {
         Some(match request {
             Request::Check(_) | Request::Approve(_) => return None,
             Request::Renew(r) => Writing::new(&r.layout, vec![], r.check_mode, r.lock_timeout),
+            // the kubelet's client certificate (ca, phase reissue) is written through the journal as renew kubelet-client does
+            Request::Rotate(r) => Writing::new(&r.layout, vec![], r.check_mode, r.lock_timeout),
             // a journal of an interrupted csr run lists its CSR dir
             Request::Csr(r) => Writing::new(&r.layout, vec![&r.csr_dir], r.check_mode, r.lock_timeout),
             Request::Install(r) => Writing::new(&r.layout, vec![], r.check_mode, r.lock_timeout),

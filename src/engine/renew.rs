@@ -55,7 +55,7 @@ pub fn renew(req: &RenewRequest, now: DateTime<Utc>, api_signer: ApiSigner) -> R
     // under the lock, a pending journal settled (`super::run`)
     let mut out = Outcome::default();
     let mut pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Read)?;
-    pki.validate()?;
+    pki.validate_with(req.resign_old_issuer)?;
     // what copies of admin.conf are judged against once the run is done (`copies`)
     let admin_before = super::copies::read_admin(&req.layout);
     let mut cas = ca_renew::decide(&req.ca, req.force, &pki, now)?;
@@ -119,6 +119,22 @@ fn cluster_info(credentials: &std::path::Path, pki: &Pki, cas: &ca_renew::Plan, 
     out.cluster_info = Some(report);
 }
 
+/// `--resign-old-issuer`: a certificate issued by another CA certificate of its CA file than the first is due.
+fn resign(cert: &Certificate, ca_cert: &Certificate) -> Option<Decision> {
+    match crate::pki::verify::trusted_by(cert, ca_cert) {
+        Ok(0) | Err(_) => None,
+        Ok(i) => Some(Decision::Renew(format!(
+            "issued by the CA file's certificate {} (serial {}), not its first (serial {}): issued again under the \
+             first (resign_old_issuer)",
+            i + 1,
+            crate::pki::cert::Certificate::from_der(std::path::Path::new("bundle"), &ca_cert.chain_rest[i - 1])
+                .map(|c| c.serial_hex)
+                .unwrap_or_default(),
+            ca_cert.serial_hex
+        ))),
+    }
+}
+
 fn cannot_renew(entry: &Entry, why: String) -> Error {
     Error::cannot_renew(entry.spec.name, entry.location.path(), why)
 }
@@ -143,7 +159,12 @@ fn decide(
     for (index, entry) in pki.entries.iter().enumerate() {
         let cert = entry.loaded.as_ref().map(|l| &l.cert);
         let ca = pki.ca(entry.spec.ca);
-        let decision = plan::decide(entry.spec, cert, ca.externally_managed(), &policy, now);
+        let decision = match (req.resign_old_issuer, cert, &ca.cert) {
+            (true, Some(cert), Some(ca_cert)) if !ca.externally_managed() => {
+                resign(cert, ca_cert).unwrap_or_else(|| plan::decide(entry.spec, Some(cert), false, &policy, now))
+            }
+            _ => plan::decide(entry.spec, cert, ca.externally_managed(), &policy, now),
+        };
         if let (Decision::Renew(reason), Some(cert)) = (&decision, cert) {
             let ca_cert = ca.cert.as_ref().ok_or_else(|| {
                 cannot_renew(entry, format!("its CA certificate {} is missing", ca.cert_path.display()))

@@ -29,7 +29,7 @@ enum Kind {
 
 /// The argument spec (name, type, choices); defaults live where the values are used.
 const SPEC: &[(&str, Kind, &[&str])] = &[
-    ("state", Kind::Str, &["check", "renew", "csr", "install", "restart", "sign", "approve"]),
+    ("state", Kind::Str, &["check", "renew", "csr", "install", "restart", "sign", "approve", "rotate"]),
     ("certificates", Kind::List, &[]),
     ("cert_dir", Kind::Path, &[]),
     ("kubeconfig_dir", Kind::Path, &[]),
@@ -69,6 +69,12 @@ const SPEC: &[(&str, Kind, &[&str])] = &[
     ("default_copies", Kind::Bool, &[]),
     ("refresh_copies", Kind::Bool, &[]),
     ("cluster_info", Kind::Bool, &[]),
+    ("resign_old_issuer", Kind::Bool, &[]),
+    ("phase", Kind::Str, &["trust", "reissue", "drop"]),
+    ("generate", Kind::Bool, &[]),
+    ("next_ca_cert", Kind::Path, &[]),
+    ("next_ca_key", Kind::Path, &[]),
+    ("old_ca_backup", Kind::Path, &[]),
 ];
 
 /// Parameters after coercion.
@@ -229,6 +235,9 @@ impl Params {
         if state == "approve" {
             return self.approve(common);
         }
+        if state == "rotate" {
+            return self.rotate(common);
+        }
         // the kubelet's serving certificate: renew (the self-signed one); its requests are approved by `approve`
         if wants_kubelet_serving(state, &self.list("certificates"))? {
             return match state {
@@ -337,6 +346,10 @@ impl Params {
         only("default_copies", &["check", "renew"])?;
         only("refresh_copies", &["renew"])?;
         only("cluster_info", &["renew"])?;
+        only("resign_old_issuer", &["renew"])?;
+        for p in ["phase", "generate", "next_ca_cert", "next_ca_key", "old_ca_backup"] {
+            only(p, &["rotate"])?;
+        }
         only("signed_dir", &["install"])?;
         for p in
             ["signer", "approve", "signer_name", "api_timeout", "renew_before", "validity", "extra_sans", "ca_cert"]
@@ -424,6 +437,7 @@ impl Params {
             ca,
             copies: self.copies()?,
             refresh_copies: self.bool("refresh_copies"),
+            resign_old_issuer: self.bool("resign_old_issuer"),
         }))
     }
 
@@ -601,6 +615,60 @@ impl Params {
             restart_kubelet: self.values.get("restart_kubelet").and_then(Value::as_bool).unwrap_or(true),
             timeout: self.span("restart_timeout", DEFAULT_RESTART_TIMEOUT)?,
         }))
+    }
+
+    /// `state: rotate`: one node's step of a CA rotation (`certificates: [ca]`, one CA, and `phase`).
+    fn rotate(&self, common: Common) -> Result<Request, Error> {
+        let names = self.list("certificates");
+        let [ca] = names.as_slice() else {
+            return Err(Error::Usage(format!(
+                "state rotate takes one CA in certificates (ca, etcd-ca or front-proxy-ca), got [{}]",
+                names.join(", ")
+            )));
+        };
+        self.only(
+            "rotate",
+            ca,
+            &["phase", "generate", "next_ca_cert", "next_ca_key", "old_ca_backup", "validity", "kubelet_dir"],
+        )?;
+        let phase = match self.str("phase") {
+            Some("trust") => RotatePhase::Trust(match (self.bool("generate"), self.str("next_ca_cert")) {
+                (true, None) => NewCa::Generate,
+                (false, Some(cert)) => {
+                    NewCa::Given { cert: PathBuf::from(cert), key: self.str("next_ca_key").map(PathBuf::from) }
+                }
+                _ => {
+                    return Err(Error::Usage(
+                        "phase trust takes either generate: true (on the first control-plane node) or next_ca_cert \
+                         (with next_ca_key where the node holds the CA key)"
+                            .into(),
+                    ));
+                }
+            }),
+            Some("reissue") => RotatePhase::Reissue,
+            Some("drop") => RotatePhase::Drop { old_ca_backup: self.str("old_ca_backup").map(PathBuf::from) },
+            _ => return Err(Error::Usage("state rotate needs phase: trust, reissue or drop".into())),
+        };
+        for (p, applies) in [
+            ("generate", matches!(phase, RotatePhase::Trust(_))),
+            ("next_ca_cert", matches!(phase, RotatePhase::Trust(_))),
+            ("next_ca_key", matches!(phase, RotatePhase::Trust(_))),
+            ("old_ca_backup", matches!(phase, RotatePhase::Drop { .. })),
+        ] {
+            if self.values.contains_key(p) && !applies {
+                return Err(Error::Usage(format!("{p} does not apply to phase {}", self.str("phase").unwrap_or(""))));
+            }
+        }
+        let validity = self.str("validity").map(|_| self.span("validity", DEFAULT_VALIDITY)).transpose()?;
+        Ok(Request::Rotate(RotateRequest::new(
+            common.layout,
+            self.path("kubelet_dir", DEFAULT_KUBELET_DIR),
+            ca,
+            phase,
+            validity,
+            self.check_mode,
+            common.lock_timeout,
+        )?))
     }
 
     /// `state: approve`: the kubelets' pending serving-certificate requests, judged and approved through the API.

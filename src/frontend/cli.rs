@@ -71,6 +71,50 @@ enum Command {
     Approve(ApproveArgs),
     /// Restart control-plane components (default: every stale one) and wait until each is healthy and uses the certificates on disk
     Restart(RestartArgs),
+    /// One node's step of a rotation to a new CA: trust both, re-issue under the new one, drop the old (docs/ca-rotation.md)
+    Rotate(RotateArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PhaseArg {
+    Trust,
+    Reissue,
+    Drop,
+}
+
+#[derive(Args)]
+struct RotateArgs {
+    /// The CA: ca, etcd-ca or front-proxy-ca
+    ca: String,
+    /// trust: the CA file holds the old and the new CA; reissue: the new one signs and every certificate of the CA
+    /// here is issued again under it; drop: the new one alone
+    #[arg(long, value_enum)]
+    phase: PhaseArg,
+    /// trust: make the new CA here (a new key of the old one's kind, the old certificate's subject)
+    #[arg(long, conflicts_with = "next_ca_cert")]
+    generate: bool,
+    /// trust: the new CA certificate another node made (the same on every node)
+    #[arg(long, value_name = "FILE")]
+    next_ca_cert: Option<PathBuf>,
+    /// trust: its key, on a node that holds the CA's key (not on a worker)
+    #[arg(long, value_name = "FILE", requires = "next_ca_cert")]
+    next_ca_key: Option<PathBuf>,
+    /// drop: the directory the old CA's certificate and key are kept in (0700, the key 0600)
+    #[arg(long, value_name = "DIR")]
+    old_ca_backup: Option<PathBuf>,
+    /// trust --generate: the new CA's lifetime [default: 10y]; reissue: the certificates' [default: 365d]
+    #[arg(long, value_name = "DURATION", value_parser = span)]
+    validity: Option<Span>,
+    #[command(flatten)]
+    dirs: Dirs,
+    /// The kubelet's directory: for ca, its client certificate is part of the rotation
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_KUBELET_DIR)]
+    kubelet_dir: PathBuf,
+    /// Show each change before and after
+    #[arg(long)]
+    diff: bool,
+    #[command(flatten)]
+    writing: Writing,
 }
 
 #[derive(Args)]
@@ -222,6 +266,11 @@ struct RenewArgs {
     /// after the run, keeping its owner and mode; say what was left alone and why
     #[arg(long)]
     refresh_copies: bool,
+    /// During a CA rotation (docs/ca-rotation.md): issue again under the CA file's first certificate every
+    /// certificate issued by another certificate of that file (the old CA of the bundle), whatever its dates;
+    /// without it renew refuses them
+    #[arg(long)]
+    resign_old_issuer: bool,
     /// With ca named: after the run, write the ca certificate on disk into the cluster-info ConfigMap (kube-public),
     /// what kubeadm join trusts, through the apiserver with the kubeconfig dir's admin.conf
     #[arg(long)]
@@ -434,6 +483,7 @@ fn request(command: Command) -> Result<(Request, Print), Error> {
         Command::Install(a) if wants_kubelet_client("install", &a.names)? => install_kubelet_client(a),
         Command::Sign(a) => sign(a),
         Command::Approve(a) => approve(a),
+        Command::Rotate(a) => rotate(a),
         Command::Renew(a) => renew(a),
         Command::Csr(a) => csr(a),
         Command::Install(a) => install(a),
@@ -659,9 +709,39 @@ fn renew(a: RenewArgs) -> Result<(Request, Print), Error> {
             ca,
             copies: a.copies.search()?,
             refresh_copies: a.refresh_copies,
+            resign_old_issuer: a.resign_old_issuer,
         }),
         Print::Actions { format: a.writing.output, diff: a.diff },
     ))
+}
+
+/// `rotate`: one node's step of a CA rotation.
+fn rotate(a: RotateArgs) -> Result<(Request, Print), Error> {
+    let phase = match a.phase {
+        PhaseArg::Trust => RotatePhase::Trust(match (a.generate, a.next_ca_cert) {
+            (true, _) => NewCa::Generate,
+            (false, Some(cert)) => NewCa::Given { cert, key: a.next_ca_key },
+            (false, None) => {
+                return Err(Error::Usage(
+                    "rotate --phase trust needs the new CA: --generate (on the first control-plane node), or \
+                     --next-ca-cert FILE [--next-ca-key FILE] (the one another node made)"
+                        .into(),
+                ));
+            }
+        }),
+        PhaseArg::Reissue => RotatePhase::Reissue,
+        PhaseArg::Drop => RotatePhase::Drop { old_ca_backup: a.old_ca_backup },
+    };
+    let request = RotateRequest::new(
+        a.dirs.layout(),
+        a.kubelet_dir,
+        &a.ca,
+        phase,
+        a.validity,
+        a.writing.check,
+        a.writing.lock_timeout,
+    )?;
+    Ok((Request::Rotate(request), Print::Actions { format: a.writing.output, diff: a.diff }))
 }
 
 /// `csr`: keys and CSRs for an external CA (kubeadm's `certs renew --csr-only`).

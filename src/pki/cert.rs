@@ -90,6 +90,11 @@ impl fmt::Display for KeyKind {
     }
 }
 
+/// SHA-256, lowercase hex: how fingerprints of certificates and public keys are compared across nodes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[derive(Clone, Debug)]
 pub struct Certificate {
     pub der: Vec<u8>,

@@ -186,10 +186,38 @@ pub struct CaFollow {
 /// base64 of PEM fails, naming the cluster: a file that cannot be read as kubeadm writes it is not rewritten
 /// on a guess.
 pub fn with_ca_replaced(path: &Path, bytes: &[u8], old_der: &[u8], new_der: &[u8]) -> Result<CaFollow> {
+    rewrite_ca_data(path, bytes, old_der, |blocks| {
+        blocks
+            .iter()
+            .map(|b| {
+                let contents = if b.tag() == "CERTIFICATE" && b.contents() == old_der { new_der } else { b.contents() };
+                super::cert::pem_encode(b.tag(), contents)
+            })
+            .collect()
+    })
+}
+
+/// `bytes` (the kubeconfig at `path`) with every cluster whose `certificate-authority-data` holds `member` (a CA
+/// certificate, DER) trusting exactly `bundle` (DER certificates, in order) instead: a CA rotation's trust set
+/// (`engine::ca_rotate`). The rest as [`with_ca_replaced`].
+pub fn with_ca_bundle(path: &Path, bytes: &[u8], member: &[u8], bundle: &[Vec<u8>]) -> Result<CaFollow> {
+    let pem: String = bundle.iter().map(|der| super::cert::pem_encode("CERTIFICATE", der)).collect();
+    rewrite_ca_data(path, bytes, member, |_| pem.clone())
+}
+
+/// Each cluster of the kubeconfig whose `certificate-authority-data` holds the certificate `member` gets the
+/// PEM `make` returns for its blocks; `contents` is `None` when that changes no byte of any cluster's data.
+fn rewrite_ca_data(
+    path: &Path,
+    bytes: &[u8],
+    member: &[u8],
+    make: impl Fn(&[::pem::Pem]) -> String,
+) -> Result<CaFollow> {
     let bad = |problem: String| Error::invalid(path, problem);
     let text = std::str::from_utf8(bytes).map_err(|_| bad("not a kubeconfig: not UTF-8 text".into()))?;
     let mut doc: Value = serde_norway::from_str(text).map_err(|e| bad(format!("not a valid kubeconfig: {e}")))?;
     let mut found = CaFollow::default();
+    let mut changed = false;
     let Some(clusters) = doc.get_mut("clusters").and_then(Value::as_sequence_mut) else { return Ok(found) };
     for entry in clusters {
         let name = entry.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -207,21 +235,21 @@ pub fn with_ca_replaced(path: &Path, bytes: &[u8], old_der: &[u8], new_der: &[u8
             .ok()
             .filter(|b| !b.is_empty())
             .ok_or_else(|| bad(format!("cluster {name:?}: certificate-authority-data is not PEM")))?;
-        if !blocks.iter().any(|b| b.tag() == "CERTIFICATE" && b.contents() == old_der) {
+        if !blocks.iter().any(|b| b.tag() == "CERTIFICATE" && b.contents() == member) {
             found.others.push(name);
             continue;
         }
-        let bundle: String = blocks
-            .iter()
-            .map(|b| {
-                let contents = if b.tag() == "CERTIFICATE" && b.contents() == old_der { new_der } else { b.contents() };
-                super::cert::pem_encode(b.tag(), contents)
-            })
-            .collect();
-        cluster.insert(key("certificate-authority-data"), Value::String(B64.encode(bundle)));
+        let bundle = make(&blocks);
+        let parts =
+            |b: &[::pem::Pem]| b.iter().map(|p| (p.tag().to_string(), p.contents().to_vec())).collect::<Vec<_>>();
+        let same = ::pem::parse_many(bundle.as_bytes()).is_ok_and(|new| parts(&new) == parts(&blocks));
+        if !same {
+            cluster.insert(key("certificate-authority-data"), Value::String(B64.encode(bundle)));
+            changed = true;
+        }
         found.replaced.push(name);
     }
-    if !found.replaced.is_empty() {
+    if changed {
         found.contents = Some(
             serde_norway::to_string(&doc)
                 .map(String::into_bytes)

@@ -6,6 +6,7 @@ pub mod csr;
 pub mod der;
 pub mod key;
 pub mod kubeconfig;
+pub mod rotation;
 pub mod verify;
 
 use std::io;
@@ -256,11 +257,22 @@ impl Pki {
     /// Every present certificate must have been issued by its CA on disk, and (when keys were read)
     /// match its key. Renewing on top of a PKI that does not hold together would hide the fault.
     pub fn validate(&self) -> Result<()> {
+        self.validate_with(false)
+    }
+
+    /// [`Pki::validate`]; with `bundle`, a certificate issued by any CA certificate of its CA file passes (a CA
+    /// rotation's old CA beside the new one: `renew --resign-old-issuer` issues them again under the first).
+    pub fn validate_with(&self, bundle: bool) -> Result<()> {
         for entry in &self.entries {
             let Some(loaded) = &entry.loaded else { continue };
             let ca = self.ca(entry.spec.ca);
             if let Some(ca_cert) = &ca.cert {
-                verify::chains_to(&loaded.cert, ca_cert).map_err(|why| Error::NotIssuedByCa {
+                let verdict = if bundle {
+                    verify::trusted_by(&loaded.cert, ca_cert).map(drop)
+                } else {
+                    verify::chains_to(&loaded.cert, ca_cert)
+                };
+                verdict.map_err(|why| Error::NotIssuedByCa {
                     path: entry.location.path().to_path_buf(),
                     ca: ca.cert_path.clone(),
                     why,

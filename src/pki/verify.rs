@@ -65,6 +65,24 @@ pub fn chains_to(cert: &Certificate, ca: &Certificate) -> Result<(), String> {
     Err(format!("{direct} (nor through the {} intermediate CA certificate(s) in the files)", pool.len()))
 }
 
+/// `cert` chains to one of the CA certificates of a CA file: `ca` itself (index 0), else a CA certificate after it
+/// in the file (index 1..), as a component given that file as a bundle trusts each of them (Go's `CertPool`). What
+/// `renew --resign-old-issuer` accepts during a CA rotation (`engine::ca_rotate`): certificates still issued by
+/// the old CA beside the new one.
+pub fn trusted_by(cert: &Certificate, ca: &Certificate) -> Result<usize, String> {
+    let direct = match chains_to(cert, ca) {
+        Ok(()) => return Ok(0),
+        Err(e) => e,
+    };
+    for (i, der) in ca.chain_rest.iter().enumerate() {
+        let Ok(other) = Certificate::from_der(std::path::Path::new("bundle"), der) else { continue };
+        if other.is_ca() && chains_to(cert, &other).is_ok() {
+            return Ok(i + 1);
+        }
+    }
+    Err(direct)
+}
+
 fn verification_alg(sig_oid: &str, ca_key: KeyKind) -> Option<&'static dyn VerificationAlgorithm> {
     Some(match (sig_oid, ca_key) {
         ("1.2.840.113549.1.1.11", KeyKind::Rsa(_)) => &signature::RSA_PKCS1_2048_8192_SHA256,

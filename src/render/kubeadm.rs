@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::tabwriter::TabWriter;
-use crate::report::{ComponentReport, ConsistencyReport, CopyReport, KubeletCertReport, Outcome};
+use crate::report::{CaRotationReport, ComponentReport, ConsistencyReport, CopyReport, KubeletCertReport, Outcome};
 
 /// Go's `Jan 02, 2006 15:04 MST` in UTC.
 fn expires(rfc3339: &str) -> String {
@@ -55,6 +55,7 @@ pub fn table(out: &Outcome) -> String {
         ));
     }
     let mut text = TabWriter::new(10, 3).format(&s);
+    text.push_str(&rotation_table(out));
     text.push_str(&kubelet_table(out));
     text.push_str(&copies_table(out));
     text.push_str(&components_table(out));
@@ -169,6 +170,10 @@ struct Info<'a> {
     /// Not kubeadm's: present only when a component runs on this PKI (see `components_table`).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     components: &'a [ComponentReport],
+    /// Not kubeadm's: where a CA rotation stands, present when one is in progress here or a certificate is trusted by
+    /// no CA certificate of its CA file (see `rotation_table`).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    ca_rotation: Vec<&'a CaRotationReport>,
     /// Not kubeadm's: what must be one truth across the cluster's nodes, and what this node fails to cover
     /// (`check` of every entry).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -206,8 +211,62 @@ fn info(out: &Outcome) -> Info<'_> {
         kubelet: &out.kubelet,
         copies: &out.copies,
         components: &out.components,
+        ca_rotation: notable_rotations(out),
         consistency: out.consistency.as_ref(),
     }
+}
+
+/// The CAs whose rotation state is worth a word: a rotation in progress (or files that make none), a certificate no
+/// CA certificate of the CA file issued. A CA with one certificate that issued everything here is left out, so that
+/// output stays kubeadm's.
+fn notable_rotations(out: &Outcome) -> Vec<&CaRotationReport> {
+    out.ca_rotation.iter().filter(|r| r.state != "single" || !r.untrusted.is_empty()).collect()
+}
+
+/// Where a CA rotation stands (docs/ca-rotation.md), right after kubeadm's two tables: one row per CA certificate of
+/// a notable CA file, then what is issued by the other certificate of the bundle or by none.
+fn rotation_table(out: &Outcome) -> String {
+    let notable = notable_rotations(out);
+    if notable.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("\nCA ROTATION\tSTATE\tCERTIFICATE SHA-256\tSIGNS\tEXPIRES\n");
+    for r in &notable {
+        for c in &r.certificates {
+            s.push_str(&format!(
+                "{}\t{}\t{}\t{}\t{}\n",
+                r.name,
+                r.state,
+                c.sha256,
+                yes_no(c.signing),
+                expires(&c.not_after)
+            ));
+        }
+    }
+    let mut text = TabWriter::new(10, 3).format(&s);
+    let mut notes = String::new();
+    for r in &notable {
+        if let Some(reason) = &r.reason {
+            notes.push_str(&format!("{}: {reason}\n", r.name));
+        }
+        for l in &r.issued_by_other {
+            notes.push_str(&format!(
+                "{}: {} ({}) is still issued by the CA file's second certificate\n",
+                r.name, l.name, l.path
+            ));
+        }
+        for l in &r.untrusted {
+            notes.push_str(&format!(
+                "{}: {} ({}) is issued by no certificate of {} (issuer {})\n",
+                r.name, l.name, l.path, r.path, l.issuer
+            ));
+        }
+    }
+    if !notes.is_empty() {
+        text.push('\n');
+        text.push_str(&notes);
+    }
+    text
 }
 
 /// kubectl's JSON printer: four-space indent, trailing newline.
