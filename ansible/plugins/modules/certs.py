@@ -90,8 +90,12 @@ options:
         reason it was refused (RV(approvals)). It runs anywhere the credentials reach the API server (a
         control-plane node, with C(admin.conf)); the cluster's signer (kube-controller-manager) then issues what
         was approved. Nothing on the node changes. In check mode it judges and approves nothing.
+      - V(rotate) takes this node's step of a rotation to a new CA (a new key) for the one CA O(certificates) names,
+        the step O(phase) says; where the node stands is read off its files each time (RV(ca_rotation)), so a step
+        already done changes nothing and a step stopped anywhere is finished by running it again. The playbook
+        C(k8s_pki.kubeadm.rotate_ca) runs the steps node by node, phase by phase (docs/ca-rotation.md).
     type: str
-    choices: [check, renew, csr, install, restart, sign, approve]
+    choices: [check, renew, csr, install, restart, sign, approve, rotate]
     default: check
   certificates:
     description:
@@ -196,6 +200,8 @@ options:
       - For a CA named in O(certificates) the default is V(10y) (kubeadm's), or C(caCertificateValidityPeriod) of
         O(config). A value given with CAs and certificates in one task fails it (one of them would get the other's
         lifetime); renew the CA in a task of its own.
+      - O(state=rotate) the new CA's lifetime with O(generate) (default V(10y)), or that of the certificates issued
+        again with O(phase=reissue).
     type: str
     default: 365d
   extra_sans:
@@ -350,6 +356,52 @@ options:
         identifier, basic constraints and key usage, self-signed), valid now, alone in its file. It is installed when
         it differs from the one on disk (then the kubeconfigs follow as for a renewal), and never when it would
         expire before the one on disk unless O(force). No CA key is needed (a worker has none).
+    type: path
+  resign_old_issuer:
+    description:
+      - O(state=renew) during a CA rotation (docs/ca-rotation.md): a certificate issued by another CA certificate of
+        its CA file than the first (the old CA of a bundle the rotation wrote) is accepted and issued again under the
+        first, whatever its dates; the rest as without it. Without it such a certificate is refused, as one that does
+        not chain to the CA on the node. O(state=rotate) with O(phase=reissue) does this itself.
+    type: bool
+    default: false
+  phase:
+    description:
+      - O(state=rotate) the step. V(trust) (phase a) makes the CA file hold the old and the new CA certificate (the
+        old one first: it still signs) and writes the new key beside it as C(BASE.next.key); the kubeconfigs' CA data
+        follow. The new CA comes from O(generate) or O(next_ca_cert).
+      - V(reissue) (phase b) makes the new CA sign (the CA file C([new, old]), C(BASE.key) the new key, the old one
+        kept as C(BASE.previous.key), in one transaction), then issues every certificate of the CA on the node that
+        the old one issued again under the new one (for C(ca) also the kubelet's client certificate, restarting the
+        kubelet). A node without the CA key (a worker) has nothing to do here.
+      - V(drop) (phase c) copies the old CA's certificate and key into O(old_ca_backup), then makes the CA file hold
+        the new certificate alone (kubeconfigs following) and removes C(BASE.previous.key). Refused, naming the
+        certificate, while anything on the node is still issued by the old CA.
+    type: str
+    choices: [trust, reissue, drop]
+  generate:
+    description:
+      - O(state=rotate) with O(phase=trust), make the new CA here, on a control-plane node that holds the CA key: a new
+        key of the old key's kind and size, the old certificate's subject, ten years (O(validity)).
+    type: bool
+    default: false
+  next_ca_cert:
+    description:
+      - O(state=rotate) with O(phase=trust), the new CA certificate another node made (a path on the node), so that
+        every node trusts one and the same new CA. It must be one self-signed CA certificate with the old one's
+        subject and another key, valid now.
+    type: path
+  next_ca_key:
+    description:
+      - With O(next_ca_cert) on a node that holds the CA key, the new CA's key (a path on the node; write it 0600 and
+        remove it after, with C(no_log)). Required there (the node signs with it in O(phase=reissue)); refused on a
+        node without the CA key (a worker).
+    type: path
+  old_ca_backup:
+    description:
+      - O(state=rotate) with O(phase=drop), the directory (absolute, on the node) the old CA's certificate and key are
+        copied into (created 0700, the key 0600) before they leave the PKI. Required where the old key is on the node;
+        a directory holding another file of the same name is refused.
     type: path
   cluster_info:
     description:
@@ -562,6 +614,14 @@ EXAMPLES = r"""
     state: renew
     certificates: [ca]
     ca_cert: /etc/kubernetes/kubeadm-certs/ca.crt
+  become: true
+
+- name: Rotate to a new cluster CA on the first control-plane node, phase a (the playbook k8s_pki.kubeadm.rotate_ca runs every step)
+  k8s_pki.kubeadm.certs:
+    state: rotate
+    certificates: [ca]
+    phase: trust
+    generate: true
   become: true
 
 - name: Restart every component that still uses an old certificate, kubeadm's way, and wait until each is healthy
@@ -1185,6 +1245,90 @@ cluster_info:
       type: str
       returned: always
   sample: {"action": "updated", "reason": "the cluster-info ConfigMap (kube-public) got the CA certificate serial 5e7a... (its bootstrap signatures follow)"}
+ca_rotation:
+  description:
+    - Where a CA rotation stands on this node, one item per CA present (docs/ca-rotation.md). Read off the files alone.
+  returned: O(state=check) of every entry (O(certificates) not named)
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: V(ca), V(etcd-ca) or V(front-proxy-ca).
+      type: str
+      returned: always
+    path:
+      description: The CA certificate file.
+      type: str
+      returned: always
+    state:
+      description:
+        - V(single) (one CA certificate), V(trusting) (old and new, the old one signs, C(BASE.next.key) the new key; on a
+          node without the CA key: two certificates), V(reissuing) (new and old, the new one signs, C(BASE.previous.key)
+          the old key, something here still issued by the old one), V(reissued) (the same, everything here by the new
+          one) or V(inconsistent) (RV(ca_rotation[].reason) says why).
+      type: str
+      returned: always
+      sample: trusting
+    reason:
+      description: Why V(inconsistent); null otherwise.
+      type: str
+      returned: always
+    certificates:
+      description: The CA file's certificates in file order, each with C(sha256) (of the DER, lowercase hex),
+        C(spki_sha256), C(subject), C(serial), C(not_before), C(not_after) and C(signing) (C(BASE.key) is its key).
+      type: list
+      elements: dict
+      returned: always
+    next_key:
+      description: C(BASE.next.key) is there.
+      type: bool
+      returned: always
+    previous_key:
+      description: C(BASE.previous.key) is there.
+      type: bool
+      returned: always
+    issued_by_other:
+      description: Certificates on the node (C(name), C(path), C(issuer)) issued by the CA file's second certificate.
+      type: list
+      elements: dict
+      returned: always
+    untrusted:
+      description: Certificates on the node (C(name), C(path), C(issuer)) that no certificate of the CA file issued.
+      type: list
+      elements: dict
+      returned: always
+rotation:
+  description: O(state=rotate) what this node's step did.
+  returned: O(state=rotate)
+  type: dict
+  contains:
+    name:
+      description: The CA.
+      type: str
+      returned: always
+    phase:
+      description: V(trust), V(reissue) or V(drop).
+      type: str
+      returned: always
+    state_before:
+      description: RV(ca_rotation[].state) before the step.
+      type: str
+      returned: always
+    state_after:
+      description: RV(ca_rotation[].state) after it (in check mode, as before).
+      type: str
+      returned: always
+    certificates:
+      description: The CA file's certificates after the step, as in RV(ca_rotation[].certificates).
+      type: list
+      elements: dict
+      returned: always
+    written:
+      description: The files written or removed (or that would be); never their contents.
+      type: list
+      elements: str
+      returned: always
+  sample: {"name": "ca", "phase": "trust", "state_before": "single", "state_after": "trusting", "certificates": [], "written": ["/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/pki/ca.next.key", "/etc/kubernetes/admin.conf"]}
 consistency:
   description:
     - What must be one truth across the control-plane nodes of a cluster, as this node holds it (fingerprints,
