@@ -186,7 +186,8 @@ pub struct CaFollow {
 /// base64 of PEM fails, naming the cluster: a file that cannot be read as kubeadm writes it is not rewritten
 /// on a guess.
 pub fn with_ca_replaced(path: &Path, bytes: &[u8], old_der: &[u8], new_der: &[u8]) -> Result<CaFollow> {
-    rewrite_ca_data(path, bytes, old_der, |blocks| {
+    // contents whenever a cluster holds the old certificate: a check-mode run (new = old) still finds the file
+    rewrite_ca_data(path, bytes, old_der, true, |blocks| {
         blocks
             .iter()
             .map(|b| {
@@ -202,15 +203,17 @@ pub fn with_ca_replaced(path: &Path, bytes: &[u8], old_der: &[u8], new_der: &[u8
 /// (`engine::ca_rotate`). The rest as [`with_ca_replaced`].
 pub fn with_ca_bundle(path: &Path, bytes: &[u8], member: &[u8], bundle: &[Vec<u8>]) -> Result<CaFollow> {
     let pem: String = bundle.iter().map(|der| super::cert::pem_encode("CERTIFICATE", der)).collect();
-    rewrite_ca_data(path, bytes, member, |_| pem.clone())
+    rewrite_ca_data(path, bytes, member, false, |_| pem.clone())
 }
 
 /// Each cluster of the kubeconfig whose `certificate-authority-data` holds the certificate `member` gets the
-/// PEM `make` returns for its blocks; `contents` is `None` when that changes no byte of any cluster's data.
+/// PEM `make` returns for its blocks; `contents` is `None` when no cluster holds `member`, or (unless
+/// `even_unchanged`) when that changes no byte of any cluster's data.
 fn rewrite_ca_data(
     path: &Path,
     bytes: &[u8],
     member: &[u8],
+    even_unchanged: bool,
     make: impl Fn(&[::pem::Pem]) -> String,
 ) -> Result<CaFollow> {
     let bad = |problem: String| Error::invalid(path, problem);
@@ -243,7 +246,7 @@ fn rewrite_ca_data(
         let parts =
             |b: &[::pem::Pem]| b.iter().map(|p| (p.tag().to_string(), p.contents().to_vec())).collect::<Vec<_>>();
         let same = ::pem::parse_many(bundle.as_bytes()).is_ok_and(|new| parts(&new) == parts(&blocks));
-        if !same {
+        if !same || even_unchanged {
             cluster.insert(key("certificate-authority-data"), Value::String(B64.encode(bundle)));
             changed = true;
         }

@@ -359,7 +359,7 @@ options:
     type: path
   resign_old_issuer:
     description:
-      - O(state=renew) during a CA rotation (docs/ca-rotation.md): a certificate issued by another CA certificate of
+      - O(state=renew) during a CA rotation (docs/ca-rotation.md), a certificate issued by another CA certificate of
         its CA file than the first (the old CA of a bundle the rotation wrote) is accepted and issued again under the
         first, whatever its dates; the rest as without it. Without it such a certificate is refused, as one that does
         not chain to the CA on the node. O(state=rotate) with O(phase=reissue) does this itself.
@@ -368,7 +368,7 @@ options:
   phase:
     description:
       - O(state=rotate) the step. V(trust) (phase a) makes the CA file hold the old and the new CA certificate (the
-        old one first: it still signs) and writes the new key beside it as C(BASE.next.key); the kubeconfigs' CA data
+        old one first, it still signs) and writes the new key beside it as C(BASE.next.key); the kubeconfigs' CA data
         follow. The new CA comes from O(generate) or O(next_ca_cert).
       - V(reissue) (phase b) makes the new CA sign (the CA file C([new, old]), C(BASE.key) the new key, the old one
         kept as C(BASE.previous.key), in one transaction), then issues every certificate of the CA on the node that
@@ -381,8 +381,8 @@ options:
     choices: [trust, reissue, drop]
   generate:
     description:
-      - O(state=rotate) with O(phase=trust), make the new CA here, on a control-plane node that holds the CA key: a new
-        key of the old key's kind and size, the old certificate's subject, ten years (O(validity)).
+      - O(state=rotate) with O(phase=trust), make the new CA here, on a control-plane node that holds the CA key (a new
+        key of the old key's kind and size, the old certificate's subject, ten years, see O(validity)).
     type: bool
     default: false
   next_ca_cert:
@@ -1263,7 +1263,7 @@ ca_rotation:
     state:
       description:
         - V(single) (one CA certificate), V(trusting) (old and new, the old one signs, C(BASE.next.key) the new key; on a
-          node without the CA key: two certificates), V(reissuing) (new and old, the new one signs, C(BASE.previous.key)
+          node without the CA key, two certificates), V(reissuing) (new and old, the new one signs, C(BASE.previous.key)
           the old key, something here still issued by the old one), V(reissued) (the same, everything here by the new
           one) or V(inconsistent) (RV(ca_rotation[].reason) says why).
       type: str
