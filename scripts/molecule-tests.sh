@@ -3,7 +3,7 @@
 # when they are missing or stale (molecule/image/build.sh: real kubeadm nodes, see molecule/README.md), builds the
 # module binary from this tree every time (molecule/shared/collection.sh: cargo is incremental; an older binary
 # is never reused) and makes the collection importable, then runs `molecule test` for each scenario (default:
-# default ha external_ca schedule), side by side (MOLECULE_JOBS=1: one after the other; ha first, the others once
+# default ha external_ca schedule ca_rotation), side by side (MOLECULE_JOBS=1: one after the other; ha first, the others once
 # its cluster has formed). A scenario whose cluster could not be formed (its prepare step, kubeadm init and join alone:
 # no code of this project runs there) runs once more; a failure in any later step is never retried. A scenario that
 # left no result counts as failed.
@@ -20,7 +20,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
 SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(default ha external_ca schedule)
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(default ha external_ca schedule ca_rotation)
 LOGS=$ROOT/.cache/molecule-logs
 mkdir -p "$LOGS"
 export NO_COLOR=1 ANSIBLE_FORCE_COLOR=false PY_COLORS=0 ANSIBLE_NOCOLOR=1
@@ -97,8 +97,12 @@ formed() {  # SCENARIO: true once its prepare (forming the cluster) is over: its
   # (Molecule writes "[ha > side_effect]" without colours, "ha ➜ side_effect" with them)
   grep -qE "\[$1 > (side_effect|converge)\]|$1 ➜ (side_effect|converge)" "$LOGS/$1.log" 2>/dev/null || [ -f "$LOGS/$1.result" ]
 }
+# ca_rotation forms a cluster of three control-plane nodes too: it starts once ha's has formed, and the single-node
+# scenarios once its own has.
+multi=(ha ca_rotation)
 ordered=()
-for s in "${SCENARIOS[@]}"; do [ "$s" = ha ] && ordered=(ha "${ordered[@]}") || ordered+=("$s"); done
+for m in "${multi[@]}"; do for s in "${SCENARIOS[@]}"; do [ "$s" = "$m" ] && ordered+=("$s"); done; done
+for s in "${SCENARIOS[@]}"; do [[ " ${multi[*]} " == *" $s "* ]] || ordered+=("$s"); done
 running=0
 for s in "${ordered[@]}"; do
   rm -f "$LOGS/$s.result" "$LOGS/$s.log"
@@ -107,9 +111,9 @@ for s in "${ordered[@]}"; do
   log "scenario $s ..."
   run_one "$s" &
   running=$((running + 1)); began=$SECONDS
-  if [ "$s" = ha ] && [ ${#ordered[@]} -gt 1 ] && [ "$JOBS" -gt 1 ]; then
-    until formed ha; do sleep 5; done
-    log "ha's cluster has formed after $((SECONDS - began)) s; starting the others"
+  if [[ " ${multi[*]} " == *" $s "* ]] && [ ${#ordered[@]} -gt 1 ] && [ "$JOBS" -gt 1 ]; then
+    until formed "$s"; do sleep 5; done
+    log "$s's cluster has formed after $((SECONDS - began)) s; starting the next"
   fi
 done
 wait

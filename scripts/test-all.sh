@@ -15,7 +15,7 @@
 #      tarball (galaxy-importer) and its CHANGELOG.rst, the AWX execution environment's build context
 #      (ansible-builder), the roles end to end with the alert rules' promtool test on their textfiles, the module
 #      binary kept on each node over real SSH (scripts/binary-cache-test.sh)
-#   3. Molecule: default, ha, external_ca, schedule on docker (scripts/molecule-tests.sh); their images are built
+#   3. Molecule: default, ha, external_ca, schedule, ca_rotation on docker (scripts/molecule-tests.sh); their images are built
 #      in the background from the Rust stage on (after the Kubernetes binaries), see images_in_background
 #
 # STAGES="rust collection molecule" (default: all) picks stages; SETUP=0 skips scripts/setup.sh.
