@@ -95,6 +95,9 @@ step "unit tests of the collection's Python plugins (pytest, tests/unit)"
 "$PY" -c 'import pytest' 2>/dev/null || "$PY" -m pip install --quiet pytest
 (cd "$coll" && PYTHONPATH=$tmp "$PY" -m pytest -q -p no:cacheprovider tests/unit) || fail "pytest tests/unit"
 
+step "unit tests of the Molecule scenarios' own scripts (pytest, molecule/shared/tests: the API clients of ca_rotation)"
+(cd "$repo" && "$PY" -m pytest -q -p no:cacheprovider molecule/shared/tests) || fail "pytest molecule/shared/tests"
+
 if [ "$build" = 1 ]; then
   step "make collection (x86_64 and aarch64, glibc 2.17) and the aarch64 smoke test under qemu"
   make -C "$repo" collection || fail "make collection"
