@@ -360,15 +360,15 @@ def _order(n, old, new, refusals):
 
 
 def _source(nodes, stages, first, new, name, refusals):
-    """Where NEW's certificate and key are read: {node, position (NEW's index in the bundle), key (file under the
-    PKI directory)}: the first control-plane node that trusts NEW (its .next.key), else one that signs with it."""
+    """Where NEW's certificate and key are read: {node, position (NEW's index in the bundle), bundle and key (files
+    under the PKI directory)}: the first control-plane node that trusts NEW (its .next.key), else one that signs with it."""
     base = BASES[name]
     if new is None:
-        return {'node': first, 'position': 1, 'key': base + '.next.key'}
+        return {'node': first, 'position': 1, 'bundle': base + '.crt', 'key': base + '.next.key'}
     for wanted, position, key in (((1,), 1, '.next.key'), ((2, 3), 0, '.key')):
         for node in sorted(nodes):
             if nodes[node]['role'] == 'control_plane' and stages[node] in wanted:
-                return {'node': node, 'position': position, 'key': base + key}
+                return {'node': node, 'position': position, 'bundle': base + '.crt', 'key': base + key}
     refusals.append('no control-plane node holds NEW (%s) with its key: it cannot be given to the others; put back '
                     'the node that made it, or start over from OLD on every node' % new)
     return None

@@ -76,14 +76,14 @@ def test_every_node_on_old_starts_phase_a_by_generating_new_on_the_first_control
     p = plan([node('cp2'), node('cp1'), worker('w1')])
     assert p['refusals'] == [] and p['phase'] == 'trust' and p['new'] is None and p['first'] == 'cp1'
     assert steps(p) == {'cp1': 'generate', 'cp2': 'trust', 'w1': 'trust'}
-    assert p['source'] == {'node': 'cp1', 'position': 1, 'key': 'ca.next.key'}
+    assert p['source'] == {'node': 'cp1', 'position': 1, 'bundle': 'ca.crt', 'key': 'ca.next.key'}
 
 
 def test_a_phase_a_stopped_midway_takes_new_from_a_control_plane_node_that_trusts_it():
     p = plan([node('cp1', 'trusting', (OLD, NEW)), node('cp2'), worker('w1', (OLD, NEW)), worker('w2')])
     assert p['refusals'] == [] and p['phase'] == 'trust' and p['new'] == NEW
     assert steps(p) == {'cp1': 'none', 'cp2': 'trust', 'w1': 'none', 'w2': 'trust'}
-    assert p['source'] == {'node': 'cp1', 'position': 1, 'key': 'ca.next.key'}
+    assert p['source'] == {'node': 'cp1', 'position': 1, 'bundle': 'ca.crt', 'key': 'ca.next.key'}
 
 
 def test_a_component_or_kubelet_still_running_with_the_old_files_keeps_phase_a_open_and_is_restarted():
@@ -263,7 +263,8 @@ def test_etcd_ca_reads_no_kubelet_and_takes_its_key_from_etcd_ca_next_key():
     cp2['ca_rotation'][0]['name'] = 'etcd-ca'
     cp['ca_rotation'][0]['name'] = 'etcd-ca'
     p = ca_rotation_plan([cp, cp2], name='etcd-ca', from_sha256=OLD)
-    assert p['phase'] == 'trust' and p['source'] == {'node': 'cp2', 'position': 0, 'key': 'etcd/ca.key'}
+    assert p['phase'] == 'trust' and p['source'] == {'node': 'cp2', 'position': 0, 'bundle': 'etcd/ca.crt',
+                                                  'key': 'etcd/ca.key'}
 
 
 # ca_rotation_new: NEW as the source node returns it, checked before any other node is given it
