@@ -393,8 +393,8 @@ def _summary(plan):
     if plan['phase'] == 'done':
         return ('done: every node holds only %s and nothing runs with what it read before; no node holds '
                 'rotate_ca_from (%s)' % (plan['new'], plan['from']))
-    return 'phase %s, from %s to %s: %s' % (plan['phase'], plan['from'], plan['new'] or 'NEW, generated on '
-                                             + plan['first'], ', '.join(todo) or 'nothing')
+    new = plan['new'] or 'NEW, generated on ' + plan['first']
+    return 'phase %s, from %s to %s: %s' % (plan['phase'], plan['from'], new, ', '.join(todo) or 'nothing')
 
 
 def _node_views(nodes):

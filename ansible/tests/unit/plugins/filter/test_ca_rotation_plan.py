@@ -137,8 +137,9 @@ def test_phase_c_drops_old_node_by_node_and_a_run_stopped_midway_finishes_it():
 
 def test_every_node_on_new_is_done_and_a_second_run_changes_nothing():
     nodes = [node('cp1', certs=(NEW,)), node('cp2', certs=(NEW,)), worker('w1', (NEW,))]
-    for _ in range(2):
+    for run in (1, 2):
         p = plan(nodes)
+        assert run and p['refusals'] == []
         assert p['refusals'] == [] and p['phase'] == 'done' and p['new'] == NEW
         assert set(steps(p).values()) == {'none'} and p['summary'].startswith('done')
 
@@ -263,8 +264,8 @@ def test_etcd_ca_reads_no_kubelet_and_takes_its_key_from_etcd_ca_next_key():
     cp2['ca_rotation'][0]['name'] = 'etcd-ca'
     cp['ca_rotation'][0]['name'] = 'etcd-ca'
     p = ca_rotation_plan([cp, cp2], name='etcd-ca', from_sha256=OLD)
-    assert p['phase'] == 'trust' and p['source'] == {'node': 'cp2', 'position': 0, 'bundle': 'etcd/ca.crt',
-                                                  'key': 'etcd/ca.key'}
+    assert p['phase'] == 'trust'
+    assert p['source'] == {'node': 'cp2', 'position': 0, 'bundle': 'etcd/ca.crt', 'key': 'etcd/ca.key'}
 
 
 # ca_rotation_new: NEW as the source node returns it, checked before any other node is given it
