@@ -132,7 +132,7 @@ check_doc() { # $1: collections dir
   out=$(ANSIBLE_COLLECTIONS_PATH=$1 ansible-doc -l k8s_pki.kubeadm 2>"$tmp/list.err") || fail "ansible-doc -l"
   grep -q '^k8s_pki.kubeadm.certs ' <<<"$out" || fail "ansible-doc -l k8s_pki.kubeadm does not list the module: $out"
   out=$(ANSIBLE_COLLECTIONS_PATH=$1 ansible-doc -t role -l k8s_pki.kubeadm 2>>"$tmp/list.err") || fail "ansible-doc -t role -l"
-  for role in renew external_ca schedule control_plane_restart fleet_report kubelet_client ca_renew; do
+  for role in renew external_ca schedule control_plane_restart fleet_report kubelet_client ca_renew ca_rotate; do
     grep -q "^k8s_pki.kubeadm.$role" <<<"$out" || fail "ansible-doc -t role -l does not list $role"
   done
   ANSIBLE_COLLECTIONS_PATH=$1 ansible-doc -t role k8s_pki.kubeadm.external_ca >/dev/null 2>>"$tmp/list.err" ||
@@ -143,7 +143,13 @@ check_doc() { # $1: collections dir
   for entry in preflight renew install; do
     grep -q "^ENTRY POINT: [^a-z]*$entry[^a-z]" <<<"$out" || fail "ansible-doc -t role k8s_pki.kubeadm.ca_renew lacks entry point $entry"
   done
-  for filter in ca_renewal ca_renewal_plan; do
+  # the rotate_ca playbook's role: its entry points, in the order the playbook runs them
+  out=$(ANSIBLE_COLLECTIONS_PATH=$1 ansible-doc -t role k8s_pki.kubeadm.ca_rotate 2>>"$tmp/list.err") ||
+    fail "ansible-doc -t role k8s_pki.kubeadm.ca_rotate"
+  for entry in preflight new_ca trust reissue drop verify finish; do
+    grep -q "^ENTRY POINT: [^a-z]*$entry[^a-z]" <<<"$out" || fail "ansible-doc -t role k8s_pki.kubeadm.ca_rotate lacks entry point $entry"
+  done
+  for filter in ca_renewal ca_renewal_plan ca_rotation_plan ca_rotation_new; do
     ANSIBLE_COLLECTIONS_PATH=$1 ansible-doc -t filter "k8s_pki.kubeadm.$filter" >/dev/null 2>>"$tmp/list.err" ||
       fail "ansible-doc -t filter k8s_pki.kubeadm.$filter"
   done
@@ -151,7 +157,7 @@ check_doc() { # $1: collections dir
   [ -z "$err" ] || fail "ansible-doc printed warnings: $err"
 }
 check_doc "$tmp"
-echo "module, its listing, the 7 roles, ca_renew's entry points and its filters render without a warning"
+echo "module, its listing, the 8 roles, ca_renew's and ca_rotate's entry points and their filters render without a warning"
 if [ -d "$repo/ansible/bin" ]; then
   # The tree as `make collection` leaves it: binaries in bin/, symlinks in plugins/modules/.
   built=$tmp/built/ansible_collections/k8s_pki
