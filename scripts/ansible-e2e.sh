@@ -590,6 +590,17 @@ if renew_ca renew-ca-differs2; then bad "a node whose ca.crt was replaced makes 
 fi
 cp -p "$work/ca.crt.a-cp3" "$(capath a-cp3)"
 
+# a worker given no cluster_name (the control planes' is alpha) is refused by name, with what to set
+printf 'kube_node:\n  hosts:\n    a-w1: {}\n' >"$work/workers-nocluster.yml"
+if play renew-ca-nocluster k8s_pki.kubeadm.renew_ca -i "$work/workers-nocluster.yml" -e kubeadm_certs_hosts='a-cp*' \
+    -e ca_renew_name=ca --check -e ca_renew_force=true; then
+  bad "a worker of no control plane's cluster is refused (the play passed)"
+else
+  check "a worker whose cluster no control-plane node has is refused, naming it, its cluster and cluster_name" \
+    grep -q "a-w1 belongs to cluster 'default' (ca_renew_cluster, by default its cluster_name), and no" \
+    "$work/log/renew-ca-nocluster.log"
+fi
+
 before=$(pki_hash)
 check "renew_ca --check --diff runs" renew_ca renew-ca-check --check --diff -e ca_renew_force=true
 check "... changed no file on any node (PKI trees hashed), nor cluster-info" bash -c "
