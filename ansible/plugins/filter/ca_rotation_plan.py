@@ -112,7 +112,9 @@ def _kubelet_stale(probe):
     times = {}
     for key in ('started', 'kubeconfig_written', 'client_written'):
         value = facts.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_EPOCH):
+        # to the hundredth: a kubelet restarted in the second its certificate was written is after it, not before
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 <= value < MAX_EPOCH):
             raise _Refused('when its kubelet started could not be read (%s is not a time)' % key)
         times[key] = value
     if times['started'] is None:

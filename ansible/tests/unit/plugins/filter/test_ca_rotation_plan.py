@@ -97,6 +97,17 @@ def test_a_component_or_kubelet_still_running_with_the_old_files_keeps_phase_a_o
     assert 'kubelet.conf was written (1970-01-01T00:20:00Z)' in blockers
 
 
+def test_a_kubelet_restarted_in_the_second_its_certificate_was_written_is_after_it():
+    # the probe gives hundredths: whole seconds made a kubelet restarted at 22:36:25.9 after a write at 22:36:25.5 read
+    # as started before it (a real worker, phase b), and the phase never finished
+    after = json.dumps({'started': 1796422585.93, 'kubeconfig_written': 1796422585.51, 'client_written': 1796422585.52})
+    p = plan([node('cp1', 'trusting', (OLD, NEW)), worker('w1', (OLD, NEW), probe=after)])
+    assert p['nodes']['w1']['stale'] == []
+    before = json.dumps({'started': 1796422585.51, 'kubeconfig_written': None, 'client_written': 1796422585.93})
+    p = plan([node('cp1', 'trusting', (OLD, NEW)), worker('w1', (OLD, NEW), probe=before)])
+    assert p['nodes']['w1']['stale'] == ['kubelet']
+
+
 def test_a_kubelet_that_is_not_running_is_stale():
     p = plan([node('cp1', 'trusting', (OLD, NEW), probe=json.dumps({'started': None}))])
     assert steps(p) == {'cp1': 'restart'} and 'the kubelet is not running' in p['blockers']['trust'][0]
