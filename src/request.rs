@@ -628,6 +628,9 @@ pub struct RotateRequest {
     pub validity: Span,
     pub check_mode: bool,
     pub lock_timeout: Span,
+    /// `--cluster-info` (module `cluster_info`), for `ca`: after the step, the `cluster-info` ConfigMap trusts what
+    /// the CA file holds, through the apiserver with these credentials (`engine::cluster_info::follow_rotation`).
+    pub cluster_info: Option<PathBuf>,
 }
 
 impl RotateRequest {
@@ -660,7 +663,20 @@ impl RotateRequest {
             phase,
             check_mode,
             lock_timeout,
+            cluster_info: None,
         })
+    }
+
+    /// Asks for `cluster-info` to follow (credentials `kubeconfig`); refused unless the CA is `ca`.
+    pub fn with_cluster_info(mut self, kubeconfig: Option<PathBuf>) -> Result<RotateRequest> {
+        if kubeconfig.is_some() && self.ca != CaId::Ca {
+            return Err(Error::Usage(format!(
+                "cluster-info (--cluster-info, module cluster_info) trusts the cluster CA, not {}: rotate ca --cluster-info",
+                self.ca.name()
+            )));
+        }
+        self.cluster_info = kubeconfig;
+        Ok(self)
     }
 }
 

@@ -101,6 +101,7 @@ pub fn rotate(req: &RotateRequest, now: DateTime<Utc>, api_signer: ApiSigner) ->
     let mut out = Outcome::default();
     let before = read(req, &mut out.warnings)?;
     let state_before = before.state;
+    let mut known: Vec<Vec<u8>> = before.bundle.iter().map(|c| c.der.clone()).collect();
     let (phase, written) = match &req.phase {
         RotatePhase::Trust(new) => ("trust", trust(req, &before, new, now, &mut out)?),
         RotatePhase::Reissue => ("reissue", reissue(req, &before, now, api_signer, &mut out)?),
@@ -110,6 +111,22 @@ pub fn rotate(req: &RotateRequest, now: DateTime<Utc>, api_signer: ApiSigner) ->
     };
     let after = if req.check_mode { before } else { read(req, &mut out.warnings)? };
     out.changed |= !written.is_empty();
+    if let Some(credentials) = &req.cluster_info {
+        known.extend(after.bundle.iter().map(|c| c.der.clone()));
+        if let RotatePhase::Drop { old_ca_backup: Some(dir) } = &req.phase
+            && let Ok(old) = Certificate::read(&dir.join(format!("{}.crt", after.spec.base)))
+        {
+            known.push(old.der);
+        }
+        let bundle: Vec<Vec<u8>> = after.bundle.iter().map(|c| c.der.clone()).collect();
+        let report = super::cluster_info::follow_rotation(credentials, &known, &bundle, req.check_mode);
+        out.changed |= report.changed();
+        if report.trouble() {
+            out.warnings.push(report.reason.clone());
+        }
+        out.msg.push_str(&format!("; cluster-info: {}", report.action.replace('_', " ")));
+        out.cluster_info = Some(report);
+    }
     let report = describe(&after);
     out.rotation = Some(RotationReport {
         name: req.ca.name(),

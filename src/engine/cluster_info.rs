@@ -62,34 +62,15 @@ enum Holds {
 
 /// Reads the certificates every cluster of `kubeconfig` embeds and finds those of `ca`'s CA.
 fn holds(kubeconfig: &str, ca: &Certificate) -> Result<Holds, String> {
-    let doc: serde_norway::Value =
-        serde_norway::from_str(kubeconfig).map_err(|e| format!("its kubeconfig is not valid YAML: {e}"))?;
-    let clusters = doc.get("clusters").and_then(|c| c.as_sequence()).cloned().unwrap_or_default();
-    let mut older = None;
-    let mut others = Vec::new();
-    for entry in &clusters {
-        let Some(data) =
-            entry.get("cluster").and_then(|c| c.get("certificate-authority-data")).and_then(|d| d.as_str())
-        else {
-            continue;
-        };
-        let pem_bytes =
-            B64.decode(data.trim()).map_err(|e| format!("certificate-authority-data is not base64: {e}"))?;
-        let blocks =
-            ::pem::parse_many(&pem_bytes).map_err(|e| format!("certificate-authority-data is not PEM: {e}"))?;
-        for block in blocks.iter().filter(|b| b.tag() == "CERTIFICATE") {
-            let cert = Certificate::from_der(Path::new(WHERE), block.contents()).map_err(|e| e.to_string())?;
-            if cert.der == ca.der {
-                continue;
-            }
-            if cert.public_key_raw == ca.public_key_raw && cert.subject_raw == ca.subject_raw {
-                older = Some(cert.der.clone());
-            } else {
-                others.push(format!("\"{}\" (serial {})", cert.subject, cert.serial_hex));
-            }
-        }
-    }
-    let current = kubeconfig_has(&clusters, ca);
+    let held = held_certificates(kubeconfig)?;
+    let same_ca = |c: &&Certificate| c.public_key_raw == ca.public_key_raw && c.subject_raw == ca.subject_raw;
+    let older = held.iter().filter(|c| c.der != ca.der).find(same_ca).map(|c| c.der.clone());
+    let others: Vec<String> = held
+        .iter()
+        .filter(|c| c.der != ca.der && !same_ca(c))
+        .map(|c| format!("\"{}\" (serial {})", c.subject, c.serial_hex))
+        .collect();
+    let current = held.iter().any(|c| c.der == ca.der);
     Ok(match (older, current) {
         (Some(der), _) => Holds::Older(der),
         (None, true) => Holds::Current,
@@ -98,50 +79,82 @@ fn holds(kubeconfig: &str, ca: &Certificate) -> Result<Holds, String> {
     })
 }
 
-fn kubeconfig_has(clusters: &[serde_norway::Value], ca: &Certificate) -> bool {
-    clusters.iter().filter_map(|e| e.get("cluster")?.get("certificate-authority-data")?.as_str()).any(|data| {
-        B64.decode(data.trim())
-            .ok()
-            .and_then(|b| ::pem::parse_many(b).ok())
-            .is_some_and(|blocks| blocks.iter().any(|b| b.tag() == "CERTIFICATE" && b.contents() == ca.der))
-    })
+/// What `cluster-info` is now: the client that read it, the object, and its kubeconfig text.
+struct Fetched {
+    client: Client,
+    body: Value,
+    text: String,
+}
+
+fn next_command(credentials: &Path) -> String {
+    format!(
+        "kubectl --kubeconfig {} -n kube-public get configmap cluster-info -o yaml shows it; run again once it can \
+         be reached",
+        credentials.display()
+    )
+}
+
+/// Reads `cluster-info` with `credentials`; the report to return instead when it cannot (or does not exist).
+fn fetch(credentials: &Path) -> Result<Fetched, ClusterInfoReport> {
+    let next = next_command(credentials);
+    let failed = |why: String| ClusterInfoReport::new("failed", format!("{WHERE} was not updated: {why}; {next}"));
+    let client = Credentials::read(credentials)
+        .and_then(|c| Client::with_timeouts(&c, CONNECT, CALL))
+        .map_err(|e| failed(e.to_string()))?;
+    let reply = client.get(PATH).map_err(|e| failed(format!("GET {PATH}: {e}")))?;
+    if reply.status == 404 {
+        return Err(ClusterInfoReport::new(
+            "none",
+            format!("{WHERE} does not exist (a cluster not made by kubeadm init)"),
+        ));
+    }
+    if !reply.ok() {
+        return Err(failed(format!("GET {PATH}: {} {}", reply.status, reply.message())));
+    }
+    let Some(text) = reply.body.pointer("/data/kubeconfig").and_then(Value::as_str).map(str::to_string) else {
+        return Err(failed("it has no data.kubeconfig".into()));
+    };
+    Ok(Fetched { client, body: reply.body, text })
+}
+
+/// Writes `contents` as `cluster-info`'s kubeconfig; `done` says what it now holds.
+fn store(credentials: &Path, fetched: Fetched, contents: Vec<u8>, done: String) -> ClusterInfoReport {
+    let failed = |why: String| {
+        ClusterInfoReport::new("failed", format!("{WHERE} was not updated: {why}; {}", next_command(credentials)))
+    };
+    let Ok(contents) = String::from_utf8(contents) else { return failed("its new kubeconfig is not text".into()) };
+    let mut body = fetched.body;
+    body["data"]["kubeconfig"] = Value::String(contents);
+    // metadata.resourceVersion stays: a concurrent change makes this a 409, never a lost update
+    match fetched.client.put(PATH, &body) {
+        Ok(r) if r.ok() => {
+            ClusterInfoReport::new("updated", format!("{WHERE} {done} (its bootstrap signatures follow)"))
+        }
+        Ok(r) => failed(format!("PUT {PATH}: {} {}", r.status, r.message())),
+        Err(e) => failed(format!("PUT {PATH}: {e}")),
+    }
 }
 
 /// Brings `cluster-info` to `ca` (the certificate on disk after the run; in check mode, with `due`, the one a
 /// renewal would replace). `credentials`: a kubeconfig allowed to update ConfigMaps in `kube-public`.
 pub fn converge(credentials: &Path, ca: &Certificate, due: bool, check_mode: bool) -> ClusterInfoReport {
-    let next = format!(
-        "kubectl --kubeconfig {} -n kube-public get configmap cluster-info -o yaml shows it; run again once it can \
-         be reached",
-        credentials.display()
-    );
-    let failed = |why: String| ClusterInfoReport::new("failed", format!("{WHERE} was not updated: {why}; {next}"));
-    let client = match Credentials::read(credentials).and_then(|c| Client::with_timeouts(&c, CONNECT, CALL)) {
-        Ok(c) => c,
-        Err(e) => return failed(e.to_string()),
+    let fetched = match fetch(credentials) {
+        Ok(f) => f,
+        Err(report) => return report,
     };
-    let reply = match client.get(PATH) {
-        Ok(r) => r,
-        Err(e) => return failed(format!("GET {PATH}: {e}")),
+    let failed = |why: String| {
+        ClusterInfoReport::new("failed", format!("{WHERE} was not updated: {why}; {}", next_command(credentials)))
     };
-    if reply.status == 404 {
-        return ClusterInfoReport::new("none", format!("{WHERE} does not exist (a cluster not made by kubeadm init)"));
-    }
-    if !reply.ok() {
-        return failed(format!("GET {PATH}: {} {}", reply.status, reply.message()));
-    }
-    let Some(text) = reply.body.pointer("/data/kubeconfig").and_then(Value::as_str).map(str::to_string) else {
-        return failed("it has no data.kubeconfig".into());
-    };
-    let old_der = match holds(&text, ca) {
+    let old_der = match holds(&fetched.text, ca) {
         Err(why) => return failed(why),
         Ok(Holds::Other(what)) => {
             return ClusterInfoReport::new(
                 "refused",
                 format!(
                     "{WHERE} trusts another CA than {} (it holds {what}): left alone; kubeadm join trusts what it \
-                     holds. Compare it with ca.crt ({next})",
-                    ca.subject
+                     holds. Compare it with ca.crt ({})",
+                    ca.subject,
+                    next_command(credentials)
                 ),
             );
         }
@@ -157,24 +170,89 @@ pub fn converge(credentials: &Path, ca: &Certificate, due: bool, check_mode: boo
     if check_mode {
         return ClusterInfoReport::new("would_update", format!("{WHERE} would get the renewed CA certificate"));
     }
-    let follow = match with_ca_replaced(Path::new(WHERE), text.as_bytes(), &old_der, &ca.der) {
+    let follow = match with_ca_replaced(Path::new(WHERE), fetched.text.as_bytes(), &old_der, &ca.der) {
         Ok(f) => f,
         Err(e) => return failed(e.to_string()),
     };
-    let Some(contents) = follow.contents.and_then(|c| String::from_utf8(c).ok()) else {
+    let Some(contents) = follow.contents else {
         return failed("no cluster of its kubeconfig embeds the CA certificate replaced".into());
     };
-    let mut body = reply.body;
-    body["data"]["kubeconfig"] = Value::String(contents);
-    // metadata.resourceVersion stays: a concurrent change makes this a 409, never a lost update
-    match client.put(PATH, &body) {
-        Ok(r) if r.ok() => ClusterInfoReport::new(
-            "updated",
-            format!("{WHERE} got the CA certificate serial {} (its bootstrap signatures follow)", ca.serial_hex),
-        ),
-        Ok(r) => failed(format!("PUT {PATH}: {} {}", r.status, r.message())),
-        Err(e) => failed(format!("PUT {PATH}: {e}")),
+    store(credentials, fetched, contents, format!("got the CA certificate serial {}", ca.serial_hex))
+}
+
+/// During a rotation of `ca` (`engine::ca_rotate`): `cluster-info` comes to trust exactly `bundle` (the CA file's
+/// certificates after this node's step: both while the nodes trust both, so that a node joining meanwhile verifies
+/// either; the new one alone at the end). Only when every CA certificate it holds now is one of `known` (the
+/// rotation's two): a ConfigMap trusting anything else is left alone and said so.
+pub fn follow_rotation(
+    credentials: &Path,
+    known: &[Vec<u8>],
+    bundle: &[Vec<u8>],
+    check_mode: bool,
+) -> ClusterInfoReport {
+    let fetched = match fetch(credentials) {
+        Ok(f) => f,
+        Err(report) => return report,
+    };
+    let held = match held_certificates(&fetched.text) {
+        Ok(h) => h,
+        Err(why) => return ClusterInfoReport::failed(why),
+    };
+    if let Some(other) = held.iter().find(|c| !known.contains(&c.der)) {
+        return ClusterInfoReport::new(
+            "refused",
+            format!(
+                "{WHERE} trusts a CA certificate that is neither the old nor the new one of this rotation (\"{}\", \
+                 serial {}): left alone; kubeadm join trusts what it holds ({})",
+                other.subject,
+                other.serial_hex,
+                next_command(credentials)
+            ),
+        );
     }
+    let Some(member) = held.first() else {
+        return ClusterInfoReport::new("refused", format!("{WHERE} holds no certificate-authority-data: left alone"));
+    };
+    let follow =
+        match crate::pki::kubeconfig::with_ca_bundle(Path::new(WHERE), fetched.text.as_bytes(), &member.der, bundle) {
+            Ok(f) => f,
+            Err(e) => return ClusterInfoReport::failed(e.to_string()),
+        };
+    let Some(contents) = follow.contents else {
+        return ClusterInfoReport::new("none", format!("{WHERE} trusts the CA file's {} certificate(s)", bundle.len()));
+    };
+    if check_mode {
+        return ClusterInfoReport::new(
+            "would_update",
+            format!("{WHERE} would trust the CA file's {} certificate(s)", bundle.len()),
+        );
+    }
+    store(credentials, fetched, contents, format!("trusts the CA file's {} certificate(s)", bundle.len()))
+}
+
+/// Every CA certificate the clusters of `kubeconfig` embed.
+fn held_certificates(kubeconfig: &str) -> Result<Vec<Certificate>, String> {
+    let doc: serde_norway::Value =
+        serde_norway::from_str(kubeconfig).map_err(|e| format!("its kubeconfig is not valid YAML: {e}"))?;
+    let mut out: Vec<Certificate> = Vec::new();
+    for entry in doc.get("clusters").and_then(|c| c.as_sequence()).into_iter().flatten() {
+        let Some(data) =
+            entry.get("cluster").and_then(|c| c.get("certificate-authority-data")).and_then(|d| d.as_str())
+        else {
+            continue;
+        };
+        let pem_bytes =
+            B64.decode(data.trim()).map_err(|e| format!("certificate-authority-data is not base64: {e}"))?;
+        let blocks =
+            ::pem::parse_many(&pem_bytes).map_err(|e| format!("certificate-authority-data is not PEM: {e}"))?;
+        for block in blocks.iter().filter(|b| b.tag() == "CERTIFICATE") {
+            let cert = Certificate::from_der(Path::new(WHERE), block.contents()).map_err(|e| e.to_string())?;
+            if !out.iter().any(|c| c.der == cert.der) {
+                out.push(cert);
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

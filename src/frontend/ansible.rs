@@ -629,7 +629,17 @@ impl Params {
         self.only(
             "rotate",
             ca,
-            &["phase", "generate", "next_ca_cert", "next_ca_key", "old_ca_backup", "validity", "kubelet_dir"],
+            &[
+                "phase",
+                "generate",
+                "next_ca_cert",
+                "next_ca_key",
+                "old_ca_backup",
+                "validity",
+                "kubelet_dir",
+                "cluster_info",
+                "api_kubeconfig",
+            ],
         )?;
         let phase = match self.str("phase") {
             Some("trust") => RotatePhase::Trust(match (self.bool("generate"), self.str("next_ca_cert")) {
@@ -660,15 +670,19 @@ impl Params {
             }
         }
         let validity = self.str("validity").map(|_| self.span("validity", DEFAULT_VALIDITY)).transpose()?;
-        Ok(Request::Rotate(RotateRequest::new(
-            common.layout,
-            self.path("kubelet_dir", DEFAULT_KUBELET_DIR),
-            ca,
-            phase,
-            validity,
-            self.check_mode,
-            common.lock_timeout,
-        )?))
+        let cluster_info = self.bool("cluster_info").then(|| self.api_kubeconfig(&common.layout));
+        Ok(Request::Rotate(
+            RotateRequest::new(
+                common.layout,
+                self.path("kubelet_dir", DEFAULT_KUBELET_DIR),
+                ca,
+                phase,
+                validity,
+                self.check_mode,
+                common.lock_timeout,
+            )?
+            .with_cluster_info(cluster_info)?,
+        ))
     }
 
     /// `state: approve`: the kubelets' pending serving-certificate requests, judged and approved through the API.

@@ -110,6 +110,10 @@ struct RotateArgs {
     /// The kubelet's directory: for ca, its client certificate is part of the rotation
     #[arg(long, value_name = "DIR", default_value = DEFAULT_KUBELET_DIR)]
     kubelet_dir: PathBuf,
+    /// With ca: after the step, the cluster-info ConfigMap (kube-public), what kubeadm join trusts, trusts what the CA
+    /// file holds, through the apiserver with the kubeconfig dir's admin.conf
+    #[arg(long)]
+    cluster_info: bool,
     /// Show each change before and after
     #[arg(long)]
     diff: bool,

@@ -412,6 +412,9 @@ options:
         same CA (same subject and public key); kube-controller-manager's bootstrap signer signs the new content again
         for each bootstrap token. Idempotent (nothing when it holds that certificate already); check mode reads it
         and says whether it would change.
+      - O(state=rotate) with O(certificates=[ca]), after the node's step the ConfigMap trusts exactly what the CA file
+        holds (both CA certificates while the nodes do, the new one alone after O(phase=drop)), and only where every CA
+        certificate it holds is the rotation's old or new one (the old one also read from O(old_ca_backup)).
       - It happens after the PKI's transaction and never fails the task; RV(cluster_info) says what became of it
         (V(failed) or V(refused) with the reason, in RV(warnings) too), and the next run converges it.
     type: bool
@@ -1229,7 +1232,7 @@ copies:
 cluster_info:
   description:
     - O(cluster_info) what became of the C(cluster-info) ConfigMap in C(kube-public).
-  returned: O(state=renew) with O(cluster_info=true)
+  returned: O(state=renew) or O(state=rotate) with O(cluster_info=true)
   type: dict
   contains:
     action:
