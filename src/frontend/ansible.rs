@@ -659,8 +659,10 @@ impl Params {
             Some("drop") => RotatePhase::Drop { old_ca_backup: self.str("old_ca_backup").map(PathBuf::from) },
             _ => return Err(Error::Usage("state rotate needs phase: trust, reissue or drop".into())),
         };
+        // generate: false (its default) is no request of another phase's
+        let generate_asked = self.bool("generate");
         for (p, applies) in [
-            ("generate", matches!(phase, RotatePhase::Trust(_))),
+            ("generate", !generate_asked || matches!(phase, RotatePhase::Trust(_))),
             ("next_ca_cert", matches!(phase, RotatePhase::Trust(_))),
             ("next_ca_key", matches!(phase, RotatePhase::Trust(_))),
             ("old_ca_backup", matches!(phase, RotatePhase::Drop { .. })),
@@ -839,6 +841,7 @@ mod tests {
             json!({"state": "restart"}),
             json!({"state": "restart", "lease": true}),
             json!({"state": "renew", "certificates": ["kubelet-client"]}),
+            json!({"state": "rotate", "certificates": ["ca"], "phase": "drop"}),
         ];
         let mut compared = 0;
         for (name, option) in doc["options"].as_mapping().unwrap() {
