@@ -1331,7 +1331,13 @@ rotation:
       type: list
       elements: str
       returned: always
-  sample: {"name": "ca", "phase": "trust", "state_before": "single", "state_after": "trusting", "certificates": [], "written": ["/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/pki/ca.next.key", "/etc/kubernetes/admin.conf"]}
+  sample:
+    name: ca
+    phase: trust
+    state_before: single
+    state_after: trusting
+    certificates: []
+    written: [/etc/kubernetes/pki/ca.crt, /etc/kubernetes/pki/ca.next.key, /etc/kubernetes/admin.conf]
 consistency:
   description:
     - What must be one truth across the control-plane nodes of a cluster, as this node holds it (fingerprints,
