@@ -192,7 +192,7 @@ fn trust(
                 }
             }
             out.msg = format!("{} trusts both CA certificates already", r.path.display());
-            return follow(req, r, &[r.bundle[0].der.clone(), r.bundle[1].der.clone()], &[], now, out);
+            return follow(req, r, &[r.bundle[0].der.clone(), r.bundle[1].der.clone()], Vec::new(), now, out);
         }
         State::Reissuing | State::Reissued => {
             out.msg = format!("{} is past phase trust here ({})", r.path.display(), r.state.as_str());
@@ -272,7 +272,7 @@ fn trust(
         r.path.display(),
         sha256_hex(&new_cert.der)
     );
-    follow(req, r, &bundle, &writes, now, out)
+    follow(req, r, &bundle, writes, now, out)
 }
 
 /// A new CA certificate given for phase a: one self-signed CA certificate with the old one's subject and
@@ -351,7 +351,7 @@ fn reissue(
                 bundle_text(&[&r.bundle[0], &r.bundle[1]]),
                 bundle_text(&[&r.bundle[1], &r.bundle[0]]),
             ));
-            written = follow(req, r, &bundle, &writes, now, out)?;
+            written = follow(req, r, &bundle, writes, now, out)?;
             if req.check_mode {
                 let pending: Vec<&str> = r.leaves.iter().map(|(l, _)| l.name.as_str()).collect();
                 out.msg = format!(
@@ -370,13 +370,11 @@ fn reissue(
     written.extend(renewed);
     let kubelet = kubelet_client(req, now, out)?;
     written.extend(kubelet);
-    if out.msg.is_empty() || !written.is_empty() {
-        out.msg = format!(
-            "{} signs with the new CA; issued again under it: {}",
-            r.path.display(),
-            if out.renewed.is_empty() { "nothing (all were already)".to_string() } else { out.renewed.join(", ") }
-        );
-    }
+    out.msg = format!(
+        "{} signs with the new CA; issued again under it: {}",
+        r.path.display(),
+        if out.renewed.is_empty() { "nothing (all were already)".to_string() } else { out.renewed.join(", ") }
+    );
     Ok(written)
 }
 
@@ -532,7 +530,7 @@ fn drop_old(
         bundle_text(&r.bundle.iter().collect::<Vec<_>>()),
         bundle_text(&[keep]),
     ));
-    written.extend(follow_member(req, r, &old.der, &bundle, &writes, now, out)?);
+    written.extend(follow_member(req, r, &old.der, &bundle, writes, now, out)?);
     if !req.check_mode && r.previous_key != KeyFile::Absent {
         remove(&previous)?;
         written.push(previous);
@@ -637,7 +635,7 @@ fn follow(
     req: &RotateRequest,
     r: &Rotation,
     bundle: &[Vec<u8>],
-    writes: &[FileWrite],
+    writes: Vec<FileWrite>,
     now: DateTime<Utc>,
     out: &mut Outcome,
 ) -> Result<Vec<PathBuf>> {
@@ -650,12 +648,10 @@ fn follow_member(
     r: &Rotation,
     member: &[u8],
     bundle: &[Vec<u8>],
-    writes: &[FileWrite],
+    mut writes: Vec<FileWrite>,
     now: DateTime<Utc>,
     out: &mut Outcome,
 ) -> Result<Vec<PathBuf>> {
-    let mut writes: Vec<FileWrite> =
-        writes.iter().map(|w| FileWrite { path: w.path.clone(), contents: w.contents.clone(), mode: w.mode }).collect();
     let mut rewritten = Vec::new();
     for file in r.spec.kubeconfigs {
         let path = req.layout.kubeconfig_dir.join(file);
