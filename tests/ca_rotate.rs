@@ -257,6 +257,49 @@ fn a_second_node_gets_the_same_new_ca_and_a_worker_its_certificate_alone() {
     assert!(said.contains("kubelet"), "{said}");
 }
 
+/// The backup is the last copy of the old CA's key: a directory someone else could write (a link planted where the
+/// key is to be saved, pointing at `<base>.previous.key`, read as "already saved", and the drop then deleted the
+/// only copy), or a directory of the PKI, is refused before anything changes.
+#[test]
+fn drop_saves_the_old_key_only_in_a_directory_nobody_else_can_write() {
+    let pki = std_pki();
+    let tmp = tempfile::tempdir().unwrap();
+    rotated(&pki, "front-proxy-ca", &["--phase", "trust", "--generate"]);
+    rotated(&pki, "front-proxy-ca", &["--phase", "reissue"]);
+    let previous = pki.certs().join("front-proxy-ca.previous.key");
+    let old_key = std::fs::read(&previous).unwrap();
+    let refused = |dir: &Path, why: &str| {
+        let before = pki.snapshot();
+        let (code, _, said) =
+            rotate(&pki, "front-proxy-ca", &["--phase", "drop", "--old-ca-backup", &dir.display().to_string()]);
+        assert_ne!(code, 0, "{said}");
+        assert!(said.contains(why), "says why ({why}): {said}");
+        assert_unchanged(&before, &pki.snapshot(), "a refused drop");
+        assert_eq!(std::fs::read(&previous).unwrap(), old_key, "the old key is still on the node");
+    };
+
+    let linked = tmp.path().join("linked");
+    std::fs::create_dir(&linked).unwrap();
+    std::os::unix::fs::symlink(&previous, linked.join("front-proxy-ca.key")).unwrap();
+    refused(&linked, "is a symbolic link");
+    assert!(!linked.join("front-proxy-ca.crt").exists(), "nothing written to the backup either");
+
+    let open = tmp.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    refused(&open, "writable by other users");
+    let below = open.join("backup");
+    refused(&below, "writable by other users");
+    assert!(!below.exists());
+
+    refused(&pki.certs(), "is the cert dir");
+
+    let good = tmp.path().join("good").join("backup");
+    rotated(&pki, "front-proxy-ca", &["--phase", "drop", "--old-ca-backup", &good.display().to_string()]);
+    assert_eq!(std::fs::read(good.join("front-proxy-ca.key")).unwrap(), old_key);
+    assert!(!previous.exists());
+}
+
 #[test]
 fn renew_refuses_what_the_old_ca_issued_unless_told_and_drop_names_what_is_left() {
     let pki = std_pki();

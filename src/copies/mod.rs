@@ -98,7 +98,7 @@ fn expand(pattern: &Path) -> Vec<PathBuf> {
 pub fn find(search: &CopySearch, kubeconfig_dir: &Path, ca: &Certificate) -> Search {
     let mut out = Search::default();
     let own = std::fs::canonicalize(kubeconfig_dir).unwrap_or_else(|_| kubeconfig_dir.to_path_buf());
-    let root = crate::engine::csr_dir::euid() == 0;
+    let root = crate::engine::key_dir::euid() == 0;
     for Candidate { path, asked, exact: explicit } in candidates(search) {
         match fs::open(&path) {
             Ok(fs::Found::File(file)) => {

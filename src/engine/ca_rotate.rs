@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use super::key_dir::{self, KeyDir};
 use super::plan::BACKDATE;
 use super::signer::ApiSigner;
 use super::{diff, finish, sign};
@@ -467,7 +468,7 @@ fn drop_old(
             if r.previous_key != KeyFile::Absent {
                 let backup = backup_dir(req, r, backup)?;
                 let key = pki::read_file(&previous, Links::Refuse)?;
-                if std::fs::read(backup.join(format!("{}.key", r.spec.base))).ok().as_deref() == Some(&key[..]) {
+                if saved(&backup.join(format!("{}.key", r.spec.base)))?.as_deref() == Some(&key[..]) {
                     if !req.check_mode {
                         remove(&previous)?;
                     }
@@ -559,7 +560,18 @@ fn backup_dir(req: &RotateRequest, r: &Rotation, backup: Option<&Path>) -> Resul
     if !dir.is_absolute() {
         return Err(Error::Usage(format!("old CA backup {}: not an absolute path", dir.display())));
     }
+    key_dir::check(&req.layout, dir, KeyDir::OldCaBackup)?;
     Ok(dir.to_path_buf())
+}
+
+/// What the backup directory holds under `path`: None when nothing. A link is refused, not followed: a link to
+/// `<base>.previous.key` would read as the saved key, and the drop would then delete the only copy.
+fn saved(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::read(path, e)),
+        Ok(_) => pki::read_file(path, Links::Refuse).map(Some),
+    }
 }
 
 /// OLD's certificate and key into `dir` (0700; the key 0600, written whole under a temporary name, then renamed), or
@@ -570,36 +582,39 @@ fn save_old(req: &RotateRequest, r: &Rotation, old: &Certificate, previous: &Pat
         (dir.join(format!("{}.crt", r.spec.base)), pem_encode("CERTIFICATE", &old.der).into_bytes(), MODE_PUBLIC),
         (dir.join(format!("{}.key", r.spec.base)), key, MODE_SECRET),
     ];
-    let mut written = Vec::new();
+    // what is there is judged first, so a refusal writes nothing
+    let mut missing = Vec::new();
     for (path, contents, mode) in files {
-        match std::fs::read(&path) {
-            Ok(have) if have == contents => continue,
-            Ok(_) => {
+        match saved(&path)? {
+            Some(have) if have == contents => {}
+            Some(_) => {
                 return Err(refused(
                     req,
                     &r.path,
                     format!("{} holds another file than the old CA's: name an empty backup directory", path.display()),
                 ));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::read(&path, e)),
+            None => missing.push((path, contents, mode)),
         }
-        if req.check_mode {
-            written.push(path);
-            continue;
+    }
+    if !req.check_mode && !missing.is_empty() {
+        key_dir::create(dir, KeyDir::OldCaBackup)?;
+    }
+    let mut written = Vec::new();
+    for (path, contents, mode) in missing {
+        if !req.check_mode {
+            write_private(&path, &contents, mode)?;
         }
-        write_private(&path, &contents, mode)?;
         written.push(path);
     }
     Ok(written)
 }
 
-/// A file written whole (0600 while written, then `mode`), fsynced, renamed into place; its directory made 0700.
+/// A file written whole (0600 while written, then `mode`), fsynced, renamed into place in its (checked) directory.
 fn write_private(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let dir = path.parent().expect("a file in a directory");
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| Error::write(dir, e))?;
     let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("file")));
     let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()

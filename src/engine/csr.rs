@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use super::csr_dir;
 use super::describe::cert_row;
+use super::key_dir::{self, KeyDir};
 use super::plan::{self, Desired, Policy};
 use super::{finish, sign};
 use crate::commit::{FileWrite, MODE_SECRET};
@@ -53,14 +53,14 @@ fn still_matches(csr_path: &Path, key: &PrivateKey, desired: &Desired) -> bool {
 pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
     // under the lock, a pending journal settled (`super::run`)
     let mut out = Outcome::default();
-    let dir = csr_dir::check(&req.layout, &req.csr_dir)?;
+    let dir = key_dir::check(&req.layout, &req.csr_dir, KeyDir::Csr)?;
     let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Skip)?;
     pki.validate()?;
     let todo = decide(req, &pki, now)?;
     let writing: Vec<&Todo> = todo.iter().filter(|t| t.write).collect();
     if !req.check_mode && !writing.is_empty() {
         if !dir.exists {
-            csr_dir::create(&req.csr_dir)?;
+            key_dir::create(&req.csr_dir, KeyDir::Csr)?;
         }
         let writes = build(req, &pki, &writing)?;
         drop_foreign(&writes)?;
@@ -163,7 +163,7 @@ fn report(req: &CsrRequest, pki: &Pki, todo: &[Todo], now: DateTime<Utc>, out: &
 /// dir is never kept: a key another user could have chosen (or can still read) is no key to certify.
 pub(super) fn ours(path: &Path) -> Result<bool> {
     match std::fs::symlink_metadata(path) {
-        Ok(m) => Ok(m.is_file() && m.uid() == csr_dir::euid()),
+        Ok(m) => Ok(m.is_file() && m.uid() == key_dir::euid()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(Error::read(path, e)),
     }
@@ -172,11 +172,11 @@ pub(super) fn ours(path: &Path) -> Result<bool> {
 /// Removes the targets another user owns before they are written: `commit` keeps a replaced file's owner
 /// (right for the PKI, where root:root or a service user owns the keys), and a new key must belong to the
 /// user running the tool, never to whoever planted a file of that name. The CSR dir is ours and nobody
-/// else can write it (`csr_dir::check`), so nothing can put the file back before the commit.
+/// else can write it (`key_dir::check`), so nothing can put the file back before the commit.
 pub(super) fn drop_foreign(writes: &[FileWrite]) -> Result<()> {
     for w in writes {
         match std::fs::symlink_metadata(&w.path) {
-            Ok(m) if m.is_file() && m.uid() != csr_dir::euid() => {
+            Ok(m) if m.is_file() && m.uid() != key_dir::euid() => {
                 std::fs::remove_file(&w.path).map_err(|e| Error::write(&w.path, e))?;
             }
             _ => {}

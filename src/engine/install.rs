@@ -9,7 +9,8 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use super::describe::cert_row;
-use super::{csr::csr_paths, csr_dir, diff, files, finish, issued};
+use super::key_dir::{self, KeyDir};
+use super::{csr::csr_paths, diff, files, finish, issued};
 use crate::error::{Error, Result};
 use crate::inventory::CertSpec;
 use crate::pki::cert::Certificate;
@@ -21,8 +22,8 @@ use crate::request::InstallRequest;
 pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
     // under the lock, a pending journal settled (`super::run`)
     let mut out = Outcome::default();
-    let dir = csr_dir::check(&req.layout, &req.csr_dir)?;
-    csr_dir::require_existing(&dir)?;
+    let dir = key_dir::check(&req.layout, &req.csr_dir, KeyDir::Csr)?;
+    key_dir::require_existing(&dir)?;
     let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Skip)?;
     pki.validate()?;
 
@@ -119,14 +120,14 @@ fn report(
 /// installing it would give the control plane a key someone else chose.
 pub(super) fn refuse_foreign_key(key_path: &Path) -> Result<()> {
     let meta = std::fs::symlink_metadata(key_path).map_err(|e| Error::read(key_path, e))?;
-    if meta.uid() != csr_dir::euid() {
+    if meta.uid() != key_dir::euid() {
         return Err(Error::invalid(
             key_path,
             format!(
                 "is owned by uid {}, not by the user running kubeadm-certs (uid {}): `csr` did not write this \
                  key; run `kubeadm-certs csr --force` again and have the new CSR signed",
                 meta.uid(),
-                csr_dir::euid()
+                key_dir::euid()
             ),
         ));
     }

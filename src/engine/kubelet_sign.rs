@@ -15,7 +15,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::csr_dir;
+use super::key_dir::{self, KeyDir};
 use super::kubelet_client::{cluster_ca, describe, node_certificate, node_subject};
 use super::sign::sign_local;
 use crate::commit::{self, FileWrite, MODE_PUBLIC};
@@ -83,8 +83,8 @@ pub fn sign(req: &KubeletSignRequest, now: DateTime<Utc>) -> Result<Outcome> {
             req.node_name
         )));
     }
-    let dir = csr_dir::check(&req.layout, &req.csr_dir)?;
-    csr_dir::require_existing(&dir)?;
+    let dir = key_dir::check(&req.layout, &req.csr_dir, KeyDir::Csr)?;
+    key_dir::require_existing(&dir)?;
     let csr_path = req.csr_dir.join(format!("{KUBELET_CLIENT}.csr"));
     let crt_path = req.csr_dir.join(format!("{KUBELET_CLIENT}.crt"));
     // 1. read

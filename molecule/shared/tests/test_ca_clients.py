@@ -334,7 +334,10 @@ def test_watch_drops_reconnects_and_failed_reconnects(pki, backends, run_clients
     drops = s["total"]["watch_drop_causes"]
     assert drops.get("closed", 0) >= 1 and drops.get("gone-410") == 1
     assert s["phases"]["down"]["watch_failed_reconnects"] >= 3
-    assert set(s["phases"]["down"]["watch_failed_reconnect_causes"]) <= {"connect", "no-backend"}
+    # failed because no apiserver was there: refused or none up; a reconnect that b accepted in the moment it was
+    # stopping ends reset or closed (CI saw 'reset' once). Never a TLS or status cause: the certificates are fine
+    causes = set(s["phases"]["down"]["watch_failed_reconnect_causes"])
+    assert causes <= {"connect", "no-backend", "reset", "closed"} and causes & {"connect", "no-backend"}
     assert s["phases"]["down"]["lb_failed"] > 0
     assert s["phases"]["back"]["watch_opens"] == 1
     reopened = [x for x in recs if x["kind"] == "watch-open" and x["phase"] == "back"][0]

@@ -1,15 +1,18 @@
-//! The CSR directory of `csr` and `install`: where new private keys wait for their signed certificates.
-//! Three rules, because each was a way to lose or leak a key:
+//! A directory the user names for private keys outside the PKI: the CSR directory of `csr` and `install`
+//! (new keys waiting for their signed certificates) and the old CA's backup of `rotate --phase drop` (the
+//! old CA's key, kept after it leaves the PKI). Three rules, because each was a way to lose or leak a key:
 //!
-//! - It is never a directory of the PKI. `csr` writes `NAME.key` there; in the cert dir that name *is*
-//!   the live key of `apiserver`, `apiserver-kubelet-client`, `apiserver-etcd-client` and
-//!   `front-proxy-client`, and replacing it breaks the pair the control plane loads. Paths are compared
-//!   canonicalized (symbolic links, `..`), against the cert dir, its `etcd/`, the kubeconfig dir and
-//!   every directory a file of the PKI really lives in (a PKI file may be a link to elsewhere).
+//! - It is never a directory of the PKI. `csr` writes `NAME.key` there, `drop` `ca.key` (or `etcd/`'s,
+//!   `front-proxy-ca`'s base name); in the cert dir those names *are* live keys, and replacing one
+//!   breaks the pair the control plane loads. Paths are compared canonicalized (symbolic links, `..`),
+//!   against the cert dir, its `etcd/`, the kubeconfig dir and every directory a file of the PKI really
+//!   lives in (a PKI file may be a link to elsewhere).
 //! - It holds private keys, so nobody else may write it: owned by the user running the tool, not group-
 //!   or other-writable, and no directory above it that someone else could use to swap it (owned by root
-//!   or us; writable by others only with the sticky bit, like /tmp).
-//! - `csr` creates it, and its parents, 0700, as kubeadm creates `--csr-dir` (kubeadm uses 0755; these
+//!   or us; writable by others only with the sticky bit, like /tmp). Someone who can write it can plant
+//!   a link where a key is to be saved: `drop` would take the link for the saved key and delete the last
+//!   copy of the old CA's key.
+//! - The run creates it, and its parents, 0700, as kubeadm creates `--csr-dir` (kubeadm uses 0755; these
 //!   files are private keys).
 
 use std::io;
@@ -25,6 +28,56 @@ unsafe extern "C" {
     safe fn geteuid() -> u32;
 }
 
+/// Which directory it is: for the messages, which name the option and what the directory holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyDir {
+    /// `--csr-dir` of `csr`, `install` and the kubelet's CSR path
+    Csr,
+    /// `--old-ca-backup` of `rotate --phase drop`
+    OldCaBackup,
+}
+
+impl KeyDir {
+    fn noun(self) -> &'static str {
+        match self {
+            KeyDir::Csr => "CSR directory",
+            KeyDir::OldCaBackup => "old CA backup directory",
+        }
+    }
+
+    fn option(self) -> &'static str {
+        match self {
+            KeyDir::Csr => "--csr-dir (csr_dir)",
+            KeyDir::OldCaBackup => "--old-ca-backup (old_ca_backup)",
+        }
+    }
+
+    fn holds(self) -> &'static str {
+        match self {
+            KeyDir::Csr => "new private keys",
+            KeyDir::OldCaBackup => "the old CA's private key",
+        }
+    }
+
+    /// What writing into a PKI directory would do.
+    fn harm(self) -> &'static str {
+        match self {
+            KeyDir::Csr => "a CSR run writes NAME.key there, which would replace a key the control plane uses",
+            KeyDir::OldCaBackup => {
+                "the old CA's certificate and key are saved there under the CA's own file names, which would replace \
+                 the CA the control plane uses"
+            }
+        }
+    }
+
+    fn example(self) -> &'static str {
+        match self {
+            KeyDir::Csr => "/etc/kubernetes/kubeadm-certs/csr",
+            KeyDir::OldCaBackup => "/root/kubeadm-ca-backup",
+        }
+    }
+}
+
 /// The effective user id of this process: the owner every file it creates gets.
 pub fn euid() -> u32 {
     geteuid()
@@ -32,7 +85,7 @@ pub fn euid() -> u32 {
 
 /// `path` with symbolic links and `..` resolved: the longest existing ancestor canonicalized, then the
 /// components that do not exist yet. A `..` after a missing component cannot be resolved honestly.
-pub fn canonical(path: &Path) -> Result<PathBuf> {
+pub fn canonical(path: &Path, purpose: KeyDir) -> Result<PathBuf> {
     let absolute = if path.is_absolute() {
         path.to_path_buf()
     } else {
@@ -59,7 +112,10 @@ pub fn canonical(path: &Path) -> Result<PathBuf> {
             _ => {
                 return Err(Error::invalid(
                     path,
-                    "contains `..` after a directory that does not exist; give the CSR directory without `..`",
+                    format!(
+                        "contains `..` after a directory that does not exist; give the {} without `..`",
+                        purpose.noun()
+                    ),
                 ));
             }
         }
@@ -96,16 +152,18 @@ fn pki_dirs(layout: &Layout) -> Vec<(PathBuf, String)> {
     dirs.into_iter().filter_map(|(d, what)| std::fs::canonicalize(&d).ok().map(|c| (c, what))).collect()
 }
 
-/// Refuses a CSR dir that is a directory of the PKI.
-fn refuse_pki_dir(layout: &Layout, given: &Path, real: &Path) -> Result<()> {
+/// Refuses a key dir that is a directory of the PKI.
+fn refuse_pki_dir(layout: &Layout, given: &Path, real: &Path, purpose: KeyDir) -> Result<()> {
     if let Some((_, what)) = pki_dirs(layout).into_iter().find(|(d, _)| d == real) {
         let shown = if real == given { String::new() } else { format!(" (that is {})", real.display()) };
         return Err(Error::invalid(
             given,
             format!(
-                "the CSR directory{shown} is {what}: a CSR run writes NAME.key there, which would replace a \
-                 key the control plane uses; give --csr-dir (csr_dir) a directory of its own, e.g. \
-                 /etc/kubernetes/kubeadm-certs/csr"
+                "the {}{shown} is {what}: {}; give {} a directory of its own, e.g. {}",
+                purpose.noun(),
+                purpose.harm(),
+                purpose.option(),
+                purpose.example()
             ),
         ));
     }
@@ -134,9 +192,9 @@ fn foreign_writer(dir: &Path, meta: &std::fs::Metadata, me: u32, is_target: bool
     None
 }
 
-/// Refuses a CSR dir that another user could write, or swap through a directory above it. `from` is the
-/// CSR dir itself when it exists, else its nearest existing ancestor (the directory it will be made in).
-fn refuse_foreign(given: &Path, from: &Path, from_is_target: bool) -> Result<()> {
+/// Refuses a key dir that another user could write, or swap through a directory above it. `from` is the
+/// key dir itself when it exists, else its nearest existing ancestor (the directory it will be made in).
+fn refuse_foreign(given: &Path, from: &Path, from_is_target: bool, purpose: KeyDir) -> Result<()> {
     let me = euid();
     for (i, d) in from.ancestors().enumerate() {
         let is_target = from_is_target && i == 0;
@@ -148,8 +206,10 @@ fn refuse_foreign(given: &Path, from: &Path, from_is_target: bool) -> Result<()>
             return Err(Error::invalid(
                 given,
                 format!(
-                    "refusing a CSR directory another user could write or swap: {why}; it holds new private keys \
-                     (chmod 0700 it, chown it to the user running kubeadm-certs, or pick another)"
+                    "refusing a {} another user could write or swap: {why}; it holds {} (chmod 0700 it, chown \
+                     it to the user running kubeadm-certs, or pick another)",
+                    purpose.noun(),
+                    purpose.holds()
                 ),
             ));
         }
@@ -157,43 +217,44 @@ fn refuse_foreign(given: &Path, from: &Path, from_is_target: bool) -> Result<()>
     Ok(())
 }
 
-/// What `csr` and `install` learn about the CSR dir before touching anything.
-pub struct CsrDir {
+/// What a run learns about the key dir before touching anything.
+pub struct Checked {
     pub path: PathBuf,
     pub exists: bool,
 }
 
 /// The checks that need no lock and change nothing: not a PKI dir, and, when it exists, ours alone.
-pub fn check(layout: &Layout, given: &Path) -> Result<CsrDir> {
-    let real = canonical(given)?;
-    refuse_pki_dir(layout, given, &real)?;
+pub fn check(layout: &Layout, given: &Path, purpose: KeyDir) -> Result<Checked> {
+    let real = canonical(given, purpose)?;
+    refuse_pki_dir(layout, given, &real, purpose)?;
     let exists = match std::fs::symlink_metadata(&real) {
         Ok(_) => true,
         Err(e) if e.kind() == io::ErrorKind::NotFound => false,
         Err(e) => return Err(Error::read(given, e)),
     };
     if exists {
-        refuse_foreign(given, &real, true)?;
+        refuse_foreign(given, &real, true, purpose)?;
     } else if let Some(parent) = real.ancestors().find(|a| a.exists()) {
-        refuse_foreign(given, parent, false)?;
+        refuse_foreign(given, parent, false, purpose)?;
     }
     // the path as given is what the files are written through: a link on it lives in a directory whose
     // owner could point it elsewhere between this check and the write
     let absolute = std::path::absolute(given).map_err(|e| Error::read(given, e))?;
     if let Some(parent) = absolute.ancestors().skip(1).find(|a| a.exists()) {
-        refuse_foreign(given, parent, false)?;
+        refuse_foreign(given, parent, false, purpose)?;
     }
-    Ok(CsrDir { path: given.to_path_buf(), exists })
+    Ok(Checked { path: given.to_path_buf(), exists })
 }
 
-/// Creates the CSR dir and its parents 0700 (kubeadm creates `--csr-dir` too), then checks it again.
-pub fn create(given: &Path) -> Result<()> {
+/// Creates the key dir and its parents 0700 (kubeadm creates `--csr-dir` too), then checks it again: someone may
+/// have made it between the check and now.
+pub fn create(given: &Path, purpose: KeyDir) -> Result<()> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(given).map_err(|e| Error::write(given, e))?;
-    refuse_foreign(given, &canonical(given)?, true)
+    refuse_foreign(given, &canonical(given, purpose)?, true, purpose)
 }
 
 /// `install` reads keys from the CSR dir: it must exist.
-pub fn require_existing(dir: &CsrDir) -> Result<()> {
+pub fn require_existing(dir: &Checked) -> Result<()> {
     if !dir.exists {
         return Err(Error::invalid(
             &dir.path,
