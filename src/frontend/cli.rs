@@ -99,7 +99,7 @@ struct RotateArgs {
     /// trust: its key, on a node that holds the CA's key (not on a worker)
     #[arg(long, value_name = "FILE", requires = "next_ca_cert")]
     next_ca_key: Option<PathBuf>,
-    /// drop: the directory the old CA's certificate and key are kept in (0700, the key 0600)
+    /// drop: the directory the old CA's certificate and key are kept in (0700, the key 0600; one nobody else can write)
     #[arg(long, value_name = "DIR")]
     old_ca_backup: Option<PathBuf>,
     /// trust --generate: the new CA's lifetime [default: 10y]; reissue: the certificates' [default: 365d]

@@ -401,7 +401,9 @@ options:
     description:
       - O(state=rotate) with O(phase=drop), the directory (absolute, on the node) the old CA's certificate and key are
         copied into (created 0700, the key 0600) before they leave the PKI. Required where the old key is on the node;
-        a directory holding another file of the same name is refused.
+        a directory holding another file of the same name is refused, and so is one another user could write (owned by
+        someone else, group- or other-writable, or below such a directory without the sticky bit), a link in it, and
+        a directory of the PKI.
     type: path
   cluster_info:
     description:
