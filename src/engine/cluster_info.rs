@@ -194,32 +194,15 @@ pub fn follow_rotation(
         Ok(f) => f,
         Err(report) => return report,
     };
-    let held = match held_certificates(&fetched.text) {
-        Ok(h) => h,
-        Err(why) => return ClusterInfoReport::failed(why),
-    };
-    if let Some(other) = held.iter().find(|c| !known.contains(&c.der)) {
-        return ClusterInfoReport::new(
-            "refused",
-            format!(
-                "{WHERE} trusts a CA certificate that is neither the old nor the new one of this rotation (\"{}\", \
-                 serial {}): left alone; kubeadm join trusts what it holds ({})",
-                other.subject,
-                other.serial_hex,
-                next_command(credentials)
-            ),
-        );
-    }
-    let Some(member) = held.first() else {
-        return ClusterInfoReport::new("refused", format!("{WHERE} holds no certificate-authority-data: left alone"));
-    };
-    let follow =
-        match crate::pki::kubeconfig::with_ca_bundle(Path::new(WHERE), fetched.text.as_bytes(), &member.der, bundle) {
-            Ok(f) => f,
-            Err(e) => return ClusterInfoReport::failed(e.to_string()),
-        };
-    let Some(contents) = follow.contents else {
-        return ClusterInfoReport::new("none", format!("{WHERE} trusts the CA file's {} certificate(s)", bundle.len()));
+    let contents = match rotation_follow(&fetched.text, known, bundle, &next_command(credentials)) {
+        Ok(Some(contents)) => contents,
+        Ok(None) => {
+            return ClusterInfoReport::new(
+                "none",
+                format!("{WHERE} trusts the CA file's {} certificate(s)", bundle.len()),
+            );
+        }
+        Err(report) => return report,
     };
     if check_mode {
         return ClusterInfoReport::new(
@@ -228,6 +211,37 @@ pub fn follow_rotation(
         );
     }
     store(credentials, fetched, contents, format!("trusts the CA file's {} certificate(s)", bundle.len()))
+}
+
+/// `cluster-info`'s kubeconfig text trusting exactly `bundle`, None when it does already; the report instead when
+/// it holds a certificate outside `known` (or none): the decision of [`follow_rotation`], without the API. `next`:
+/// how the operator looks at it.
+fn rotation_follow(
+    text: &str,
+    known: &[Vec<u8>],
+    bundle: &[Vec<u8>],
+    next: &str,
+) -> Result<Option<Vec<u8>>, ClusterInfoReport> {
+    let held = held_certificates(text).map_err(ClusterInfoReport::failed)?;
+    if let Some(other) = held.iter().find(|c| !known.contains(&c.der)) {
+        return Err(ClusterInfoReport::new(
+            "refused",
+            format!(
+                "{WHERE} trusts a CA certificate that is neither the old nor the new one of this rotation (\"{}\", \
+                 serial {}): left alone; kubeadm join trusts what it holds ({next})",
+                other.subject, other.serial_hex
+            ),
+        ));
+    }
+    let Some(member) = held.first() else {
+        return Err(ClusterInfoReport::new(
+            "refused",
+            format!("{WHERE} holds no certificate-authority-data: left alone"),
+        ));
+    };
+    crate::pki::kubeconfig::with_ca_bundle(Path::new(WHERE), text.as_bytes(), &member.der, bundle)
+        .map(|follow| follow.contents)
+        .map_err(|e| ClusterInfoReport::failed(e.to_string()))
 }
 
 /// Every CA certificate the clusters of `kubeconfig` embed.
@@ -306,5 +320,45 @@ mod tests {
         let (mine, _) = ca(0);
         let bad = "clusters:\n- cluster:\n    certificate-authority-data: '%%%'\n  name: x\n";
         assert!(holds(bad, &mine).unwrap_err().contains("certificate-authority-data is not base64"));
+    }
+
+    /// The CA certificates `cluster-info`'s kubeconfig text trusts, in order.
+    fn trusted(text: &[u8]) -> Vec<Vec<u8>> {
+        held_certificates(std::str::from_utf8(text).unwrap()).unwrap().into_iter().map(|c| c.der).collect()
+    }
+
+    #[test]
+    fn during_a_rotation_cluster_info_trusts_the_ca_files_bundle_and_only_the_rotations_cas_are_replaced() {
+        let (old, _) = ca(0);
+        let (new, _) = ca(3650);
+        let known = [old.der.clone(), new.der.clone()];
+        let both = [old.der.clone(), new.der.clone()];
+        // phase a: OLD alone becomes OLD and NEW (a node joining meanwhile verifies either)
+        let text = rotation_follow(&kubeconfig(&[&old]), &known, &both, "n").unwrap().expect("a change");
+        assert_eq!(trusted(&text), both.to_vec());
+        // run again: nothing to do
+        assert_eq!(rotation_follow(std::str::from_utf8(&text).unwrap(), &known, &both, "n").unwrap(), None);
+        // phase c: NEW alone
+        let text =
+            rotation_follow(&kubeconfig(&[&old, &new]), &known, std::slice::from_ref(&new.der), "n").unwrap().unwrap();
+        assert_eq!(trusted(&text), vec![new.der.clone()]);
+        // the server and the rest of the kubeconfig are kept
+        assert!(std::str::from_utf8(&text).unwrap().contains("server: https://k8s-api:6443"));
+    }
+
+    #[test]
+    fn a_cluster_info_trusting_another_ca_or_none_is_left_alone_and_said_so() {
+        let (old, _) = ca(0);
+        let (new, _) = ca(3650);
+        let (foreign, _) = ca(1);
+        let known = [old.der.clone(), new.der.clone()];
+        let refused = rotation_follow(&kubeconfig(&[&old, &foreign]), &known, &known, "kubectl shows it").unwrap_err();
+        assert_eq!(refused.action, "refused");
+        assert!(refused.reason.contains("neither the old nor the new") && refused.reason.contains("kubectl shows it"));
+        assert!(refused.reason.contains(&foreign.serial_hex), "{}", refused.reason);
+        let none =
+            "apiVersion: v1\nclusters:\n- cluster:\n    server: https://k8s-api:6443\n  name: \"\"\nkind: Config\n";
+        let refused = rotation_follow(none, &known, &known, "n").unwrap_err();
+        assert!(refused.reason.contains("holds no certificate-authority-data"), "{}", refused.reason);
     }
 }
