@@ -560,7 +560,7 @@ fn backup_dir(req: &RotateRequest, r: &Rotation, backup: Option<&Path>) -> Resul
     if !dir.is_absolute() {
         return Err(Error::Usage(format!("old CA backup {}: not an absolute path", dir.display())));
     }
-    key_dir::check(&req.layout, dir, KeyDir::OldCaBackup)?;
+    key_dir::check(&req.layout, dir, &KeyDir::OLD_CA_BACKUP)?;
     Ok(dir.to_path_buf())
 }
 
@@ -598,7 +598,7 @@ fn save_old(req: &RotateRequest, r: &Rotation, old: &Certificate, previous: &Pat
         }
     }
     if !req.check_mode && !missing.is_empty() {
-        key_dir::create(dir, KeyDir::OldCaBackup)?;
+        key_dir::create(dir, &KeyDir::OLD_CA_BACKUP)?;
     }
     let mut written = Vec::new();
     for (path, contents, mode) in missing {

@@ -53,14 +53,14 @@ fn still_matches(csr_path: &Path, key: &PrivateKey, desired: &Desired) -> bool {
 pub fn csr(req: &CsrRequest, now: DateTime<Utc>) -> Result<Outcome> {
     // under the lock, a pending journal settled (`super::run`)
     let mut out = Outcome::default();
-    let dir = key_dir::check(&req.layout, &req.csr_dir, KeyDir::Csr)?;
+    let dir = key_dir::check(&req.layout, &req.csr_dir, &KeyDir::CSR)?;
     let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Skip)?;
     pki.validate()?;
     let todo = decide(req, &pki, now)?;
     let writing: Vec<&Todo> = todo.iter().filter(|t| t.write).collect();
     if !req.check_mode && !writing.is_empty() {
         if !dir.exists {
-            key_dir::create(&req.csr_dir, KeyDir::Csr)?;
+            key_dir::create(&req.csr_dir, &KeyDir::CSR)?;
         }
         let writes = build(req, &pki, &writing)?;
         drop_foreign(&writes)?;

@@ -22,7 +22,7 @@ use crate::request::InstallRequest;
 pub fn install(req: &InstallRequest, now: DateTime<Utc>) -> Result<Outcome> {
     // under the lock, a pending journal settled (`super::run`)
     let mut out = Outcome::default();
-    let dir = key_dir::check(&req.layout, &req.csr_dir, KeyDir::Csr)?;
+    let dir = key_dir::check(&req.layout, &req.csr_dir, &KeyDir::CSR)?;
     key_dir::require_existing(&dir)?;
     let pki = Pki::read(&req.layout, &req.selection.specs, req.selection.explicit, Keys::Skip)?;
     pki.validate()?;

@@ -29,53 +29,34 @@ unsafe extern "C" {
 }
 
 /// Which directory it is: for the messages, which name the option and what the directory holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyDir {
-    /// `--csr-dir` of `csr`, `install` and the kubelet's CSR path
-    Csr,
-    /// `--old-ca-backup` of `rotate --phase drop`
-    OldCaBackup,
+#[derive(Debug, PartialEq, Eq)]
+pub struct KeyDir {
+    noun: &'static str,
+    option: &'static str,
+    holds: &'static str,
+    /// What writing into a PKI directory would do.
+    harm: &'static str,
+    example: &'static str,
 }
 
 impl KeyDir {
-    fn noun(self) -> &'static str {
-        match self {
-            KeyDir::Csr => "CSR directory",
-            KeyDir::OldCaBackup => "old CA backup directory",
-        }
-    }
-
-    fn option(self) -> &'static str {
-        match self {
-            KeyDir::Csr => "--csr-dir (csr_dir)",
-            KeyDir::OldCaBackup => "--old-ca-backup (old_ca_backup)",
-        }
-    }
-
-    fn holds(self) -> &'static str {
-        match self {
-            KeyDir::Csr => "new private keys",
-            KeyDir::OldCaBackup => "the old CA's private key",
-        }
-    }
-
-    /// What writing into a PKI directory would do.
-    fn harm(self) -> &'static str {
-        match self {
-            KeyDir::Csr => "a CSR run writes NAME.key there, which would replace a key the control plane uses",
-            KeyDir::OldCaBackup => {
-                "the old CA's certificate and key are saved there under the CA's own file names, which would replace \
-                 the CA the control plane uses"
-            }
-        }
-    }
-
-    fn example(self) -> &'static str {
-        match self {
-            KeyDir::Csr => "/etc/kubernetes/kubeadm-certs/csr",
-            KeyDir::OldCaBackup => "/root/kubeadm-ca-backup",
-        }
-    }
+    /// `--csr-dir` of `csr`, `install` and the kubelet's CSR path.
+    pub const CSR: KeyDir = KeyDir {
+        noun: "CSR directory",
+        option: "--csr-dir (csr_dir)",
+        holds: "new private keys",
+        harm: "a CSR run writes NAME.key there, which would replace a key the control plane uses",
+        example: "/etc/kubernetes/kubeadm-certs/csr",
+    };
+    /// `--old-ca-backup` of `rotate --phase drop`.
+    pub const OLD_CA_BACKUP: KeyDir = KeyDir {
+        noun: "old CA backup directory",
+        option: "--old-ca-backup (old_ca_backup)",
+        holds: "the old CA's private key",
+        harm: "the old CA's certificate and key are saved there under the CA's own file names, which would replace \
+               the CA the control plane uses",
+        example: "/root/kubeadm-ca-backup",
+    };
 }
 
 /// The effective user id of this process: the owner every file it creates gets.
@@ -85,7 +66,7 @@ pub fn euid() -> u32 {
 
 /// `path` with symbolic links and `..` resolved: the longest existing ancestor canonicalized, then the
 /// components that do not exist yet. A `..` after a missing component cannot be resolved honestly.
-pub fn canonical(path: &Path, purpose: KeyDir) -> Result<PathBuf> {
+pub fn canonical(path: &Path, purpose: &KeyDir) -> Result<PathBuf> {
     let absolute = if path.is_absolute() {
         path.to_path_buf()
     } else {
@@ -114,7 +95,7 @@ pub fn canonical(path: &Path, purpose: KeyDir) -> Result<PathBuf> {
                     path,
                     format!(
                         "contains `..` after a directory that does not exist; give the {} without `..`",
-                        purpose.noun()
+                        purpose.noun
                     ),
                 ));
             }
@@ -153,17 +134,14 @@ fn pki_dirs(layout: &Layout) -> Vec<(PathBuf, String)> {
 }
 
 /// Refuses a key dir that is a directory of the PKI.
-fn refuse_pki_dir(layout: &Layout, given: &Path, real: &Path, purpose: KeyDir) -> Result<()> {
+fn refuse_pki_dir(layout: &Layout, given: &Path, real: &Path, purpose: &KeyDir) -> Result<()> {
     if let Some((_, what)) = pki_dirs(layout).into_iter().find(|(d, _)| d == real) {
         let shown = if real == given { String::new() } else { format!(" (that is {})", real.display()) };
         return Err(Error::invalid(
             given,
             format!(
                 "the {}{shown} is {what}: {}; give {} a directory of its own, e.g. {}",
-                purpose.noun(),
-                purpose.harm(),
-                purpose.option(),
-                purpose.example()
+                purpose.noun, purpose.harm, purpose.option, purpose.example
             ),
         ));
     }
@@ -194,7 +172,7 @@ fn foreign_writer(dir: &Path, meta: &std::fs::Metadata, me: u32, is_target: bool
 
 /// Refuses a key dir that another user could write, or swap through a directory above it. `from` is the
 /// key dir itself when it exists, else its nearest existing ancestor (the directory it will be made in).
-fn refuse_foreign(given: &Path, from: &Path, from_is_target: bool, purpose: KeyDir) -> Result<()> {
+fn refuse_foreign(given: &Path, from: &Path, from_is_target: bool, purpose: &KeyDir) -> Result<()> {
     let me = euid();
     for (i, d) in from.ancestors().enumerate() {
         let is_target = from_is_target && i == 0;
@@ -208,8 +186,7 @@ fn refuse_foreign(given: &Path, from: &Path, from_is_target: bool, purpose: KeyD
                 format!(
                     "refusing a {} another user could write or swap: {why}; it holds {} (chmod 0700 it, chown \
                      it to the user running kubeadm-certs, or pick another)",
-                    purpose.noun(),
-                    purpose.holds()
+                    purpose.noun, purpose.holds
                 ),
             ));
         }
@@ -224,7 +201,7 @@ pub struct Checked {
 }
 
 /// The checks that need no lock and change nothing: not a PKI dir, and, when it exists, ours alone.
-pub fn check(layout: &Layout, given: &Path, purpose: KeyDir) -> Result<Checked> {
+pub fn check(layout: &Layout, given: &Path, purpose: &KeyDir) -> Result<Checked> {
     let real = canonical(given, purpose)?;
     refuse_pki_dir(layout, given, &real, purpose)?;
     let exists = match std::fs::symlink_metadata(&real) {
@@ -248,7 +225,7 @@ pub fn check(layout: &Layout, given: &Path, purpose: KeyDir) -> Result<Checked> 
 
 /// Creates the key dir and its parents 0700 (kubeadm creates `--csr-dir` too), then checks it again: someone may
 /// have made it between the check and now.
-pub fn create(given: &Path, purpose: KeyDir) -> Result<()> {
+pub fn create(given: &Path, purpose: &KeyDir) -> Result<()> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(given).map_err(|e| Error::write(given, e))?;
     refuse_foreign(given, &canonical(given, purpose)?, true, purpose)
 }

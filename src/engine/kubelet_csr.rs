@@ -41,13 +41,13 @@ pub fn csr(req: &KubeletClientRequest, csr_dir: &Path, now: DateTime<Utc>) -> Re
     let Some(reason) = due(current.cert.as_ref(), req, now) else {
         return Ok(current.not_due(req, now));
     };
-    let dir = key_dir::check(&req.layout, csr_dir, KeyDir::Csr)?;
+    let dir = key_dir::check(&req.layout, csr_dir, &KeyDir::CSR)?;
     let (csr_path, key_path) = paths(csr_dir);
     let algorithm = req.key_algorithm.unwrap_or(KeyAlgorithm::EcdsaP256);
     let keep = !req.force && ours(&csr_path)? && ours(&key_path)? && still_asks(&csr_path, &key_path, &current.node);
     if !keep && !req.check_mode {
         if !dir.exists {
-            key_dir::create(csr_dir, KeyDir::Csr)?;
+            key_dir::create(csr_dir, &KeyDir::CSR)?;
         }
         let key = PrivateKey::generate(algorithm)?;
         let request = sign::request_pem(&node_subject(&current.node), &[], &[], &key)
@@ -111,7 +111,7 @@ fn still_asks(csr_path: &Path, key_path: &Path, node: &str) -> bool {
 /// Step 3: the certificate a control-plane node signed, put where the kubelet reads it.
 pub fn install(req: &KubeletClientRequest, csr_dir: &Path, signed_dir: &Path, now: DateTime<Utc>) -> Result<Outcome> {
     let mut current = Current::read(req)?;
-    let dir = key_dir::check(&req.layout, csr_dir, KeyDir::Csr)?;
+    let dir = key_dir::check(&req.layout, csr_dir, &KeyDir::CSR)?;
     key_dir::require_existing(&dir)?;
     let (_, key_path) = paths(csr_dir);
     let crt_path = signed_dir.join(format!("{KUBELET_CLIENT}.crt"));

@@ -83,7 +83,7 @@ pub fn sign(req: &KubeletSignRequest, now: DateTime<Utc>) -> Result<Outcome> {
             req.node_name
         )));
     }
-    let dir = key_dir::check(&req.layout, &req.csr_dir, KeyDir::Csr)?;
+    let dir = key_dir::check(&req.layout, &req.csr_dir, &KeyDir::CSR)?;
     key_dir::require_existing(&dir)?;
     let csr_path = req.csr_dir.join(format!("{KUBELET_CLIENT}.csr"));
     let crt_path = req.csr_dir.join(format!("{KUBELET_CLIENT}.crt"));
