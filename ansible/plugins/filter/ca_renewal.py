@@ -111,6 +111,35 @@ def _extension(cert, kind):
         return None
 
 
+def ca_shape_refusals(new, old, whose, self_signed):
+    """Why `new` is not a CA certificate of `old`'s subject that signs itself (`whose`: how the messages name `old`'s,
+    `self_signed`: what it must be self-signed as): shared by a renewal (ca_renewal) and a rotation (ca_rotation_new)."""
+    out = []
+    if new.subject.public_bytes() != old.subject.public_bytes():
+        out.append('its subject "%s" is not %s "%s"' % (new.subject.rfc4514_string(), whose, old.subject.rfc4514_string()))
+    if new.issuer.public_bytes() != new.subject.public_bytes() or not _self_signed(new):
+        out.append('it is not %s' % self_signed)
+    constraints = _extension(new, x509.BasicConstraints)
+    if constraints is None or not constraints.ca:
+        out.append('it is not a CA certificate (basicConstraints CA:TRUE)')
+    usage = _extension(new, x509.KeyUsage)
+    if usage is None or not usage.key_cert_sign:
+        out.append('its key usage does not allow signing certificates (keyCertSign)')
+    return out
+
+
+def validity_refusals(new, now, skew):
+    """Why `new` is not valid now by the controller's clock (allowing `skew` seconds for a node's)."""
+    out = []
+    not_before, not_after = _utc(new, 'not_valid_before'), _utc(new, 'not_valid_after')
+    if not_before > now + datetime.timedelta(seconds=skew):
+        out.append('it is not valid before %s, in the future (the controller\'s clock says %s)'
+                   % (not_before.isoformat(), now.isoformat()))
+    if not_after <= now:
+        out.append('it expired %s' % not_after.isoformat())
+    return out
+
+
 def _refusals(new, old, public_key_sha256, now, max_age, skew):
     """Why `new` is not `old` issued again with its own key, valid from about now: a list, empty when it is."""
     out = []
@@ -120,25 +149,14 @@ def _refusals(new, old, public_key_sha256, now, max_age, skew):
     if _spki_sha256(new) != _spki_sha256(old):
         out.append('its public key (SPKI SHA-256 %s) is not the CA\'s (SPKI SHA-256 %s): a CA with another key is a '
                    'rotation, not a renewal' % (_spki_sha256(new), _spki_sha256(old)))
-    if new.subject.public_bytes() != old.subject.public_bytes():
-        out.append('its subject "%s" is not the CA\'s "%s"' % (new.subject.rfc4514_string(), old.subject.rfc4514_string()))
-    if new.issuer.public_bytes() != new.subject.public_bytes() or not _self_signed(new):
-        out.append('it is not self-signed with the CA\'s key')
-    constraints = _extension(new, x509.BasicConstraints)
-    if constraints is None or not constraints.ca:
-        out.append('it is not a CA certificate (basicConstraints CA:TRUE)')
-    usage = _extension(new, x509.KeyUsage)
-    if usage is None or not usage.key_cert_sign:
-        out.append('its key usage does not allow signing certificates (keyCertSign)')
+    out.extend(ca_shape_refusals(new, old, "the CA's", 'self-signed with the CA\'s key'))
     old_ski, new_ski = _extension(old, x509.SubjectKeyIdentifier), _extension(new, x509.SubjectKeyIdentifier)
     if old_ski is not None and (new_ski is None or new_ski.digest != old_ski.digest):
         out.append('its subject key identifier is not the CA\'s')
     if new.serial_number == old.serial_number:
         out.append('its serial is the old certificate\'s (%x): not a renewal' % old.serial_number)
-    not_before, not_after = _utc(new, 'not_valid_before'), _utc(new, 'not_valid_after')
-    if not_before > now + datetime.timedelta(seconds=skew):
-        out.append('it is not valid before %s, in the future (the controller\'s clock says %s)'
-                   % (not_before.isoformat(), now.isoformat()))
+    out.extend(validity_refusals(new, now, skew))
+    not_before = _utc(new, 'not_valid_before')
     if max_age is not None and not_before < now - datetime.timedelta(seconds=max_age):
         out.append('its validity starts %s, not now (the controller\'s clock says %s): not this run\'s renewal'
                    % (not_before.isoformat(), now.isoformat()))
@@ -146,8 +164,6 @@ def _refusals(new, old, public_key_sha256, now, max_age, skew):
     if not_before < _utc(old, 'not_valid_before') - datetime.timedelta(seconds=skew + BACKDATE):
         out.append('its validity starts %s, before the certificate it replaces (%s): an older certificate, not its '
                    'renewal' % (not_before.isoformat(), _utc(old, 'not_valid_before').isoformat()))
-    if not_after <= now:
-        out.append('it expired %s' % not_after.isoformat())
     return out
 
 

@@ -26,7 +26,7 @@ import warnings
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.k8s_pki.kubeadm.plugins.filter.ca_renewal import (
-    HAS_CRYPTOGRAPHY, MAX_PEM, _extension, _self_signed, _utc)
+    HAS_CRYPTOGRAPHY, MAX_PEM, _utc, ca_shape_refusals, validity_refusals)
 
 try:
     from cryptography import x509
@@ -542,22 +542,8 @@ def _new_refusals(new, old, old_sha256, new_sha256, now, skew):
         out.append('its SHA-256 is %s, not the %s the nodes reported as NEW' % (_sha256(new), new_sha256))
     if _spki(new) == _spki(old):
         out.append('its public key is OLD\'s (SPKI SHA-256 %s): a rotation needs a new key' % _spki(new))
-    if new.subject.public_bytes() != old.subject.public_bytes():
-        out.append('its subject "%s" is not OLD\'s "%s"' % (new.subject.rfc4514_string(), old.subject.rfc4514_string()))
-    if new.issuer.public_bytes() != new.subject.public_bytes() or not _self_signed(new):
-        out.append('it is not self-signed')
-    constraints = _extension(new, x509.BasicConstraints)
-    if constraints is None or not constraints.ca:
-        out.append('it is not a CA certificate (basicConstraints CA:TRUE)')
-    usage = _extension(new, x509.KeyUsage)
-    if usage is None or not usage.key_cert_sign:
-        out.append('its key usage does not allow signing certificates (keyCertSign)')
-    not_before = _utc(new, 'not_valid_before')
-    if not_before > now + datetime.timedelta(seconds=skew):
-        out.append('it is not valid before %s, in the future (the controller\'s clock says %s)'
-                   % (not_before.isoformat(), now.isoformat()))
-    if _utc(new, 'not_valid_after') <= now:
-        out.append('it expired %s' % _utc(new, 'not_valid_after').isoformat())
+    out.extend(ca_shape_refusals(new, old, "OLD's", 'self-signed'))
+    out.extend(validity_refusals(new, now, skew))
     return out
 
 
