@@ -362,3 +362,33 @@ fn check_mode_writes_nothing_and_says_what_each_phase_would_do() {
         module_on(&pki, serde_json::json!({"state": "rotate", "certificates": ["ca", "etcd-ca"], "phase": "reissue"}));
     assert_eq!(v["failed"], true, "one CA at a time: {v}");
 }
+
+/// On the command line, `--cluster-info` is carried out (it was parsed and dropped by `rotate`) with the credentials
+/// `--api-kubeconfig` names (`renew ca` took them only with `--use-api`): here a file that is not there, so
+/// cluster-info alone fails, naming it, and the node's step is done.
+#[test]
+fn the_command_lines_cluster_info_uses_the_credentials_it_is_given() {
+    let pki = std_pki();
+    let tmp = tempfile::tempdir().unwrap();
+    let creds = tmp.path().join("not-there.conf").display().to_string();
+    let v = rotated(&pki, "ca", &["--phase", "trust", "--generate", "--cluster-info"]);
+    assert_eq!(v["rotation"]["state_after"], "trusting", "{v}");
+    assert_eq!(v["cluster_info"]["action"], "failed", "no apiserver runs for this PKI: {v}");
+    let admin = pki.kube().join("admin.conf").display().to_string();
+    assert!(v["cluster_info"]["reason"].as_str().unwrap().contains(&format!("kubectl --kubeconfig {admin}")), "{v}");
+    let v = rotated(&pki, "ca", &["--phase", "trust", "--generate", "--cluster-info", "--api-kubeconfig", &creds]);
+    assert_eq!(v["cluster_info"]["action"], "failed", "{v}");
+    let reason = v["cluster_info"]["reason"].as_str().unwrap();
+    assert!(reason.contains(&creds) && reason.contains(&format!("kubectl --kubeconfig {creds}")), "{reason}");
+
+    let (code, out, err) = run_on(&pki, &["renew", "front-proxy-ca", "--force", "--api-kubeconfig", &creds]);
+    assert_eq!(code, 2, "--api-kubeconfig alone is a usage error: {out}{err}");
+    assert!(err.contains("--use-api") && err.contains("--cluster-info"), "names both: {err}");
+    let pki = std_pki();
+    let (code, out, err) =
+        run_on(&pki, &["renew", "ca", "--force", "--cluster-info", "--api-kubeconfig", &creds, "-o", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v = json_of(&out);
+    assert_eq!(v["cluster_info"]["action"], "failed", "{v}");
+    assert!(v["cluster_info"]["reason"].as_str().unwrap().contains(&creds), "{v}");
+}

@@ -111,9 +111,12 @@ struct RotateArgs {
     #[arg(long, value_name = "DIR", default_value = DEFAULT_KUBELET_DIR)]
     kubelet_dir: PathBuf,
     /// With ca: after the step, the cluster-info ConfigMap (kube-public), what kubeadm join trusts, trusts what the CA
-    /// file holds, through the apiserver with the kubeconfig dir's admin.conf
+    /// file holds, through the apiserver with the kubeconfig dir's admin.conf (or --api-kubeconfig)
     #[arg(long)]
     cluster_info: bool,
+    /// With --cluster-info: credentials for the apiserver (default: KUBECONFIG_DIR/admin.conf)
+    #[arg(long, value_name = "FILE", requires = "cluster_info")]
+    api_kubeconfig: Option<PathBuf>,
     /// Show each change before and after
     #[arg(long)]
     diff: bool,
@@ -233,6 +236,8 @@ impl CopyArgs {
 }
 
 #[derive(Args)]
+// what reaches the apiserver, and so may name its credentials: signing through it, cluster-info
+#[command(group(clap::ArgGroup::new("api_users").args(["use_api", "cluster_info"]).multiple(true)))]
 struct RenewArgs {
     /// Certificate names, or all (default); CAs (ca, etcd-ca, front-proxy-ca) only when named, never in all
     names: Vec<String>,
@@ -276,7 +281,7 @@ struct RenewArgs {
     #[arg(long)]
     resign_old_issuer: bool,
     /// With ca named: after the run, write the ca certificate on disk into the cluster-info ConfigMap (kube-public),
-    /// what kubeadm join trusts, through the apiserver with the kubeconfig dir's admin.conf
+    /// what kubeadm join trusts, through the apiserver with the kubeconfig dir's admin.conf (or --api-kubeconfig)
     #[arg(long)]
     cluster_info: bool,
     #[command(flatten)]
@@ -296,8 +301,8 @@ struct RenewArgs {
     /// With --use-api: the signerName of every request (default: per certificate)
     #[arg(long, value_name = "NAME", requires = "use_api")]
     signer_name: Option<String>,
-    /// With --use-api: credentials for the apiserver (default: KUBECONFIG_DIR/admin.conf)
-    #[arg(long, value_name = "FILE", requires = "use_api")]
+    /// With --use-api or --cluster-info: credentials for the apiserver (default: KUBECONFIG_DIR/admin.conf)
+    #[arg(long, value_name = "FILE", requires = "api_users")]
     api_kubeconfig: Option<PathBuf>,
     /// With --use-api: how long to wait for approval and issuance
     #[arg(long, value_name = "DURATION", value_parser = span, default_value = "5m", requires = "use_api")]
@@ -736,15 +741,12 @@ fn rotate(a: RotateArgs) -> Result<(Request, Print), Error> {
         PhaseArg::Reissue => RotatePhase::Reissue,
         PhaseArg::Drop => RotatePhase::Drop { old_ca_backup: a.old_ca_backup },
     };
-    let request = RotateRequest::new(
-        a.dirs.layout(),
-        a.kubelet_dir,
-        &a.ca,
-        phase,
-        a.validity,
-        a.writing.check,
-        a.writing.lock_timeout,
-    )?;
+    let layout = a.dirs.layout();
+    let cluster_info =
+        a.cluster_info.then(|| a.api_kubeconfig.unwrap_or_else(|| layout.kubeconfig_dir.join("admin.conf")));
+    let request =
+        RotateRequest::new(layout, a.kubelet_dir, &a.ca, phase, a.validity, a.writing.check, a.writing.lock_timeout)?
+            .with_cluster_info(cluster_info)?;
     Ok((Request::Rotate(request), Print::Actions { format: a.writing.output, diff: a.diff }))
 }
 
