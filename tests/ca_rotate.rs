@@ -300,6 +300,28 @@ fn drop_saves_the_old_key_only_in_a_directory_nobody_else_can_write() {
     assert!(!previous.exists());
 }
 
+/// etcd-ca's files are `etcd/ca.*`: its old pair is kept as `DIR/etcd/ca.crt` and `DIR/etcd/ca.key`, the
+/// subdirectory made 0700 like DIR (the real HA cluster's drop failed with "DIR/etcd/.ca.crt.tmp: cannot write: No
+/// such file or directory" once DIR alone was made).
+#[test]
+fn etcd_ca_drop_keeps_the_old_pair_under_the_backups_etcd_directory() {
+    let pki = std_pki();
+    let tmp = tempfile::tempdir().unwrap();
+    let old_pem = pems(&pki.read(ETCD_CA.crt)).remove(0);
+    let old_key = pki.read("pki/etcd/ca.key");
+    rotated(&pki, "etcd-ca", &["--phase", "trust", "--generate"]);
+    rotated(&pki, "etcd-ca", &["--phase", "reissue"]);
+    let backup = tmp.path().join("etcd-ca-old");
+    let v = rotated(&pki, "etcd-ca", &["--phase", "drop", "--old-ca-backup", &backup.display().to_string()]);
+    assert_eq!(v["rotation"]["state_after"], "single", "{v}");
+    assert_eq!(std::fs::read(backup.join("etcd/ca.key")).unwrap(), old_key);
+    assert_eq!(std::fs::read_to_string(backup.join("etcd/ca.crt")).unwrap(), old_pem);
+    for (path, mode) in [(backup.clone(), 0o700), (backup.join("etcd"), 0o700), (backup.join("etcd/ca.key"), 0o600)] {
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, mode, "{}", path.display());
+    }
+    assert!(!pki.certs().join("etcd/ca.previous.key").exists());
+}
+
 #[test]
 fn renew_refuses_what_the_old_ca_issued_unless_told_and_drop_names_what_is_left() {
     let pki = std_pki();

@@ -598,7 +598,9 @@ fn save_old(req: &RotateRequest, r: &Rotation, old: &Certificate, previous: &Pat
         }
     }
     if !req.check_mode && !missing.is_empty() {
-        key_dir::create(dir, &KeyDir::OLD_CA_BACKUP)?;
+        // etcd-ca's base is etcd/ca: its pair goes to DIR/etcd/, made and checked as DIR is
+        let parent = dir.join(r.spec.base).parent().map(Path::to_path_buf).unwrap_or_else(|| dir.to_path_buf());
+        key_dir::create(&parent, &KeyDir::OLD_CA_BACKUP)?;
     }
     let mut written = Vec::new();
     for (path, contents, mode) in missing {
