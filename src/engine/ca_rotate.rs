@@ -567,11 +567,10 @@ fn backup_dir(req: &RotateRequest, r: &Rotation, backup: Option<&Path>) -> Resul
 /// What the backup directory holds under `path`: None when nothing. A link is refused, not followed: a link to
 /// `<base>.previous.key` would read as the saved key, and the drop would then delete the only copy.
 fn saved(path: &Path) -> Result<Option<Vec<u8>>> {
-    match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::read(path, e)),
-        Ok(_) => pki::read_file(path, Links::Refuse).map(Some),
+    if !pki::exists(path)? {
+        return Ok(None);
     }
+    pki::read_file(path, Links::Refuse).map(Some)
 }
 
 /// OLD's certificate and key into `dir` (0700; the key 0600, written whole under a temporary name, then renamed), or
